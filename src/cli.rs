@@ -1,0 +1,127 @@
+//! Command-line interface: argument parsing and the commands. stdout carries only protocol JSON;
+//! everything else goes to stderr.
+
+use std::io::{Read, Write};
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+use crate::manifest::Manifest;
+use crate::protocol::Response;
+use crate::validate;
+
+/// Largest request envelope read from stdin (bodies above this belong in `BodyFile`).
+pub const MAX_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "s3-connector",
+    version,
+    about = "AWS S3 action step: JSON request on stdin, JSON result on stdout."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the manifest: every operation, its parameters and their wire locations.
+    Manifest,
+    /// Print the JSON Schema of an operation's input (or output), or of the connection.
+    Schema {
+        /// Operation name, e.g. put_object.
+        #[arg(required_unless_present = "connection", conflicts_with = "connection")]
+        operation: Option<String>,
+        /// Print the output schema instead of the input schema.
+        #[arg(long)]
+        output: bool,
+        /// Print the connection schema.
+        #[arg(long)]
+        connection: bool,
+    },
+    /// Validate a request envelope read from stdin; print the response envelope.
+    /// Exit 0 when valid, 2 when not. Nothing is sent.
+    Validate,
+}
+
+pub fn main() -> u8 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Manifest => {
+            print_json(&serde_json::from_str(crate::manifest::MANIFEST_JSON).expect("manifest"))
+        }
+        Command::Schema {
+            operation,
+            output,
+            connection,
+        } => {
+            let m = Manifest::embedded();
+            if connection {
+                return print_json(&crate::generate::schemas::connection_file(m));
+            }
+            let name = operation.unwrap_or_default();
+            match m.operation(&name) {
+                Some(op) if output => print_json(&op.output_schema()),
+                Some(op) => print_json(&op.input_schema()),
+                None => {
+                    eprintln!(
+                        "s3-connector: unknown operation `{name}`; known: {}",
+                        m.operation_names().join(", ")
+                    );
+                    2
+                }
+            }
+        }
+        Command::Validate => {
+            let response = match read_stdin().and_then(|t| validate::parse_request(&t)) {
+                Ok(req) => Response::success(
+                    req.id,
+                    serde_json::json!({"valid": true, "operation": req.operation.name}),
+                ),
+                Err(e) => Response::failure(None, e),
+            };
+            emit(&response)
+        }
+    }
+}
+
+fn print_json(v: &serde_json::Value) -> u8 {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer_pretty(&mut out, v);
+    let _ = writeln!(out);
+    0
+}
+
+/// Writes one response envelope as a line on stdout and returns its exit code.
+pub fn emit(response: &Response) -> u8 {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", response.to_line());
+    let _ = out.flush();
+    response.exit_code()
+}
+
+/// Reads the whole request from stdin, refusing invalid UTF-8 and oversized input.
+pub fn read_stdin() -> Result<String, Error> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(MAX_REQUEST_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::invalid_at("", format!("cannot read stdin: {e}")))?;
+    if buf.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(Error::invalid_at(
+            "",
+            format!("request exceeds {MAX_REQUEST_BYTES} bytes; use BodyFile for large bodies"),
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        Error::invalid_at(
+            "",
+            format!(
+                "request is not valid UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}

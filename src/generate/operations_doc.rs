@@ -1,0 +1,132 @@
+//! `docs/operations.md`: the operations reference, rendered from the manifest.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::manifest::{Location, Manifest, Origin};
+
+pub fn render(m: &Manifest) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "<!-- {} -->\n", super::GENERATED_NOTE);
+    let _ = writeln!(s, "# Operations reference\n");
+    let _ = writeln!(
+        s,
+        "{} operations. Parameter names are exactly as hosts send them in `input`. \
+         Where: the wire location (`path`, `query`, `header`, `header map` = one header per map entry, \
+         `body`, `local` = used by the connector, not sent). Origin: `docs` = from the vendor docs page, \
+         `overlay` = added or corrected in `connector/overlay.json`.\n",
+        m.operations.len()
+    );
+    for op in &m.operations {
+        let _ = write!(s, "- [`{}`](#{}) — {}\n", op.name, op.name, op.title);
+    }
+    for op in &m.operations {
+        let _ = writeln!(s, "\n## {}\n", op.name);
+        let _ = writeln!(
+            s,
+            "**{}**. {}\n",
+            op.title,
+            op.description.replace('\n', " ")
+        );
+        let query: Vec<String> = op.http.query.keys().cloned().collect();
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", query.join("&"))
+        };
+        let _ = writeln!(
+            s,
+            "`{} {}{}` · [AWS reference]({})\n",
+            op.http.method, op.http.path, q, op.reference
+        );
+        if op.origin == Origin::Overlay {
+            let _ = writeln!(s, "Not on the vendor docs page: added by the overlay.\n");
+        }
+        if op.parameters.is_empty() {
+            let _ = writeln!(s, "No parameters.\n");
+        } else {
+            let _ = writeln!(
+                s,
+                "| Parameter | Req. | Type | Where | Origin | Description |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
+            for p in &op.parameters {
+                let where_ = match (p.location, &p.wire) {
+                    (Location::Path, _) => "path".to_string(),
+                    (Location::Query, Some(w)) => format!("query `{w}`"),
+                    (Location::Header, Some(w)) => format!("header `{w}`"),
+                    (Location::HeaderMap, Some(w)) => format!("header map `{w}*`"),
+                    (Location::Body, _) => "body".to_string(),
+                    (Location::Local, _) => "local".to_string(),
+                    (_, None) => "?".to_string(),
+                };
+                let desc = p
+                    .schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} | {} | {} | {} | {} |",
+                    p.name,
+                    if p.required { "yes" } else { "" },
+                    type_label(&p.schema, p.secret),
+                    where_,
+                    if p.origin == Origin::Docs {
+                        "docs"
+                    } else {
+                        "overlay"
+                    },
+                    desc.replace('|', "\\|").replace('\n', " ")
+                );
+            }
+            let _ = writeln!(s);
+        }
+        for rule in &op.rules {
+            let crate::manifest::Rule::AtMostOneOf(names) = rule;
+            let _ = writeln!(
+                s,
+                "At most one of: {}.\n",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let props = op.output.get("properties").and_then(Value::as_object);
+        if let Some(props) = props.filter(|p| !p.is_empty()) {
+            let names: Vec<String> = props.keys().map(|k| format!("`{k}`")).collect();
+            let _ = writeln!(s, "Output: {}.", names.join(", "));
+        } else {
+            let _ = writeln!(s, "Output: `{{}}`.");
+        }
+    }
+    s
+}
+
+fn type_label(schema: &Value, secret: bool) -> String {
+    let mut t = match schema.get("type").and_then(Value::as_str) {
+        Some("object") => "map".to_string(),
+        Some(t) => t.to_string(),
+        None => "any".to_string(),
+    };
+    if let Some(one) = schema.get("oneOf").and_then(Value::as_array) {
+        let consts: Vec<String> = one
+            .iter()
+            .filter_map(|c| c.get("const").and_then(Value::as_str))
+            .map(|c| format!("`{c}`"))
+            .collect();
+        t = format!("one of {}", consts.join(", "));
+    }
+    if let Some(f) = schema.get("format").and_then(Value::as_str) {
+        if f != "password" {
+            t.push_str(&format!(" ({f})"));
+        }
+    }
+    if secret {
+        t.push_str(", secret");
+    }
+    t
+}

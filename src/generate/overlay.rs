@@ -1,0 +1,156 @@
+//! The overlay (`connector/overlay.json`): what the docs page gets wrong or leaves out.
+//!
+//! Every entry carries a one-line `reason`; the generator refuses an entry without one, and
+//! copies each applied reason into the operation's `corrections` list in the manifest.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::manifest::{Encoding, Http, Location, RequestBody, Rule};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    #[serde(rename = "$comment", default)]
+    pub comment: Vec<String>,
+    /// Named schema fragments, used from a parameter schema as `{"$use": "name", ...}`.
+    #[serde(default)]
+    pub types: Map<String, Value>,
+    /// Patches applied to a parameter of this name in every operation that has it.
+    #[serde(default)]
+    pub parameters_by_name: Map<String, Value>,
+    /// One entry per operation, in the order the manifest lists them.
+    pub operations: Vec<OperationOverlay>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationOverlay {
+    pub name: String,
+    pub reason: String,
+    /// The operation is not on the docs page; `description` is then required.
+    #[serde(default)]
+    pub new: bool,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub reference: String,
+    pub http: Http,
+    #[serde(default)]
+    pub request_body: Option<RequestBody>,
+    /// Start from the (patched) parameters of another operation.
+    #[serde(default)]
+    pub parameters_from: Option<ParametersFrom>,
+    /// Patches to documented parameters, by name.
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    #[serde(default)]
+    pub add_parameters: Vec<ParameterPatch>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    /// Output properties, each with `x-s3` saying where it comes from.
+    pub output: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParametersFrom {
+    pub operation: String,
+    pub reason: String,
+    #[serde(default)]
+    pub except: Vec<String>,
+}
+
+/// A correction to a parameter, or (in `add_parameters`) a whole new one.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParameterPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub reason: String,
+    #[serde(default)]
+    pub required: Option<bool>,
+    #[serde(default)]
+    pub location: Option<Location>,
+    #[serde(default)]
+    pub wire: Option<String>,
+    #[serde(default)]
+    pub secret: Option<bool>,
+    #[serde(default)]
+    pub encoding: Option<Encoding>,
+    /// Keys merged over the parameter's schema (`$use` expands a named type first).
+    #[serde(default)]
+    pub schema: Option<Map<String, Value>>,
+}
+
+impl Overlay {
+    pub fn parse(text: &str) -> Result<Overlay, String> {
+        let overlay: Overlay =
+            serde_json::from_str(text).map_err(|e| format!("connector/overlay.json: {e}"))?;
+        let check = |what: &str, reason: &str| -> Result<(), String> {
+            if reason.trim().is_empty() || reason.contains('\n') {
+                Err(format!("overlay: {what} needs a one-line `reason`"))
+            } else {
+                Ok(())
+            }
+        };
+        for (name, patch) in &overlay.parameters_by_name {
+            check(
+                &format!("parameters_by_name.{name}"),
+                &overlay.patch(patch)?.reason,
+            )?;
+        }
+        for op in &overlay.operations {
+            check(&format!("operation {}", op.name), &op.reason)?;
+            for (name, patch) in &op.parameters {
+                check(
+                    &format!("{}.parameters.{name}", op.name),
+                    &overlay.patch(patch)?.reason,
+                )?;
+            }
+            for p in &op.add_parameters {
+                let name = p.name.as_deref().unwrap_or("?");
+                check(&format!("{}.add_parameters.{name}", op.name), &p.reason)?;
+                if p.name.is_none() || p.location.is_none() || p.schema.is_none() {
+                    return Err(format!(
+                        "overlay: {}.add_parameters.{name} needs `name`, `location` and `schema`",
+                        op.name
+                    ));
+                }
+            }
+            if let Some(from) = &op.parameters_from {
+                check(&format!("{}.parameters_from", op.name), &from.reason)?;
+            }
+        }
+        Ok(overlay)
+    }
+
+    pub fn patch(&self, value: &Value) -> Result<ParameterPatch, String> {
+        serde_json::from_value(value.clone()).map_err(|e| format!("overlay patch {value}: {e}"))
+    }
+
+    /// Expands `$use` in a schema patch and merges it over `base`.
+    pub fn merge_schema(
+        &self,
+        base: &mut Map<String, Value>,
+        patch: &Map<String, Value>,
+    ) -> Result<(), String> {
+        if let Some(name) = patch.get("$use") {
+            let name = name.as_str().ok_or("`$use` must name a type")?;
+            let ty = self
+                .types
+                .get(name)
+                .and_then(Value::as_object)
+                .ok_or_else(|| format!("overlay: unknown type `{name}` in `$use`"))?;
+            for (k, v) in ty {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, v) in patch {
+            if k != "$use" {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(())
+    }
+}

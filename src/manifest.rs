@@ -1,0 +1,199 @@
+//! The manifest: every operation, its parameters and where each goes on the wire.
+//!
+//! `connector/manifest.json` is generated (see `src/generate/`) and embedded in the binary, so
+//! the executor, the validator and the `manifest` command all read the same facts.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The committed, generated manifest, embedded at build time.
+pub const MANIFEST_JSON: &str = include_str!("../connector/manifest.json");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    #[serde(rename = "$comment")]
+    pub comment: String,
+    pub sources: Sources,
+    pub operations: Vec<Operation>,
+    /// JSON Schema of the connection object.
+    pub connection: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    /// Repository path of the vendor docs page the operations were parsed from.
+    pub docs: String,
+    /// SHA-256 of that page, so a changed input is visible in review.
+    pub docs_sha256: String,
+    pub overlay: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Docs,
+    Overlay,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    /// The AWS API reference page for this operation.
+    pub reference: String,
+    /// The link the vendor docs page gives, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_link: Option<String>,
+    pub origin: Origin,
+    pub http: Http,
+    /// How the request body is made, when the operation sends one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<RequestBody>,
+    /// What the reply body holds.
+    pub response_body: ResponseBody,
+    pub parameters: Vec<Parameter>,
+    /// Cross-field rules that JSON Schema alone reports poorly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
+    /// Output JSON Schema; each property carries `x-s3` saying where in the reply it comes from.
+    pub output: Value,
+    /// Every correction the overlay made to this operation, with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    pub method: String,
+    /// `/{Bucket}/{Key}`, `/{Bucket}` or `/`.
+    pub path: String,
+    /// Fixed query parameters, e.g. `uploads` for CreateMultipartUpload (empty value = bare name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestBody {
+    /// Raw bytes from one of the body-source parameters (text, base64 or a local file).
+    Payload,
+    /// `<CreateBucketConfiguration>` with the location constraint (see `quirks.rs`).
+    CreateBucketConfiguration,
+    /// `<CompleteMultipartUpload>` listing the parts (see `quirks.rs`).
+    CompleteMultipartUpload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseBody {
+    /// Nothing to read but headers.
+    None,
+    /// An XML document mapped to the output by the `x-s3.xml` paths.
+    Xml,
+    /// The object's bytes.
+    Payload,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// `Bucket` (host or first path segment) and `Key` (rest of the path).
+    Path,
+    Query,
+    Header,
+    /// A string map sent as one header per entry, `wire` being the name prefix (`x-amz-meta-`).
+    HeaderMap,
+    /// Request body content.
+    Body,
+    /// Used by the connector itself, never sent (output file, pagination limit).
+    Local,
+}
+
+/// How a value is turned into its wire form when that is not the plain string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// RFC 3339 input sent as an IMF-fixdate HTTP date (RFC 9110).
+    HttpDate,
+    /// RFC 3339 input sent as ISO 8601 UTC (`2030-01-01T00:00:00Z`).
+    Iso8601,
+    /// `bucket/key[?versionId=v]` percent-encoded like an object key.
+    CopySource,
+    /// Body source: UTF-8 text.
+    Text,
+    /// Body source: base64.
+    Base64,
+    /// Body source: a local file path, streamed.
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    /// The name hosts use, exactly as documented.
+    pub name: String,
+    pub location: Location,
+    /// Wire name (header, query key, or header prefix); absent for path, body and local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<String>,
+    pub required: bool,
+    pub origin: Origin,
+    /// The value is a secret: never printed, masked in errors.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<Encoding>,
+    /// The type the docs page gave (`string`, `STRING`, `integer`), absent for added parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docs_type: Option<String>,
+    pub schema: Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Rule {
+    /// At most one of these parameters may be given.
+    AtMostOneOf(Vec<String>),
+}
+
+impl Manifest {
+    /// The embedded manifest, parsed once.
+    pub fn embedded() -> &'static Manifest {
+        static CELL: OnceLock<Manifest> = OnceLock::new();
+        CELL.get_or_init(|| {
+            serde_json::from_str(MANIFEST_JSON).expect("embedded connector/manifest.json is valid")
+        })
+    }
+
+    pub fn operation(&self, name: &str) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.name == name)
+    }
+
+    pub fn operation_names(&self) -> Vec<&str> {
+        self.operations.iter().map(|o| o.name.as_str()).collect()
+    }
+}
+
+impl Operation {
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+
+    /// The input JSON Schema (what `schemas/<op>.input.json` holds).
+    pub fn input_schema(&self) -> Value {
+        crate::generate::schemas::input_schema(self)
+    }
+
+    /// The output JSON Schema without the `x-s3` wire annotations.
+    pub fn output_schema(&self) -> Value {
+        crate::generate::schemas::output_schema(self)
+    }
+}

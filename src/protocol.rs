@@ -1,0 +1,53 @@
+//! The host contract's envelopes (see `docs/protocol.md`).
+//!
+//! Request: `{"operation": "put_object", "input": {...}, "connection": {...}, "id": ...}`
+//! (`connection` optional, `id` echoed back, used by `serve`).
+//! Response: `{"ok": true, "output": {...}}` or `{"ok": false, "error": {...}}`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Response {
+    /// The request's `id`, echoed (serve mode); absent in one-shot mode when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+}
+
+impl Response {
+    pub fn success(id: Option<Value>, output: Value) -> Self {
+        Response {
+            id,
+            ok: true,
+            output: Some(output),
+            error: None,
+        }
+    }
+
+    pub fn failure(id: Option<Value>, error: Error) -> Self {
+        Response {
+            id,
+            ok: false,
+            output: None,
+            error: Some(error),
+        }
+    }
+
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("response serialises")
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.error.as_ref().map_or(0, Error::exit_code)
+    }
+}
+
+/// The envelope's top-level fields.
+pub const ENVELOPE_FIELDS: &[&str] = &["operation", "input", "connection", "id"];

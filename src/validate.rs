@@ -1,0 +1,445 @@
+//! Validation: the request envelope against the operation's input schema, the connection schema
+//! and the manifest's cross-field rules. Every violation is collected, each with a JSON pointer;
+//! nothing is sent unless the list is empty. Values are never echoed (they may be secrets).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use jsonschema::error::ValidationErrorKind;
+use serde_json::{Map, Value};
+
+use crate::connection::Connection;
+use crate::error::{Detail, Error};
+use crate::manifest::{Encoding, Manifest, Operation, Rule};
+use crate::protocol::ENVELOPE_FIELDS;
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: Option<Value>,
+    pub operation: &'static Operation,
+    pub input: Map<String, Value>,
+    pub connection: Connection,
+}
+
+/// Longest object key S3 accepts, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+fn validators() -> &'static HashMap<String, jsonschema::Validator> {
+    static CELL: OnceLock<HashMap<String, jsonschema::Validator>> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let m = Manifest::embedded();
+        let mut map = HashMap::new();
+        for op in &m.operations {
+            map.insert(op.name.clone(), compile(&op.input_schema()));
+        }
+        map.insert(String::new(), compile(&m.connection));
+        map
+    })
+}
+
+fn compile(schema: &Value) -> jsonschema::Validator {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("generated schemas compile (checked by tests)")
+}
+
+/// Parses and validates one request envelope given as text.
+pub fn parse_request(text: &str) -> Result<Request, Error> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Error::invalid_at(
+            "",
+            format!(
+                "malformed JSON at line {} column {}: {}",
+                e.line(),
+                e.column(),
+                e.classify_msg()
+            ),
+        )
+    })?;
+    validate_envelope(value)
+}
+
+trait ClassifyMsg {
+    fn classify_msg(&self) -> &'static str;
+}
+
+impl ClassifyMsg for serde_json::Error {
+    fn classify_msg(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Eof => "unexpected end of input",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "invalid data",
+            serde_json::error::Category::Io => "read error",
+        }
+    }
+}
+
+/// Validates a parsed request envelope.
+pub fn validate_envelope(value: Value) -> Result<Request, Error> {
+    let Value::Object(mut env) = value else {
+        return Err(Error::invalid_at("", "the request must be a JSON object"));
+    };
+    let mut details = Vec::new();
+    for key in env.keys() {
+        if !ENVELOPE_FIELDS.contains(&key.as_str()) {
+            details.push(Detail {
+                pointer: pointer(&["", key]),
+                message: format!(
+                    "unknown field; the envelope has {}",
+                    ENVELOPE_FIELDS.join(", ")
+                ),
+            });
+        }
+    }
+    let id = env.remove("id");
+    let manifest = Manifest::embedded();
+    let operation = match env.get("operation") {
+        None => {
+            details.push(Detail {
+                pointer: "/operation".into(),
+                message: "is required".into(),
+            });
+            None
+        }
+        Some(Value::String(name)) => match manifest.operation(name) {
+            Some(op) => Some(op),
+            None => {
+                details.push(Detail {
+                    pointer: "/operation".into(),
+                    message: format!(
+                        "unknown operation; known: {}",
+                        manifest.operation_names().join(", ")
+                    ),
+                });
+                None
+            }
+        },
+        Some(_) => {
+            details.push(Detail {
+                pointer: "/operation".into(),
+                message: "must be a string".into(),
+            });
+            None
+        }
+    };
+    let input = match env.remove("input") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            details.push(Detail {
+                pointer: "/input".into(),
+                message: "must be an object".into(),
+            });
+            Map::new()
+        }
+    };
+    let connection_value = match env.remove("connection") {
+        None => Value::Object(Map::new()),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => {
+            details.push(Detail {
+                pointer: "/connection".into(),
+                message: "must be an object".into(),
+            });
+            Value::Object(Map::new())
+        }
+    };
+    schema_errors(
+        &validators()[""],
+        &manifest.connection,
+        &connection_value,
+        "/connection",
+        &mut details,
+    );
+    if let Some(op) = operation {
+        let input_value = Value::Object(input);
+        let schema = op.input_schema();
+        schema_errors(
+            &validators()[&op.name],
+            &schema,
+            &input_value,
+            "/input",
+            &mut details,
+        );
+        let Value::Object(input) = input_value else {
+            unreachable!()
+        };
+        check_rules(op, &input, &mut details);
+        if details.is_empty() {
+            check_values(op, &input, &mut details);
+        }
+        if details.is_empty() {
+            let connection: Connection = serde_json::from_value(connection_value)
+                .map_err(|e| Error::invalid_at("/connection", format!("{e}")))?;
+            return Ok(Request {
+                id,
+                operation: op,
+                input,
+                connection,
+            });
+        }
+    }
+    let mut err = Error::invalid(details);
+    if let Some(op) = operation {
+        err.message = format!("{} ({})", err.message, op.name);
+    }
+    Err(err)
+}
+
+fn pointer(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.replace('~', "~0").replace('/', "~1"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The subschema at a JSON pointer of the instance (properties / items only).
+fn schema_at<'a>(root: &'a Value, instance_pointer: &str) -> Option<&'a Value> {
+    // Local `$ref`s (`#/$defs/...`, as schemars writes them) are followed.
+    let deref = |s: &'a Value| match s.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix('#')
+            .and_then(|p| root.pointer(p))
+            .unwrap_or(s),
+        None => s,
+    };
+    let mut s = deref(root);
+    for seg in instance_pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        s = match s.get("properties").and_then(|p| p.get(&seg)) {
+            Some(p) => p,
+            None => s.get("items").or_else(|| s.get("additionalProperties"))?,
+        };
+        s = deref(s);
+    }
+    Some(s)
+}
+
+/// Edit distance, for "did you mean" on unknown fields.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca.to_ascii_lowercase() != cb.to_ascii_lowercase());
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn schema_errors(
+    validator: &jsonschema::Validator,
+    schema: &Value,
+    instance: &Value,
+    prefix: &str,
+    out: &mut Vec<Detail>,
+) {
+    for e in validator.iter_errors(instance) {
+        if e.schema_path().as_str().contains("/dependentSchemas/") {
+            continue; // reported by `check_rules` with a clearer message
+        }
+        let at = e.instance_path().as_str().to_string();
+        let here = format!("{prefix}{at}");
+        let sub = schema_at(schema, &at);
+        match e.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property.as_str().unwrap_or_default();
+                out.push(Detail {
+                    pointer: format!("{here}/{}", pointer(&[name])),
+                    message: "is required".into(),
+                });
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known: Vec<&str> = sub
+                    .and_then(|s| s.get("properties"))
+                    .and_then(Value::as_object)
+                    .map(|p| p.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                for name in unexpected {
+                    let mut message = "unknown field".to_string();
+                    let closest = known
+                        .iter()
+                        .min_by_key(|k| distance(k, name))
+                        .filter(|k| distance(k, name) <= 2);
+                    if let Some(s) = closest {
+                        message.push_str(&format!("; did you mean `{s}`?"));
+                    } else if !known.is_empty() {
+                        message.push_str(&format!("; expected one of: {}", known.join(", ")));
+                    }
+                    out.push(Detail {
+                        pointer: format!("{here}/{}", pointer(&[name])),
+                        message,
+                    });
+                }
+            }
+            ValidationErrorKind::OneOfNotValid { .. } => {
+                let consts: Vec<String> = sub
+                    .and_then(|s| s.get("oneOf"))
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.get("const"))
+                            .map(|c| c.to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let message = if consts.is_empty() {
+                    e.masked().to_string()
+                } else {
+                    format!("must be one of: {}", consts.join(", "))
+                };
+                out.push(Detail {
+                    pointer: here,
+                    message,
+                });
+            }
+            kind => out.push(Detail {
+                pointer: here,
+                message: describe(kind).unwrap_or_else(|| e.masked().to_string()),
+            }),
+        }
+    }
+}
+
+fn describe(kind: &ValidationErrorKind) -> Option<String> {
+    Some(match kind {
+        ValidationErrorKind::Type { kind } => format!("must be of type {}", type_name(kind)),
+        ValidationErrorKind::Pattern { pattern } => {
+            format!("has an invalid format (must match {pattern})")
+        }
+        ValidationErrorKind::Format { format } if format == "date-time" => {
+            "must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z".to_string()
+        }
+        ValidationErrorKind::Format { format } => format!("must be a valid {format}"),
+        ValidationErrorKind::Minimum { limit } => format!("must be at least {limit}"),
+        ValidationErrorKind::Maximum { limit } => format!("must be at most {limit}"),
+        ValidationErrorKind::MinLength { limit } => {
+            format!("must be at least {limit} characters long")
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            format!("must be at most {limit} characters long")
+        }
+        ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
+        ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
+        ValidationErrorKind::PropertyNames { .. } => "has an invalid entry name".to_string(),
+        _ => return None,
+    })
+}
+
+fn type_name(kind: &jsonschema::error::TypeKind) -> String {
+    match kind {
+        jsonschema::error::TypeKind::Single(t) => t.to_string(),
+        jsonschema::error::TypeKind::Multiple(ts) => format!("{ts:?}"),
+    }
+}
+
+fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
+    for rule in &op.rules {
+        let Rule::AtMostOneOf(names) = rule;
+        let given: Vec<&String> = names
+            .iter()
+            .filter(|n| input.contains_key(n.as_str()))
+            .collect();
+        if given.len() > 1 {
+            for extra in &given[1..] {
+                out.push(Detail {
+                    pointer: format!("/input/{}", pointer(&[extra])),
+                    message: format!(
+                        "give at most one of {} (`{}` is given too)",
+                        names.join(", "),
+                        given[0]
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Checks the schema cannot express: byte lengths, base64 payloads, local files, lengths.
+fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
+    if let Some(Value::String(key)) = input.get("Key") {
+        if key.len() > MAX_KEY_BYTES {
+            out.push(Detail {
+                pointer: "/input/Key".into(),
+                message: format!(
+                    "is {} bytes of UTF-8; S3 allows at most {MAX_KEY_BYTES}",
+                    key.len()
+                ),
+            });
+        }
+    }
+    let mut body_len: Option<u64> = None;
+    for p in &op.parameters {
+        let Some(Value::String(v)) = input.get(&p.name) else {
+            continue;
+        };
+        let at = format!("/input/{}", pointer(&[&p.name]));
+        match p.encoding {
+            Some(Encoding::Text) => body_len = Some(v.len() as u64),
+            Some(Encoding::Base64) => match base64::engine::general_purpose::STANDARD.decode(v) {
+                Ok(bytes) => body_len = Some(bytes.len() as u64),
+                Err(e) => out.push(Detail {
+                    pointer: at.clone(),
+                    message: format!("is not valid base64: {e}"),
+                }),
+            },
+            Some(Encoding::File) => match std::fs::File::open(v).and_then(|f| f.metadata()) {
+                Ok(m) if m.is_file() => body_len = Some(m.len()),
+                Ok(_) => out.push(Detail {
+                    pointer: at.clone(),
+                    message: "is not a regular file".into(),
+                }),
+                Err(e) => out.push(Detail {
+                    pointer: at.clone(),
+                    message: format!("cannot be read: {}", io_reason(&e)),
+                }),
+            },
+            _ => {}
+        }
+        if p.name == "OutputFile" {
+            let path = std::path::Path::new(v);
+            let parent = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if !parent.is_dir() {
+                out.push(Detail {
+                    pointer: at.clone(),
+                    message: "its directory does not exist".into(),
+                });
+            } else if path.is_dir() {
+                out.push(Detail {
+                    pointer: at.clone(),
+                    message: "is a directory".into(),
+                });
+            }
+        }
+    }
+    if op.request_body == Some(crate::manifest::RequestBody::Payload) {
+        if let Some(declared) = input.get("Content-Length").and_then(Value::as_u64) {
+            let actual = body_len.unwrap_or(0);
+            if declared != actual {
+                out.push(Detail {
+                    pointer: "/input/Content-Length".into(),
+                    message: format!("is {declared} but the body is {actual} bytes"),
+                });
+            }
+        }
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
