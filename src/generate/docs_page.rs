@@ -142,8 +142,8 @@ pub fn parse(text: &str) -> Result<Vec<DocOperation>, ParseError> {
                     continue;
                 }
                 if line == DETAILS_CLOSE {
-                    if pending.is_some() {
-                        let name = &pending.as_ref().unwrap().0.name;
+                    if let Some((p, _)) = &pending {
+                        let name = &p.name;
                         return Err(err(
                             n,
                             format!("parameter `{name}` has no `**Type:**` line"),
@@ -285,7 +285,7 @@ mod tests {
         let page = PAGE.replace("**Type:** integer", "**Type:** long");
         let e = parse(&page).unwrap_err();
         assert!(e.message.contains("unknown type `long`"), "{e}");
-        assert_eq!(e.line, 19);
+        assert_eq!(e.line, 20);
     }
 
     #[test]

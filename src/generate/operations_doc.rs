@@ -19,7 +19,7 @@ pub fn render(m: &Manifest) -> String {
         m.operations.len()
     );
     for op in &m.operations {
-        let _ = write!(s, "- [`{}`](#{}) — {}\n", op.name, op.name, op.title);
+        let _ = writeln!(s, "- [`{}`](#{}) — {}", op.name, op.name, op.title);
     }
     for op in &m.operations {
         let _ = writeln!(s, "\n## {}\n", op.name);

@@ -1,0 +1,229 @@
+//! The manifest against the real docs page: nothing documented is lost, locations are right.
+
+use s3_connector::generate::{self, docs_page};
+use s3_connector::manifest::{Location, Manifest, Origin};
+
+fn page() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/connector/aws-s3-v2.md"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn real_page_has_14_operations_and_145_parameters() {
+    let ops = docs_page::parse(&page()).unwrap();
+    assert_eq!(ops.len(), 14);
+    let total: usize = ops.iter().map(|o| o.parameters.len()).sum();
+    assert_eq!(total, 145);
+    let put = ops.iter().find(|o| o.name == "put_object").unwrap();
+    assert_eq!(
+        put.link.as_deref(),
+        Some("http://docs.amazonwebservices.com/AmazonS3/latest/API/RESTObjectPUT.html")
+    );
+    assert!(ops
+        .iter()
+        .find(|o| o.name == "delete_bucket")
+        .unwrap()
+        .parameters
+        .is_empty());
+}
+
+#[test]
+fn every_documented_parameter_is_in_the_manifest_and_its_input_schema() {
+    let ops = docs_page::parse(&page()).unwrap();
+    let m = Manifest::embedded();
+    assert_eq!(m.operations.len(), 15);
+    for d in &ops {
+        let op = m
+            .operation(&d.name)
+            .unwrap_or_else(|| panic!("{} missing", d.name));
+        let schema = op.input_schema();
+        for p in &d.parameters {
+            let mp = op
+                .parameter(&p.name)
+                .unwrap_or_else(|| panic!("{}.{} missing", d.name, p.name));
+            assert_eq!(mp.origin, Origin::Docs, "{}.{}", d.name, p.name);
+            assert_eq!(mp.docs_type.as_deref(), Some(p.docs_type.as_str()));
+            assert!(
+                schema["properties"].get(&p.name).is_some(),
+                "{}.{} not in schema",
+                d.name,
+                p.name
+            );
+        }
+    }
+    let cmu = m.operation("create_multipart_upload").unwrap();
+    assert_eq!(cmu.origin, Origin::Overlay);
+    assert_eq!(cmu.http.method, "POST");
+    assert_eq!(cmu.http.query.get("uploads").map(String::as_str), Some(""));
+    assert!(cmu.parameter("x-amz-storage-class").is_some());
+    assert!(cmu.parameter("Body").is_none());
+}
+
+#[test]
+fn sample_locations_of_each_kind() {
+    let m = Manifest::embedded();
+    let loc = |op: &str, p: &str| {
+        let p = m.operation(op).unwrap().parameter(p).unwrap();
+        (p.location, p.wire.clone())
+    };
+    assert_eq!(loc("get_object", "Bucket").0, Location::Path);
+    assert_eq!(loc("get_object", "Key").0, Location::Path);
+    assert_eq!(
+        loc("get_object", "response-content-type"),
+        (Location::Query, Some("response-content-type".into()))
+    );
+    assert_eq!(
+        loc("get_object", "versionId"),
+        (Location::Query, Some("versionId".into()))
+    );
+    assert_eq!(
+        loc("upload_part_in_multipart", "partNumber"),
+        (Location::Query, Some("partNumber".into()))
+    );
+    assert_eq!(
+        loc("get_object", "Range"),
+        (Location::Header, Some("Range".into()))
+    );
+    assert_eq!(
+        loc("put_object", "x-amz-acl"),
+        (Location::Header, Some("x-amz-acl".into()))
+    );
+    assert_eq!(
+        loc("put_object", "x-amz-meta-"),
+        (Location::HeaderMap, Some("x-amz-meta-".into()))
+    );
+    assert_eq!(loc("put_object", "BodyFile").0, Location::Body);
+    assert_eq!(loc("create_bucket_in_region", "Region").0, Location::Body);
+    assert_eq!(loc("get_object", "OutputFile").0, Location::Local);
+    assert_eq!(loc("list_objects", "MaxItems").0, Location::Local);
+    assert_eq!(
+        loc("list_objects", "max-keys"),
+        (Location::Query, Some("max-keys".into()))
+    );
+}
+
+#[test]
+fn overlay_fixes_are_applied() {
+    let m = Manifest::embedded();
+    let p = |op: &str, name: &str| m.operation(op).unwrap().parameter(name).unwrap().clone();
+    assert!(p("delete_bucket", "Bucket").required);
+    for op in [
+        "abort_multipart_upload",
+        "complete_multipart_upload",
+        "list_parts_for_multipart_upload",
+        "upload_part_in_multipart",
+        "copy_part_in_multipart",
+    ] {
+        assert!(p(op, "uploadId").required, "{op}");
+    }
+    let part = p("upload_part_in_multipart", "partNumber");
+    assert!(part.required);
+    assert_eq!(part.schema["minimum"], 1);
+    assert_eq!(part.schema["maximum"], 10000);
+    assert!(p("copy_object", "x-amz-copy-source").required);
+    assert!(p("copy_part_in_multipart", "x-amz-copy-source").required);
+    assert_eq!(
+        p("list_parts_for_multipart_upload", "max-parts").schema["type"],
+        "integer"
+    );
+    assert_eq!(
+        p("list_parts_for_multipart_upload", "part-number-marker").schema["type"],
+        "integer"
+    );
+    assert_eq!(p("put_object", "x-amz-meta-").schema["type"], "object");
+    let key = p("put_object", "x-amz-server-side-encryption-customer-key");
+    assert!(key.secret);
+    assert_eq!(key.schema["writeOnly"], true);
+    assert_eq!(key.schema["format"], "password");
+    assert!(
+        p(
+            "copy_object",
+            "x-amz-copy-source-server-side-encryption-customer-key"
+        )
+        .secret
+    );
+    for (op, name) in [
+        ("put_object", "x-amz-acl"),
+        ("put_object", "x-amz-storage-class"),
+        ("put_object", "x-amz-server-side-encryption"),
+        ("copy_object", "x-amz-metadata-directive"),
+        ("copy_object", "x-amz-tagging-directive"),
+        ("put_object", "x-amz-object-lock-mode"),
+        ("put_object", "x-amz-object-lock-legal-hold"),
+        ("put_object", "x-amz-request-payer"),
+        ("list_objects", "encoding-type"),
+    ] {
+        assert!(
+            p(op, name).schema["oneOf"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "{op}.{name} has no enum"
+        );
+    }
+    assert_eq!(p("put_object", "Expires").schema["format"], "date-time");
+    assert_eq!(
+        p("get_object", "If-Modified-Since").schema["format"],
+        "date-time"
+    );
+    assert_eq!(
+        p("put_object", "x-amz-object-lock-retain-until-date").schema["format"],
+        "date-time"
+    );
+    assert!(p("get_object", "Range").schema["pattern"].is_string());
+    assert!(p("copy_part_in_multipart", "x-amz-copy-source-range").schema["pattern"].is_string());
+    assert!(p("put_object", "Content-MD5").schema["pattern"].is_string());
+    let cmu = m.operation("complete_multipart_upload").unwrap();
+    assert!(!cmu.parameter("Parts").unwrap().required);
+    // Every correction is recorded with its reason.
+    assert!(cmu.corrections.iter().any(|c| c.starts_with("uploadId: ")));
+}
+
+#[test]
+fn generator_refuses_what_it_does_not_understand() {
+    let page = page();
+    let overlay = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/connector/overlay.json"
+    ))
+    .unwrap();
+    // Unknown type on the page.
+    let bad = page.replacen("**Type:** integer", "**Type:** long", 1);
+    assert!(generate::generate(&bad, &overlay)
+        .unwrap_err()
+        .contains("unknown type `long`"));
+    // A parameter whose location the name does not say, and the overlay does not place.
+    let bad = page.replacen("#### delimiter", "#### Delimiter", 1);
+    let e = generate::generate(&bad, &overlay).unwrap_err();
+    assert!(
+        e.contains("list_objects.Delimiter") && e.contains("wire location"),
+        "{e}"
+    );
+    // An operation with no overlay entry.
+    let bad = format!(
+        "{page}\n## get_bucket_acl\n\nGets the ACL.\n\n*This operation has no parameters*\n"
+    );
+    assert!(generate::generate(&bad, &overlay)
+        .unwrap_err()
+        .contains("get_bucket_acl"));
+    // An overlay entry without a reason.
+    let bad = overlay.replacen(
+        "\"reason\": \"S3 requires a part number",
+        "\"reason\": \"\", \"x\": \"",
+        1,
+    );
+    assert!(generate::generate(&page, &bad).is_err());
+}
+
+#[test]
+fn manifest_records_its_sources() {
+    use sha2::Digest;
+    let m = Manifest::embedded();
+    assert!(m.comment.starts_with("GENERATED"));
+    assert_eq!(
+        m.sources.docs_sha256,
+        hex::encode(sha2::Sha256::digest(page().as_bytes()))
+    );
+}
