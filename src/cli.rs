@@ -43,6 +43,44 @@ enum Command {
     /// Validate a request envelope read from stdin; print the response envelope.
     /// Exit 0 when valid, 2 when not. Nothing is sent.
     Validate,
+    /// Execute one request envelope read from stdin; print one response envelope.
+    /// Exit 0 on success, 1 when the request was sent and failed, 2 when it was invalid.
+    Run {
+        #[command(flatten)]
+        logs: LogArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct LogArgs {
+    /// Log format on stderr. The level comes from RUST_LOG (default `warn`), e.g. RUST_LOG=debug.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logs(args: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
 }
 
 pub fn main() -> u8 {
@@ -80,6 +118,23 @@ pub fn main() -> u8 {
                     serde_json::json!({"valid": true, "operation": req.operation.name}),
                 ),
                 Err(e) => Response::failure(None, e),
+            };
+            emit(&response)
+        }
+        Command::Run { logs } => {
+            init_logs(&logs);
+            let response = match read_stdin().and_then(|t| validate::parse_request(&t)) {
+                Err(e) => Response::failure(None, e),
+                Ok(req) => {
+                    let executor = crate::execute::Executor::new();
+                    match runtime().block_on(executor.execute(&req)) {
+                        Ok(output) => Response::success(req.id, output),
+                        Err(e) => {
+                            tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.message);
+                            Response::failure(req.id, e)
+                        }
+                    }
+                }
             };
             emit(&response)
         }

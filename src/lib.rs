@@ -6,8 +6,18 @@
 
 pub mod cli;
 pub mod connection;
+pub mod credentials;
+pub mod endpoint;
 pub mod error;
+pub mod execute;
 pub mod generate;
 pub mod manifest;
 pub mod protocol;
+pub mod quirks;
+pub mod request;
+pub mod response;
+pub mod signing;
+pub mod timefmt;
+pub mod transport;
 pub mod validate;
+pub mod xml;

@@ -1,0 +1,286 @@
+//! Resolving a connection: the request's fields first, then the AWS conventions (environment
+//! variables, then the shared `credentials` and `config` files of the profile).
+//!
+//! The environment is passed in as a lookup function, so resolution is testable without touching
+//! the process environment.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::connection::{Addressing, Connection, Secret};
+use crate::endpoint::Endpoint;
+use crate::error::{Detail, Error};
+
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything needed to reach S3, resolved.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub region: String,
+    pub endpoint: Endpoint,
+    pub addressing: Addressing,
+    pub credentials: Credentials,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub overall_timeout: Option<Duration>,
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
+    /// Where they came from, for logs: `connection`, `environment` or `profile NAME`.
+    pub source: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "******"),
+            )
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// Reads the process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, Error> {
+    let profile_name = conn
+        .profile
+        .clone()
+        .or_else(|| env("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".into());
+    let home = env("HOME").map(PathBuf::from);
+    let file = |var: &str, default: &str| {
+        env(var)
+            .map(PathBuf::from)
+            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    };
+    let creds_file = file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    let config_file =
+        file("AWS_CONFIG_FILE", "config").and_then(|p| std::fs::read_to_string(p).ok());
+    let from_creds = creds_file
+        .as_deref()
+        .map(|t| ini_section(t, &profile_name))
+        .unwrap_or_default();
+    let config_section = if profile_name == "default" {
+        "default".to_string()
+    } else {
+        format!("profile {profile_name}")
+    };
+    let from_config = config_file
+        .as_deref()
+        .map(|t| ini_section(t, &config_section))
+        .unwrap_or_default();
+    let profile_value = |k: &str| from_creds.get(k).or_else(|| from_config.get(k)).cloned();
+
+    let credentials = match (&conn.access_key_id, &conn.secret_access_key) {
+        (Some(id), Some(secret)) => Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: secret.clone(),
+            session_token: conn.session_token.clone(),
+            source: "connection".into(),
+        },
+        (Some(_), None) | (None, Some(_)) => {
+            let missing = if conn.access_key_id.is_none() { "access_key_id" } else { "secret_access_key" };
+            return Err(Error::invalid_at(
+                format!("/connection/{missing}"),
+                "is required when the other half of the key pair is given",
+            ));
+        }
+        (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) => Credentials {
+                access_key_id: id,
+                secret_access_key: Secret::new(secret),
+                session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
+                source: "environment".into(),
+            },
+            _ => match (profile_value("aws_access_key_id"), profile_value("aws_secret_access_key")) {
+                (Some(id), Some(secret)) => Credentials {
+                    access_key_id: id,
+                    secret_access_key: Secret::new(secret),
+                    session_token: profile_value("aws_session_token").map(Secret::new),
+                    source: format!("profile {profile_name}"),
+                },
+                _ => {
+                    return Err(Error::invalid(vec![Detail {
+                        pointer: "/connection/access_key_id".into(),
+                        message: format!(
+                            "no credentials found: give access_key_id and secret_access_key in the connection, \
+                             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to profile `{profile_name}` \
+                             of the shared credentials file"
+                        ),
+                    }]))
+                }
+            },
+        },
+    };
+    let region = conn
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| profile_value("region"))
+        .unwrap_or_else(|| DEFAULT_REGION.into());
+    let (endpoint_url, pointer) = match &conn.endpoint {
+        Some(e) => (Some(e.clone()), "/connection/endpoint"),
+        None => (
+            env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
+            "/connection/endpoint",
+        ),
+    };
+    let endpoint = match endpoint_url {
+        Some(url) => Endpoint::parse(&url)
+            .map_err(|m| Error::invalid_at(pointer, format!("endpoint `{url}` {m}")))?,
+        None => Endpoint::aws(&region),
+    };
+    let secs = |v: Option<f64>| v.map(Duration::from_secs_f64);
+    Ok(Resolved {
+        region,
+        endpoint,
+        addressing: conn.addressing.unwrap_or_default(),
+        credentials,
+        connect_timeout: secs(conn.connect_timeout_seconds).unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        read_timeout: secs(conn.read_timeout_seconds).unwrap_or(DEFAULT_READ_TIMEOUT),
+        overall_timeout: secs(conn.timeout_seconds),
+    })
+}
+
+/// The `key = value` pairs of one `[section]` of an AWS shared config or credentials file.
+fn ini_section(text: &str, section: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = name.trim() == section;
+            continue;
+        }
+        if inside {
+            if let Some((k, v)) = line.split_once('=') {
+                out.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k: &str| map.get(k).cloned()
+    }
+
+    #[test]
+    fn connection_wins_over_environment() {
+        let conn = Connection {
+            access_key_id: Some("AKIDCONN".into()),
+            secret_access_key: Some(Secret::new("s")),
+            region: Some("eu-west-1".into()),
+            ..Default::default()
+        };
+        let r = resolve(
+            &conn,
+            &env_of(&[
+                ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                ("AWS_SECRET_ACCESS_KEY", "x"),
+                ("AWS_REGION", "us-west-2"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(r.credentials.access_key_id, "AKIDCONN");
+        assert_eq!(r.region, "eu-west-1");
+        assert_eq!(r.endpoint.host, "s3.eu-west-1.amazonaws.com");
+    }
+
+    #[test]
+    fn environment_then_profile_files() {
+        let r = resolve(
+            &Connection::default(),
+            &env_of(&[
+                ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+                ("AWS_SECRET_ACCESS_KEY", "x"),
+                ("AWS_DEFAULT_REGION", "ap-south-1"),
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.credentials.source.as_str(), r.region.as_str()),
+            ("environment", "ap-south-1")
+        );
+        assert_eq!(r.endpoint.port, Some(1));
+
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        let config = dir.path().join("config");
+        std::fs::write(&creds, "[default]\naws_access_key_id = A\naws_secret_access_key = B\n[work]\naws_access_key_id = AKIDWORK\naws_secret_access_key = W\n").unwrap();
+        std::fs::write(&config, "[profile work]\nregion = eu-north-1\n").unwrap();
+        let c = creds.to_str().unwrap();
+        let g = config.to_str().unwrap();
+        let r = resolve(
+            &Connection::default(),
+            &env_of(&[
+                ("AWS_SHARED_CREDENTIALS_FILE", c),
+                ("AWS_CONFIG_FILE", g),
+                ("AWS_PROFILE", "work"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(r.credentials.access_key_id, "AKIDWORK");
+        assert_eq!(r.credentials.source, "profile work");
+        assert_eq!(r.region, "eu-north-1");
+    }
+
+    #[test]
+    fn no_credentials_is_a_clear_invalid_request() {
+        let e = resolve(&Connection::default(), &env_of(&[])).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.details[0].message.contains("no credentials found"));
+        let half = Connection {
+            access_key_id: Some("A".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(&half, &env_of(&[])).unwrap_err().details[0].pointer,
+            "/connection/secret_access_key"
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let r = resolve(
+            &Connection::default(),
+            &env_of(&[
+                ("AWS_ACCESS_KEY_ID", "A"),
+                ("AWS_SECRET_ACCESS_KEY", "canary-s"),
+                ("AWS_SESSION_TOKEN", "canary-t"),
+            ]),
+        )
+        .unwrap();
+        let s = format!("{r:?}");
+        assert!(!s.contains("canary"), "{s}");
+    }
+}

@@ -1,0 +1,268 @@
+//! Where a request goes: endpoint parsing, path- vs virtual-hosted-style addressing, and the
+//! exact encoding of object keys and query values. Pure functions.
+
+use crate::connection::Addressing;
+
+/// A parsed endpoint URL: `scheme://host[:port][/base/path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    pub host: String,
+    pub port: Option<u16>,
+    /// Path prefix without a trailing slash (usually empty).
+    pub base_path: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err("must start with http:// or https://".into());
+        };
+        if rest.contains(['?', '#', '@']) {
+            return Err("must not contain a query, a fragment or credentials".into());
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                let port: u16 = p
+                    .parse()
+                    .map_err(|_| format!("has an invalid port `{p}`"))?;
+                (h, Some(port))
+            }
+            _ => (authority, None),
+        };
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        Ok(Endpoint {
+            https,
+            host: host.to_ascii_lowercase(),
+            port,
+            base_path: path.to_string(),
+        })
+    }
+
+    /// The AWS S3 endpoint of a region.
+    pub fn aws(region: &str) -> Endpoint {
+        let suffix = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        Endpoint {
+            https: true,
+            host: format!("s3.{region}.{suffix}"),
+            port: None,
+            base_path: String::new(),
+        }
+    }
+
+    pub fn is_aws(&self) -> bool {
+        self.host.ends_with(".amazonaws.com") || self.host.ends_with(".amazonaws.com.cn")
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.https {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    fn authority(&self, host: &str) -> String {
+        match self.port {
+            Some(p) if !((self.https && p == 443) || (!self.https && p == 80)) => {
+                format!("{host}:{p}")
+            }
+            _ => host.to_string(),
+        }
+    }
+}
+
+/// Whether a bucket can be a DNS label under a TLS wildcard certificate: virtual-hosted style
+/// needs 3 to 63 lowercase letters, digits and hyphens, not looking like an IP address. Dots
+/// are left to path style, as the AWS SDKs do, since they break certificate matching.
+pub fn dns_compatible(bucket: &str) -> bool {
+    let b = bucket.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// The request target: scheme, authority (the Host header) and the encoded path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub scheme: &'static str,
+    pub authority: String,
+    pub path: String,
+}
+
+pub fn target(
+    endpoint: &Endpoint,
+    addressing: Addressing,
+    bucket: Option<&str>,
+    key: Option<&str>,
+) -> Target {
+    let key_path = key
+        .map(|k| format!("/{}", encode_key(k)))
+        .unwrap_or_default();
+    let virtual_host = match (addressing, bucket) {
+        (_, None) | (Addressing::Path, _) => false,
+        (Addressing::Virtual, Some(_)) => true,
+        (Addressing::Auto, Some(b)) => endpoint.is_aws() && dns_compatible(b),
+    };
+    let base = &endpoint.base_path;
+    match bucket {
+        Some(b) if virtual_host => Target {
+            scheme: endpoint.scheme(),
+            authority: endpoint.authority(&format!("{b}.{}", endpoint.host)),
+            path: if key_path.is_empty() {
+                format!("{base}/")
+            } else {
+                format!("{base}{key_path}")
+            },
+        },
+        Some(b) => Target {
+            scheme: endpoint.scheme(),
+            authority: endpoint.authority(&endpoint.host),
+            path: format!("{base}/{}{key_path}", encode_key(b)),
+        },
+        None => Target {
+            scheme: endpoint.scheme(),
+            authority: endpoint.authority(&endpoint.host),
+            path: format!("{base}/"),
+        },
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn encode(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if is_unreserved(b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An object key as a URL path: every byte but unreserved characters and `/` percent-encoded
+/// once. Nothing is normalised: `a/../b`, `./x` and `a//b` stay as they are.
+pub fn encode_key(key: &str) -> String {
+    encode(key, true)
+}
+
+/// A query name or value (SigV4 canonical form: everything but unreserved encoded, space as %20).
+pub fn encode_query(s: &str) -> String {
+    encode(s, false)
+}
+
+/// Decodes `application/x-www-form-urlencoded` text as S3 writes it with `encoding-type=url`.
+pub fn decode_url(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_encoded_once_and_never_normalised() {
+        assert_eq!(encode_key("a/../b"), "a/../b");
+        assert_eq!(encode_key("./x"), "./x");
+        assert_eq!(encode_key("a//b"), "a//b");
+        assert_eq!(encode_key("x?y#z"), "x%3Fy%23z");
+        assert_eq!(encode_key("100%"), "100%25");
+        assert_eq!(encode_key("a+b c"), "a%2Bb%20c");
+        assert_eq!(encode_key("é"), "%C3%A9");
+        assert_eq!(encode_query("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn url_decoding_undoes_s3_encoding() {
+        assert_eq!(decode_url("a%2Bb+c%25"), "a+b c%");
+        assert_eq!(decode_url("%C3%A9"), "é");
+        assert_eq!(decode_url("100%"), "100%");
+    }
+
+    #[test]
+    fn addressing() {
+        let aws = Endpoint::aws("eu-west-1");
+        let t = target(&aws, Addressing::Auto, Some("my-bucket"), Some("a b"));
+        assert_eq!(t.authority, "my-bucket.s3.eu-west-1.amazonaws.com");
+        assert_eq!(t.path, "/a%20b");
+        let t = target(&aws, Addressing::Auto, Some("my.bucket"), Some("k"));
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("s3.eu-west-1.amazonaws.com", "/my.bucket/k")
+        );
+        let local = Endpoint::parse("http://127.0.0.1:9000").unwrap();
+        let t = target(&local, Addressing::Auto, Some("b1"), Some("k"));
+        assert_eq!(
+            (t.scheme, t.authority.as_str(), t.path.as_str()),
+            ("http", "127.0.0.1:9000", "/b1/k")
+        );
+        let t = target(&local, Addressing::Virtual, Some("b1"), None);
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("b1.127.0.0.1:9000", "/")
+        );
+        let t = target(&local, Addressing::Auto, None, None);
+        assert_eq!(t.path, "/");
+        let t = target(
+            &Endpoint::parse("https://host/base/").unwrap(),
+            Addressing::Path,
+            Some("b"),
+            Some("k"),
+        );
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("host", "/base/b/k")
+        );
+    }
+
+    #[test]
+    fn endpoint_parsing() {
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("http://u:p@x").is_err());
+        assert!(Endpoint::parse("http://x:notaport").is_err());
+        assert_eq!(
+            Endpoint::parse("https://S3.example.com:8443").unwrap().port,
+            Some(8443)
+        );
+    }
+}

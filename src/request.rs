@@ -1,0 +1,173 @@
+//! Building the HTTP request from the manifest: pure (no clock, environment or network).
+//!
+//! Every parameter goes where the manifest says; the few things the manifest cannot say (XML
+//! request bodies, the copy-source encoding) come from `quirks.rs`.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::connection::Addressing;
+use crate::endpoint::{encode_query, target, Endpoint};
+use crate::error::Error;
+use crate::manifest::{Encoding, Location, Operation};
+use crate::quirks;
+use crate::timefmt;
+
+/// What the request body is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    Empty,
+    Bytes(Bytes),
+    /// Streamed from disk; `len` is taken when the request is prepared.
+    File {
+        path: PathBuf,
+        len: u64,
+    },
+}
+
+impl Payload {
+    pub fn len(&self) -> u64 {
+        match self {
+            Payload::Empty => 0,
+            Payload::Bytes(b) => b.len() as u64,
+            Payload::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An unsigned, fully encoded request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    /// `scheme://authority/encoded/path?encoded=query`
+    pub uri: String,
+    /// Lowercase names, in the order added; signing appends its own.
+    pub headers: Vec<(String, String)>,
+    pub payload: Payload,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where the request goes: the resolved endpoint and addressing style.
+#[derive(Debug, Clone)]
+pub struct Destination<'a> {
+    pub endpoint: &'a Endpoint,
+    pub addressing: Addressing,
+    pub region: &'a str,
+}
+
+/// The wire text of a JSON value (strings as is, numbers and booleans as JSON writes them).
+fn wire_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn encode_value(name: &str, encoding: Option<Encoding>, v: &Value) -> Result<String, Error> {
+    let text = wire_text(v);
+    let bad = |what: &str| Error::invalid_at(format!("/input/{name}"), format!("is not {what}"));
+    Ok(match encoding {
+        Some(Encoding::HttpDate) => {
+            timefmt::to_http_date(&text).ok_or_else(|| bad("an RFC 3339 date-time"))?
+        }
+        Some(Encoding::Iso8601) => {
+            timefmt::to_iso8601(&text).ok_or_else(|| bad("an RFC 3339 date-time"))?
+        }
+        Some(Encoding::CopySource) => quirks::encode_copy_source(&text),
+        _ => text,
+    })
+}
+
+/// Builds the request for `op` from a validated `input`. `payload` is the body already resolved
+/// from the body-source parameters (or from `quirks::xml_body`).
+pub fn build(
+    op: &Operation,
+    input: &Map<String, Value>,
+    dest: &Destination<'_>,
+    payload: Payload,
+) -> Result<HttpRequest, Error> {
+    let bucket = input.get("Bucket").and_then(Value::as_str);
+    let key = input.get("Key").and_then(Value::as_str);
+    let has_key = op.http.path.contains("{Key}");
+    let t = target(
+        dest.endpoint,
+        dest.addressing,
+        bucket,
+        if has_key { key } else { None },
+    );
+
+    let mut query: Vec<(String, String)> = op
+        .http
+        .query
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut headers: Vec<(String, String)> = vec![("host".into(), t.authority.clone())];
+    for p in &op.parameters {
+        let Some(v) = input.get(&p.name) else {
+            continue;
+        };
+        match p.location {
+            Location::Query => query.push((
+                p.wire.clone().unwrap_or_else(|| p.name.clone()),
+                encode_value(&p.name, p.encoding, v)?,
+            )),
+            Location::Header => headers.push((
+                p.wire
+                    .clone()
+                    .unwrap_or_else(|| p.name.clone())
+                    .to_ascii_lowercase(),
+                encode_value(&p.name, p.encoding, v)?,
+            )),
+            Location::HeaderMap => {
+                let prefix = p.wire.as_deref().unwrap_or_default().to_ascii_lowercase();
+                for (k, mv) in v.as_object().into_iter().flatten() {
+                    headers.push((format!("{prefix}{}", k.to_ascii_lowercase()), wire_text(mv)));
+                }
+            }
+            Location::Path | Location::Body | Location::Local => {}
+        }
+    }
+    // The payload's real length always wins over a caller-given Content-Length (validation has
+    // already refused a disagreeing one).
+    headers.retain(|(n, _)| n != "content-length");
+    if op.request_body.is_some() || !payload.is_empty() {
+        headers.push(("content-length".into(), payload.len().to_string()));
+    }
+    query.sort();
+    let qs: Vec<String> = query
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() && op.http.query.contains_key(k) {
+                encode_query(k)
+            } else {
+                format!("{}={}", encode_query(k), encode_query(v))
+            }
+        })
+        .collect();
+    let mut uri = format!("{}://{}{}", t.scheme, t.authority, t.path);
+    if !qs.is_empty() {
+        uri.push('?');
+        uri.push_str(&qs.join("&"));
+    }
+    Ok(HttpRequest {
+        method: op.http.method.clone(),
+        uri,
+        headers,
+        payload,
+    })
+}

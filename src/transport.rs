@@ -1,0 +1,197 @@
+//! Sending: hyper's pooled client over tokio, TLS by rustls.
+//!
+//! Not reqwest: its URL type removes `.` and `..` path segments (even `%2E%2E`), which would send
+//! a key such as `a/../b` to another key. hyper takes an `http::Uri`, which keeps the path as
+//! built. Bodies stream: a file is read in fixed-size chunks, never whole.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+use crate::error::{Error, ErrorKind};
+use crate::request::{HttpRequest, Payload};
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Read size for file bodies.
+pub const FILE_CHUNK: usize = 256 * 1024;
+
+pub struct Transport {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+}
+
+impl Transport {
+    /// `tls`: load trust roots (only needed for https endpoints; loading them costs milliseconds).
+    pub fn new(tls: bool, connect_timeout: Duration) -> Result<Transport, Error> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        let roots = if tls {
+            load_roots()?
+        } else {
+            rustls::RootCertStore::empty()
+        };
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(20))
+            .build(https);
+        Ok(Transport { client })
+    }
+
+    /// Sends a signed request and waits for the reply's head, at most `idle` without a byte.
+    pub async fn send(
+        &self,
+        req: HttpRequest,
+        idle: Duration,
+    ) -> Result<http::Response<Incoming>, Error> {
+        let mut builder = http::Request::builder().method(req.method.as_str()).uri(
+            req.uri
+                .parse::<http::Uri>()
+                .map_err(|e| Error::new(ErrorKind::Internal, format!("request URI: {e}")))?,
+        );
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder = builder.header(
+            "user-agent",
+            concat!("s3-connector/", env!("CARGO_PKG_VERSION")),
+        );
+        let body: Body = match req.payload {
+            Payload::Empty => Empty::new().map_err(|never| match never {}).boxed(),
+            Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed(),
+            Payload::File { path, len } => {
+                let file = tokio::fs::File::open(&path).await.map_err(|e| {
+                    Error::new(ErrorKind::Io, format!("cannot open the body file: {e}"))
+                })?;
+                let stream =
+                    ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(Frame::data);
+                BodyExt::boxed(StreamBody::new(stream))
+            }
+        };
+        let request = builder
+            .body(body)
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("request: {e}")))?;
+        match tokio::time::timeout(idle, self.client.request(request)).await {
+            Err(_) => Err(
+                Error::new(ErrorKind::Timeout, format!("no reply within {idle:?}")).retryable(true),
+            ),
+            Ok(Err(e)) => Err(network_error(&e)),
+            Ok(Ok(resp)) => Ok(resp),
+        }
+    }
+}
+
+fn network_error(e: &hyper_util::client::legacy::Error) -> Error {
+    use std::error::Error as _;
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    let what = if e.is_connect() {
+        "cannot connect"
+    } else {
+        "connection failed"
+    };
+    Error::new(ErrorKind::Network, format!("{what}: {msg}")).retryable(true)
+}
+
+/// Trust roots: the PEM bundle named by `AWS_CA_BUNDLE` when set, else the system's.
+fn load_roots() -> Result<rustls::RootCertStore, Error> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match std::env::var("AWS_CA_BUNDLE")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(path) => {
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| {
+                Error::invalid_at("", format!("AWS_CA_BUNDLE `{path}` cannot be read: {e}"))
+            })?;
+            for cert in certs {
+                let cert = cert
+                    .map_err(|e| Error::invalid_at("", format!("AWS_CA_BUNDLE `{path}`: {e}")))?;
+                let _ = roots.add(cert);
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(Error::invalid_at(
+            "",
+            "no TLS trust roots found (system store empty, or AWS_CA_BUNDLE holds no certificate)",
+        ));
+    }
+    Ok(roots)
+}
+
+/// The next data chunk of a reply body, waiting at most `idle` for it.
+pub async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<Bytes>, Error> {
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => {
+                return Err(
+                    Error::new(ErrorKind::Timeout, format!("reply stalled for {idle:?}"))
+                        .retryable(true),
+                )
+            }
+            Ok(None) => return Ok(None),
+            Ok(Some(Err(e))) => {
+                return Err(Error::new(
+                    ErrorKind::Network,
+                    format!("reading the reply failed: {e}"),
+                )
+                .retryable(true))
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+            }
+        }
+    }
+}
+
+/// Reads a whole (small) reply body, refusing more than `limit` bytes.
+pub async fn read_all(body: &mut Incoming, idle: Duration, limit: usize) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = next_chunk(body, idle).await? {
+        if out.len() + chunk.len() > limit {
+            return Err(Error::new(
+                ErrorKind::Service,
+                format!("reply body exceeds {limit} bytes"),
+            ));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}

@@ -1,0 +1,266 @@
+//! XML replies to JSON, guided by the operation's output schema (`x-s3.xml` paths). Pure.
+//!
+//! The reply is read into a small element tree (quick-xml), then each output property picks its
+//! elements: arrays take every match (always a list), scalars the first; integers and booleans
+//! become JSON numbers and booleans. Depth and size are bounded.
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde_json::{Map, Value};
+
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    pub name: String,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
+    }
+}
+
+fn local_name(raw: &str) -> String {
+    match raw.rsplit_once(':') {
+        Some((_, local)) => local.to_string(),
+        None => raw.to_string(),
+    }
+}
+
+/// Parses a document into its root element.
+pub fn parse(bytes: &[u8]) -> Result<Element, String> {
+    let mut reader = Reader::from_reader(bytes);
+    reader.config_mut().trim_text(false);
+    let mut stack: Vec<Element> = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| format!("XML error at byte {}: {e}", reader.buffer_position()))?;
+        match event {
+            Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("XML nested deeper than {MAX_DEPTH}"));
+                }
+                stack.push(Element {
+                    name: local_name(e.name().as_ref()),
+                    ..Default::default()
+                });
+            }
+            Event::Empty(e) => {
+                let el = Element {
+                    name: local_name(e.name().as_ref()),
+                    ..Default::default()
+                };
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    let text =
+                        quick_xml::escape::unescape(&t).map_err(|e| format!("XML text: {e}"))?;
+                    top.text.push_str(&text);
+                }
+            }
+            Event::GeneralRef(r) => {
+                if let Some(top) = stack.last_mut() {
+                    let name: &str = &r;
+                    let resolved = match r
+                        .resolve_char_ref()
+                        .map_err(|e| format!("XML entity: {e}"))?
+                    {
+                        Some(c) => c.to_string(),
+                        None => quick_xml::escape::unescape(&format!("&{name};"))
+                            .map_err(|e| format!("XML entity: {e}"))?
+                            .into_owned(),
+                    };
+                    top.text.push_str(&resolved);
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&c);
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or("unbalanced XML")?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => return Ok(el),
+                }
+            }
+            Event::Eof => return Err("XML ended before its root element closed".into()),
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
+/// Maps `root` to JSON by the properties of an object schema. Properties without an `x-s3.xml`
+/// path (headers) are skipped here.
+pub fn map_root(schema: &Value, root: &Element) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, ps) in schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let Some(path) = ps
+            .get("x-s3")
+            .and_then(|x| x.get("xml"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        if let Some(v) = map_path(ps, root, path) {
+            out.insert(name.clone(), v);
+        }
+    }
+    out
+}
+
+fn select<'a>(el: &'a Element, path: &str) -> Vec<&'a Element> {
+    let mut current = vec![el];
+    for seg in path.split('/') {
+        if seg == "." {
+            continue;
+        }
+        current = current
+            .iter()
+            .flat_map(|e| e.children.iter().filter(|c| c.name == seg))
+            .collect();
+    }
+    current
+}
+
+fn map_path(schema: &Value, el: &Element, path: &str) -> Option<Value> {
+    let found = select(el, path);
+    if schema.get("type").and_then(Value::as_str) == Some("array") {
+        let items = schema.get("items").unwrap_or(&Value::Null);
+        return Some(Value::Array(
+            found.iter().map(|e| map_value(items, e)).collect(),
+        ));
+    }
+    found.first().map(|e| map_value(schema, e))
+}
+
+fn map_value(schema: &Value, el: &Element) -> Value {
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let mut out = Map::new();
+            for (name, ps) in schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let path = ps
+                    .get("x-s3")
+                    .and_then(|x| x.get("xml"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(name);
+                if let Some(v) = map_path(ps, el, path) {
+                    out.insert(name.clone(), v);
+                }
+            }
+            Value::Object(out)
+        }
+        Some("integer") => el
+            .text
+            .trim()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(el.text.clone())),
+        Some("boolean") => match el.text.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            other => Value::String(other.to_string()),
+        },
+        _ => Value::String(el.text.clone()),
+    }
+}
+
+/// S3's `<Error>` document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Error {
+    pub code: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub region: Option<String>,
+}
+
+pub fn parse_error(bytes: &[u8]) -> Option<S3Error> {
+    let root = parse(bytes).ok()?;
+    if root.name != "Error" {
+        return None;
+    }
+    Some(S3Error {
+        code: root.child_text("Code")?.to_string(),
+        message: root.child_text("Message").unwrap_or_default().to_string(),
+        request_id: root.child_text("RequestId").map(str::to_string),
+        region: root.child_text("Region").map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const LISTING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix></Prefix><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
+<Contents><Key>a &amp; b</Key><Size>3</Size><Owner><ID>o</ID></Owner></Contents>
+<CommonPrefixes><Prefix>p/</Prefix></CommonPrefixes>
+<Contents><Key>c</Key><Size>10</Size></Contents></ListBucketResult>"#;
+
+    fn schema() -> Value {
+        json!({"properties": {
+            "Name": {"type": "string", "x-s3": {"xml": "Name"}},
+            "Prefix": {"type": "string", "x-s3": {"xml": "Prefix"}},
+            "MaxKeys": {"type": "integer", "x-s3": {"xml": "MaxKeys"}},
+            "IsTruncated": {"type": "boolean", "x-s3": {"xml": "IsTruncated"}},
+            "Contents": {"type": "array", "x-s3": {"xml": "Contents"}, "items": {"type": "object", "properties": {
+                "Key": {"type": "string"}, "Size": {"type": "integer"},
+                "Owner": {"type": "object", "properties": {"ID": {"type": "string"}}}}}},
+            "CommonPrefixes": {"type": "array", "x-s3": {"xml": "CommonPrefixes"}, "items": {"type": "object", "properties": {"Prefix": {"type": "string"}}}},
+            "Missing": {"type": "array", "x-s3": {"xml": "Nope/Nope"}, "items": {"type": "string"}},
+            "ETag": {"type": "string", "x-s3": {"header": "ETag"}}
+        }})
+    }
+
+    #[test]
+    fn listing_maps_with_interleaved_lists_and_types() {
+        let root = parse(LISTING.as_bytes()).unwrap();
+        let out = Value::Object(map_root(&schema(), &root));
+        assert_eq!(
+            out,
+            json!({"Name": "b", "Prefix": "", "MaxKeys": 1000, "IsTruncated": false,
+                "Contents": [{"Key": "a & b", "Size": 3, "Owner": {"ID": "o"}}, {"Key": "c", "Size": 10}],
+                "CommonPrefixes": [{"Prefix": "p/"}], "Missing": []})
+        );
+    }
+
+    #[test]
+    fn errors_and_bad_documents() {
+        let e = parse_error(b"<Error><Code>NoSuchKey</Code><Message>gone</Message><RequestId>r1</RequestId></Error>").unwrap();
+        assert_eq!(
+            (e.code.as_str(), e.request_id.as_deref()),
+            ("NoSuchKey", Some("r1"))
+        );
+        assert!(parse_error(b"<ListBucketResult/>").is_none());
+        assert!(parse(b"<a><b></a>").is_err());
+        assert!(parse(b"<a>").is_err());
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(parse(deep.as_bytes()).unwrap_err().contains("deeper"));
+    }
+}
