@@ -306,7 +306,10 @@ impl Ctx<'_> {
                         a.extend(more);
                     }
                     m.insert("IsTruncated".into(), json!(truncated));
-                    m.insert("NextPartNumberMarker".into(), json!(next));
+                    match next {
+                        Some(n) => m.insert("NextPartNumberMarker".into(), json!(n)),
+                        None => m.remove("NextPartNumberMarker"),
+                    };
                     m
                 }
             };

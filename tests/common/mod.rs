@@ -1,0 +1,307 @@
+//! Test harness: real S3-compatible servers on 127.0.0.1, started once per test binary, and a
+//! runner that drives the `s3-connector` binary exactly as a host does (JSON on stdin/stdout).
+//!
+//! Servers come from `scripts/install-tools` (PyPI wheels) and are started through
+//! `scripts/s3-server`, wrapped so that they are killed when the test process exits, however it
+//! exits: the wrapper waits on a pipe that only this process holds.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const ACCESS_KEY: &str = "AKIDEXAMPLETEST";
+pub const SECRET_KEY: &str = "fake/secret/for/tests/only";
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+pub struct Server {
+    pub kind: &'static str,
+    pub endpoint: String,
+    pub port: u16,
+    /// Held open for the life of the process; its closing stops the server.
+    _lifeline: Mutex<ChildStdin>,
+    _wrapper: Mutex<Child>,
+}
+
+impl Server {
+    /// Whether this server checks SigV4 signatures (moto accepts any).
+    pub fn verifies_signatures(&self) -> bool {
+        self.kind == "seaweedfs"
+    }
+
+    pub fn connection(&self) -> Value {
+        json!({"endpoint": self.endpoint, "region": "us-east-1", "access_key_id": ACCESS_KEY,
+               "secret_access_key": SECRET_KEY, "addressing": "path"})
+    }
+}
+
+pub fn tools_bin(name: &str) -> PathBuf {
+    let p = Path::new(ROOT).join(".tools/venv/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-tools first",
+        p.display()
+    );
+    p
+}
+
+fn ports_free(base: u16, n: u16) -> bool {
+    (base..base + n).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+}
+
+fn start(kind: &'static str) -> Server {
+    // Disjoint port ranges per kind, so two servers starting at once never pick the same port.
+    let (span, base) = if kind == "seaweedfs" {
+        (10, 20000)
+    } else {
+        (1, 45000)
+    };
+    let seed = std::process::id() as u16;
+    let port = (0..200u16)
+        .map(|i| base + ((seed.wrapping_mul(7).wrapping_add(i * 37)) % 1500) * 10)
+        .find(|&p| ports_free(p, span))
+        .expect("free ports on 127.0.0.1");
+    let dir = Path::new(ROOT)
+        .join("target/test-servers")
+        .join(format!("{kind}-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = Path::new(ROOT).join("scripts/s3-server");
+    let log = dir.join("server.log");
+    // The wrapper starts the server, then blocks reading stdin; EOF (this process gone) kills it.
+    let wrapper = format!(
+        "\"$0\" {kind} {port} \"$1\" >\"$2\" 2>&1 </dev/null & s=$!; echo started; read -r _; kill -9 $s 2>/dev/null; wait $s 2>/dev/null; rm -rf \"$1\""
+    );
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(wrapper)
+        .arg(&script)
+        .arg(dir.join("data"))
+        .arg(&log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the server wrapper");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{kind} did not start; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Make sure the port is answered by the server we started (anonymous `GET /`: SeaweedFS
+    // refuses it, moto lists buckets), not by something else that grabbed it.
+    let status = anonymous_get_status(addr);
+    let expected = if kind == "seaweedfs" { 403 } else { 200 };
+    assert_eq!(
+        status,
+        expected,
+        "{kind} on port {port} answered {status}; see {}",
+        log.display()
+    );
+    let lifeline = child.stdin.take().unwrap();
+    Server {
+        kind,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        port,
+        _lifeline: Mutex::new(lifeline),
+        _wrapper: Mutex::new(child),
+    }
+}
+
+fn anonymous_get_status(addr: SocketAddr) -> u16 {
+    use std::io::Read;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = (|| -> std::io::Result<u16> {
+            let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+            c.set_read_timeout(Some(Duration::from_secs(10)))?;
+            c.write_all(
+                format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+            )?;
+            let mut head = [0u8; 12];
+            c.read_exact(&mut head)?;
+            String::from_utf8_lossy(&head[9..12])
+                .parse()
+                .map_err(|_| std::io::Error::other("bad status"))
+        })();
+        match attempt {
+            Ok(s) if s != 503 => return s,
+            _ if Instant::now() > deadline => return 0,
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+pub fn server(kind: &'static str) -> &'static Server {
+    static SEAWEED: OnceLock<Server> = OnceLock::new();
+    static MOTO: OnceLock<Server> = OnceLock::new();
+    match kind {
+        "seaweedfs" => SEAWEED.get_or_init(|| start("seaweedfs")),
+        "moto" => MOTO.get_or_init(|| start("moto")),
+        _ => panic!("unknown server {kind}"),
+    }
+}
+
+/// A bucket name unique to this test run.
+pub fn bucket(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The result of one `s3-connector run`.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: i32,
+    pub envelope: Value,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn output(&self) -> &Value {
+        assert_eq!(
+            self.code, 0,
+            "expected success, got {}\n{}",
+            self.envelope, self.stderr
+        );
+        &self.envelope["output"]
+    }
+
+    pub fn error(&self) -> &Value {
+        assert_ne!(self.code, 0, "expected failure, got {}", self.envelope);
+        &self.envelope["error"]
+    }
+
+    pub fn s3_code(&self) -> String {
+        self.error()["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Runs one request through the binary; outputs are checked against their output schema.
+pub fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
+    cmd.arg("run")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") && k != "AWS_CA_BUNDLE" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", Path::new(ROOT).join("target/test-home"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "stdout must be one envelope line, got: {stdout}"
+    );
+    let envelope: Value = serde_json::from_str(&stdout).unwrap();
+    let code = out.status.code().unwrap();
+    if code == 0 {
+        check_output_schema(request["operation"].as_str().unwrap(), &envelope["output"]);
+    }
+    Outcome {
+        code,
+        envelope,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn run(server: &Server, operation: &str, input: Value) -> Outcome {
+    run_raw(
+        &json!({"operation": operation, "input": input, "connection": server.connection()}),
+        &[],
+    )
+}
+
+fn check_output_schema(operation: &str, output: &Value) {
+    let op = s3_connector::manifest::Manifest::embedded()
+        .operation(operation)
+        .unwrap();
+    let schema = op.output_schema();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(output)
+        .map(|e| format!("{} {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{operation} output does not match its schema: {errors:?}\n{output}"
+    );
+}
+
+/// Runs a Python snippet with boto3 against `server`; `ENDPOINT`, `s3` (a path-style client) are
+/// predefined. Returns stdout.
+pub fn boto3(server: &Server, code: &str) -> String {
+    let prelude = format!(
+        "import boto3, json, sys, base64\nfrom botocore.config import Config\n\
+         s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{ACCESS_KEY}', \
+         aws_secret_access_key='{SECRET_KEY}', config=Config(s3={{'addressing_style': 'path'}}))\n",
+        server.endpoint
+    );
+    let out = Command::new(tools_bin("python"))
+        .arg("-c")
+        .arg(format!("{prelude}{code}"))
+        .env("HOME", Path::new(ROOT).join("target/test-home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Declares a test body once and runs it against each server.
+#[macro_export]
+macro_rules! on_servers {
+    ($name:ident, |$s:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($s: &'static $crate::common::Server) $body
+            #[test]
+            fn seaweedfs() {
+                body($crate::common::server("seaweedfs"))
+            }
+            #[test]
+            fn moto() {
+                body($crate::common::server("moto"))
+            }
+        }
+    };
+}
