@@ -1,0 +1,952 @@
+//! Golden tests of built and signed requests, offline.
+//!
+//! Each `tests/fixtures/golden/<case>.json` gives an operation, its input and a connection; the
+//! request goes through the real pipeline (validation, connection resolution, body, build, SigV4
+//! at the fixture's fixed time with the AWS documentation example credentials) and must equal
+//! the fixture's `expected`. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites `expected`
+//! from the current output instead: review the diff by hand before committing it.
+//!
+//! Golden values alone would only pin whatever the connector does, so every case is also checked
+//! against facts computed here, independently of the connector: the `Authorization` header by a
+//! small SigV4 reference signer (itself checked against the published AWS examples), the
+//! `x-amz-content-sha256` against the body's SHA-256, `Content-Length` against the body's length,
+//! and the path against an RFC 3986 encoding of the key. Finally, the two published S3 examples
+//! are built through the manifest and must give AWS's signatures exactly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use s3_connector::connection::{Addressing, Secret};
+use s3_connector::credentials::{self, Credentials};
+use s3_connector::endpoint::Endpoint;
+use s3_connector::manifest::{Location, Manifest, Operation};
+use s3_connector::request::{self, Destination, HttpRequest, Payload};
+use s3_connector::{execute, quirks, signing, timefmt, validate};
+
+/// The AWS documentation example credentials.
+const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// 2013-05-24T00:00:00Z, the time of the published S3 SigV4 examples.
+const EXAMPLE_SECS: u64 = 1_369_353_600;
+
+// ---------------------------------------------------------------------------------------------
+// Running one fixture
+// ---------------------------------------------------------------------------------------------
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
+}
+
+fn fixture_paths() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("tests/fixtures/golden exists")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn example_creds(session_token: Option<&str>) -> Credentials {
+    Credentials {
+        access_key_id: ACCESS_KEY.into(),
+        secret_access_key: Secret::new(SECRET_KEY),
+        session_token: session_token.map(Secret::new),
+        source: "golden test".into(),
+    }
+}
+
+fn example_time() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(EXAMPLE_SECS)
+}
+
+/// What one fixture produced.
+struct Outcome {
+    actual: Value,
+    req: HttpRequest,
+    op: &'static Operation,
+    input: Map<String, Value>,
+    session_token: Option<String>,
+    region: String,
+    /// `x-amz-date` the fixture's time must give, derived from its text.
+    amz_date: String,
+}
+
+/// `{tmp}` in top-level string inputs is the case's temporary directory (for `BodyFile`,
+/// `OutputFile`); `files` are written there first.
+fn prepare_input(case: &Value, tmp: &Path) -> Result<Map<String, Value>, String> {
+    if let Some(files) = case.get("files").and_then(Value::as_object) {
+        for (name, content) in files {
+            let content = content.as_str().ok_or("`files` values must be strings")?;
+            std::fs::write(tmp.join(name), content).map_err(|e| format!("writing {name}: {e}"))?;
+        }
+    }
+    let mut input = case
+        .get("input")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let tmp_text = tmp.to_str().ok_or("temporary directory is not UTF-8")?;
+    for v in input.values_mut() {
+        if let Value::String(s) = v {
+            *s = s.replace("{tmp}", tmp_text);
+        }
+    }
+    Ok(input)
+}
+
+fn run_case(case: &Value, tmp: &Path) -> Result<Outcome, String> {
+    let text = |field: &str| {
+        case.get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("fixture field `{field}` must be a string"))
+    };
+    let operation = text("operation")?;
+    let region = text("region")?;
+    let time_text = text("time")?;
+    let input = prepare_input(case, tmp)?;
+
+    // The connection, as a host would send it; no endpoint means the AWS one of the region.
+    let mut connection = json!({
+        "region": region,
+        "addressing": text("addressing")?,
+        "access_key_id": ACCESS_KEY,
+        "secret_access_key": SECRET_KEY,
+    });
+    if let Some(endpoint) = case.get("endpoint").and_then(Value::as_str) {
+        connection["endpoint"] = json!(endpoint);
+    }
+    let session_token = case
+        .get("session_token")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(token) = &session_token {
+        connection["session_token"] = json!(token);
+    }
+    let envelope = json!({"operation": operation, "input": input, "connection": connection});
+    let valid = validate::validate_envelope(envelope)
+        .map_err(|e| format!("fixture input is invalid: {e} {:?}", e.details))?;
+    // An empty environment: everything comes from the connection.
+    let conn = credentials::resolve(&valid.connection, &|_| None)
+        .map_err(|e| format!("connection: {e}"))?;
+
+    let secs = timefmt::parse_rfc3339(time_text).ok_or("`time` must be RFC 3339")?;
+    let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).map_err(|e| e.to_string())?);
+    let amz_date = time_text
+        .strip_suffix('Z')
+        .filter(|t| t.len() == 19)
+        .ok_or("`time` must be whole seconds in UTC (…Z)")?
+        .replace(['-', ':'], "")
+        + "Z";
+
+    let op = valid.operation;
+    let payload = match quirks::xml_body(op, &valid.input, &conn.region)
+        .map_err(|e| format!("xml body: {e}"))?
+    {
+        Some(p) => p,
+        None => execute::prepare_payload(op, &valid.input).map_err(|e| format!("payload: {e}"))?,
+    };
+    let dest = Destination {
+        endpoint: &conn.endpoint,
+        addressing: conn.addressing,
+        region: &conn.region,
+    };
+    let mut req = request::build(op, &valid.input, &dest, payload)
+        .map_err(|e| format!("build: {e} {:?}", e.details))?;
+    signing::sign(&mut req, &conn.credentials, &conn.region, time)
+        .map_err(|e| format!("sign: {e}"))?;
+
+    Ok(Outcome {
+        actual: render_request(&req),
+        req,
+        op,
+        input: valid.input,
+        session_token,
+        region: conn.region.clone(),
+        amz_date,
+    })
+}
+
+fn render_request(req: &HttpRequest) -> Value {
+    let body = match &req.payload {
+        Payload::Empty => Value::Null,
+        Payload::Bytes(b) => match std::str::from_utf8(b) {
+            Ok(text) => Value::String(text.to_string()),
+            Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(b)}),
+        },
+        Payload::File { len, .. } => json!({"file_len": len}),
+    };
+    json!({
+        "method": req.method,
+        "uri": req.uri,
+        "headers": req.headers.iter().map(|(n, v)| json!([n, v])).collect::<Vec<_>>(),
+        "body": body,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks independent of the connector
+// ---------------------------------------------------------------------------------------------
+
+fn hex_sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// HMAC-SHA256 (RFC 2104), written out so the reference signer shares no code with the connector.
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// SigV4 `UriEncode`: every byte but `A-Za-z0-9-._~` (and `/` when asked) as `%XX`, uppercase.
+fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
+    let mut out = String::new();
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// `(scheme, authority, path, query)` of an absolute URI.
+fn split_uri(uri: &str) -> (&str, &str, &str, &str) {
+    let (scheme, rest) = uri.split_once("://").expect("absolute URI");
+    let slash = rest.find('/').expect("URI has a path");
+    let (authority, path_query) = rest.split_at(slash);
+    let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+    (scheme, authority, path, query)
+}
+
+/// The `Authorization` header for `headers` (which must hold `x-amz-date` and
+/// `x-amz-content-sha256`), per "Signature Calculations for the Authorization Header:
+/// Transferring Payload in a Single Chunk". S3 rules: the path is used as sent (encoded once,
+/// never normalised); every header sent is signed.
+fn reference_authorization(
+    method: &str,
+    uri: &str,
+    headers: &[(String, String)],
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+) -> String {
+    let (_, _, path, query) = split_uri(uri);
+    let mut params: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                uri_encode(&percent_decode(k), false),
+                uri_encode(&percent_decode(v), false),
+            )
+        })
+        .collect();
+    params.sort();
+    let canonical_query = params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+
+    let mut grouped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        if name == "authorization" || name == "user-agent" {
+            continue;
+        }
+        let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        grouped.entry(name).or_default().push(value);
+    }
+    let canonical_headers: String = grouped
+        .iter()
+        .map(|(n, vs)| format!("{n}:{}\n", vs.join(",")))
+        .collect();
+    let signed_headers = grouped.keys().cloned().collect::<Vec<_>>().join(";");
+    let get = |n: &str| {
+        grouped
+            .get(n)
+            .and_then(|v| v.first())
+            .unwrap_or_else(|| panic!("request has no {n}"))
+            .clone()
+    };
+    let amz_date = get("x-amz-date");
+    let payload_hash = get("x-amz-content-sha256");
+
+    let canonical_request = format!(
+        "{method}\n{path}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}"
+    );
+    let date = &amz_date[..8];
+    let scope = format!("{date}/{region}/s3/aws4_request");
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+        hex_sha256(canonical_request.as_bytes())
+    );
+    let k_date = hmac_sha256(format!("AWS4{secret_key}").as_bytes(), date.as_bytes());
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, b"s3");
+    let k_signing = hmac_sha256(&k_service, b"aws4_request");
+    let signature = hex::encode(hmac_sha256(&k_signing, string_to_sign.as_bytes()));
+    format!(
+        "AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
+    )
+}
+
+/// Every fact about a signed request that can be derived without the connector.
+fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<String> {
+    let req = &o.req;
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    let header = |n: &str| req.header(n).map(str::to_string);
+    let (scheme, authority, path, query) = split_uri(&req.uri);
+
+    check(
+        scheme == "http" || scheme == "https",
+        format!("scheme `{scheme}`"),
+    );
+    for (n, _) in &req.headers {
+        check(
+            n == &n.to_ascii_lowercase(),
+            format!("header name `{n}` is not lowercase"),
+        );
+        check(
+            req.headers.iter().filter(|(m, _)| m == n).count() == 1,
+            format!("header `{n}` appears more than once"),
+        );
+    }
+    check(
+        header("host").as_deref() == Some(authority),
+        format!(
+            "host header {:?} is not the URI authority `{authority}`",
+            header("host")
+        ),
+    );
+    check(
+        header("x-amz-date").as_deref() == Some(o.amz_date.as_str()),
+        format!("x-amz-date {:?}, want {}", header("x-amz-date"), o.amz_date),
+    );
+
+    // Body: hash and length.
+    let (want_sha, body_len) = match &req.payload {
+        Payload::Empty => (EMPTY_SHA256.to_string(), 0),
+        Payload::Bytes(b) => (hex_sha256(b), b.len() as u64),
+        Payload::File { len, .. } => ("UNSIGNED-PAYLOAD".to_string(), *len),
+    };
+    check(
+        header("x-amz-content-sha256").as_deref() == Some(want_sha.as_str()),
+        format!(
+            "x-amz-content-sha256 {:?}, want {want_sha}",
+            header("x-amz-content-sha256")
+        ),
+    );
+    if let Payload::File { path, len } = &req.payload {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let written = files
+            .and_then(|f| f.get(name))
+            .and_then(Value::as_str)
+            .map(|c| c.len() as u64);
+        check(
+            written == Some(*len),
+            format!("file body length {len}, the fixture wrote {written:?}"),
+        );
+    }
+    match header("content-length") {
+        Some(cl) => check(
+            cl == body_len.to_string(),
+            format!("content-length {cl}, body is {body_len} bytes"),
+        ),
+        None => check(
+            body_len == 0 && o.op.request_body.is_none(),
+            format!("no content-length, body is {body_len} bytes"),
+        ),
+    }
+
+    // Path: `/{bucket}/{key}` (path style) or `/{key}` (virtual), the key RFC 3986-encoded once.
+    let bucket = o.input.get("Bucket").and_then(Value::as_str);
+    let virtual_host = bucket.is_some_and(|b| authority.starts_with(&format!("{b}.")));
+    let key_part = match o.input.get("Key").and_then(Value::as_str) {
+        Some(k) if o.op.http.path.contains("{Key}") => {
+            format!("/{}", uri_encode(k.as_bytes(), true))
+        }
+        _ => String::new(),
+    };
+    let want_path = match bucket {
+        Some(_) if virtual_host && key_part.is_empty() => "/".to_string(),
+        Some(_) if virtual_host => key_part,
+        Some(b) => format!("/{}{key_part}", uri_encode(b.as_bytes(), true)),
+        None => "/".to_string(),
+    };
+    check(
+        path == want_path,
+        format!("path `{path}`, want `{want_path}`"),
+    );
+
+    // Nothing local or body-only is sent as a header or a query parameter.
+    let query_names: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            String::from_utf8_lossy(&percent_decode(p.split('=').next().unwrap_or(p))).into_owned()
+        })
+        .collect();
+    for p in &o.op.parameters {
+        if matches!(p.location, Location::Local | Location::Body) && o.input.contains_key(&p.name) {
+            let lower = p.name.to_ascii_lowercase();
+            check(
+                !req.headers.iter().any(|(n, _)| *n == lower) && !query_names.contains(&p.name),
+                format!("`{}` ({:?}) was sent", p.name, p.location),
+            );
+        }
+    }
+    // Fixed query parameters are there (`uploads` for CreateMultipartUpload).
+    for k in o.op.http.query.keys() {
+        check(
+            query_names.contains(k),
+            format!("fixed query `{k}` missing"),
+        );
+    }
+
+    // Session token: sent and signed.
+    let auth = header("authorization").unwrap_or_default();
+    match &o.session_token {
+        Some(token) => {
+            check(
+                header("x-amz-security-token").as_deref() == Some(token.as_str()),
+                "x-amz-security-token is not the session token".into(),
+            );
+            check(
+                auth.contains("x-amz-security-token"),
+                "x-amz-security-token is not signed".into(),
+            );
+        }
+        None => check(
+            header("x-amz-security-token").is_none(),
+            "x-amz-security-token without a session token".into(),
+        ),
+    }
+
+    // The signature, recomputed from scratch.
+    let unsigned: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "authorization")
+        .cloned()
+        .collect();
+    let want_auth = reference_authorization(
+        &req.method,
+        &req.uri,
+        &unsigned,
+        ACCESS_KEY,
+        SECRET_KEY,
+        &o.region,
+    );
+    check(
+        auth == want_auth,
+        format!("authorization differs from the reference signer:\n    got  {auth}\n    want {want_auth}"),
+    );
+    problems
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diff and fixture writing
+// ---------------------------------------------------------------------------------------------
+
+fn lines_of(expected: &Value) -> Vec<String> {
+    let mut out = vec![
+        format!("method  {}", expected["method"].as_str().unwrap_or("?")),
+        format!("uri     {}", expected["uri"].as_str().unwrap_or("?")),
+    ];
+    for h in expected["headers"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "header  {}: {}",
+            h[0].as_str().unwrap_or("?"),
+            h[1].as_str().unwrap_or("?")
+        ));
+    }
+    out.push(format!("body    {}", expected["body"]));
+    out
+}
+
+/// A line diff (longest common subsequence): ` ` same, `-` expected only, `+` actual only.
+fn diff(expected: &[String], actual: &[String]) -> String {
+    let (n, m) = (expected.len(), actual.len());
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if expected[i] == actual[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, String::new());
+    while i < n || j < m {
+        if i < n && j < m && expected[i] == actual[j] {
+            out.push_str(&format!("      {}\n", expected[i]));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            out.push_str(&format!("    - {}\n", expected[i]));
+            i += 1;
+        } else {
+            out.push_str(&format!("    + {}\n", actual[j]));
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Pretty JSON with two-space indentation, arrays of scalars on one line (so that each header
+/// is one `["name", "value"]` line).
+fn pretty(v: &Value, indent: usize) -> String {
+    let pad = "  ".repeat(indent + 1);
+    let end = "  ".repeat(indent);
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            let items: Vec<String> = m
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{pad}{}: {}",
+                        Value::String(k.clone()),
+                        pretty(v, indent + 1)
+                    )
+                })
+                .collect();
+            format!("{{\n{}\n{end}}}", items.join(",\n"))
+        }
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            let items: Vec<String> = a.iter().map(Value::to_string).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Array(a) => {
+            let items: Vec<String> = a
+                .iter()
+                .map(|x| format!("{pad}{}", pretty(x, indent + 1)))
+                .collect();
+            format!("[\n{}\n{end}]", items.join(",\n"))
+        }
+        other => other.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn golden_requests() {
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let paths = fixture_paths();
+    assert!(
+        !paths.is_empty(),
+        "no fixtures in {}",
+        golden_dir().display()
+    );
+    let mut failures = Vec::new();
+    for path in &paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut case: Value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
+        let tmp = tempfile::tempdir().unwrap();
+        let outcome = match run_case(&case, tmp.path()) {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let problems = independent_problems(&outcome, case.get("files").and_then(Value::as_object));
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{name}: fails independent checks:\n  {}",
+                problems.join("\n  ")
+            ));
+        }
+        if update {
+            if case["expected"] != outcome.actual {
+                case["expected"] = outcome.actual;
+                std::fs::write(path, pretty(&case, 0) + "\n").unwrap();
+                eprintln!("updated {}", path.display());
+            }
+            continue;
+        }
+        if case.get("expected").is_none_or(Value::is_null) {
+            failures.push(format!(
+                "{name}: no `expected` yet; run with UPDATE_GOLDEN=1 and review the result"
+            ));
+            continue;
+        }
+        if case["expected"] != outcome.actual {
+            failures.push(format!(
+                "{name}: request differs from the golden one (- expected, + actual):\n{}",
+                diff(&lines_of(&case["expected"]), &lines_of(&outcome.actual))
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden cases failed (UPDATE_GOLDEN=1 rewrites `expected`; review before committing):\n\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn every_operation_has_a_golden_case() {
+    let covered: std::collections::BTreeSet<String> = fixture_paths()
+        .iter()
+        .map(|p| {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+            v["operation"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let missing: Vec<&str> = Manifest::embedded()
+        .operation_names()
+        .into_iter()
+        .filter(|n| !covered.contains(*n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "operations without a golden case: {missing:?}"
+    );
+}
+
+#[test]
+fn golden_diff_is_readable() {
+    let a = [
+        "method  GET".to_string(),
+        "header  host: a".into(),
+        "body    null".into(),
+    ];
+    let b = [
+        "method  GET".to_string(),
+        "header  host: b".into(),
+        "body    null".into(),
+    ];
+    assert_eq!(
+        diff(&a, &b),
+        "      method  GET\n    - header  host: a\n    + header  host: b\n      body    null\n"
+    );
+}
+
+// The published examples of "Signature Calculations for the Authorization Header: Transferring
+// Payload in a Single Chunk (AWS Signature Version 4)", Amazon S3 API Reference
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html):
+// bucket examplebucket, 20130524T000000Z, us-east-1, the example credentials.
+
+fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The reference signer must reproduce all four published examples, so that agreeing with it
+/// means agreeing with S3.
+#[test]
+fn reference_signer_reproduces_the_published_examples() {
+    let sig = |method: &str, uri: &str, headers: &[(&str, &str)]| {
+        reference_authorization(
+            method,
+            uri,
+            &h(headers),
+            ACCESS_KEY,
+            SECRET_KEY,
+            "us-east-1",
+        )
+    };
+    let host = ("host", "examplebucket.s3.amazonaws.com");
+    let date = ("x-amz-date", "20130524T000000Z");
+    let empty = ("x-amz-content-sha256", EMPTY_SHA256);
+    assert_eq!(
+        sig("GET", "https://examplebucket.s3.amazonaws.com/test.txt", &[host, ("range", "bytes=0-9"), empty, date]),
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+    );
+    let body = "Welcome to Amazon S3.";
+    assert_eq!(
+        hex_sha256(body.as_bytes()),
+        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
+    );
+    assert_eq!(
+        sig(
+            "PUT",
+            "https://examplebucket.s3.amazonaws.com/test%24file.text",
+            &[
+                host,
+                ("date", "Fri, 24 May 2013 00:00:00 GMT"),
+                date,
+                ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+                ("x-amz-content-sha256", "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"),
+            ]
+        ),
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=date;host;x-amz-content-sha256;x-amz-date;x-amz-storage-class, Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
+    );
+    assert_eq!(
+        sig("GET", "https://examplebucket.s3.amazonaws.com/?lifecycle", &[host, empty, date]),
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543"
+    );
+    // Given unsorted: the canonical query sorts it.
+    assert_eq!(
+        sig("GET", "https://examplebucket.s3.amazonaws.com/?prefix=J&max-keys=2", &[host, empty, date]),
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
+    );
+}
+
+/// Builds `input` for `operation` through the manifest against `https://s3.amazonaws.com`,
+/// virtual hosted, and signs it at 20130524T000000Z.
+fn build_published(
+    operation: &str,
+    input: Value,
+    creds: &Credentials,
+    time: SystemTime,
+) -> HttpRequest {
+    let valid = validate::validate_envelope(json!({"operation": operation, "input": input}))
+        .unwrap_or_else(|e| panic!("{operation} input is invalid: {e} {:?}", e.details));
+    let op = valid.operation;
+    let endpoint = Endpoint::parse("https://s3.amazonaws.com").unwrap();
+    let dest = Destination {
+        endpoint: &endpoint,
+        addressing: Addressing::Virtual,
+        region: "us-east-1",
+    };
+    let payload = execute::prepare_payload(op, &valid.input).unwrap();
+    let mut req = request::build(op, &valid.input, &dest, payload).unwrap();
+    signing::sign(&mut req, creds, "us-east-1", time).unwrap();
+    req
+}
+
+fn get_test_txt(key: &str, creds: &Credentials, time: SystemTime) -> HttpRequest {
+    build_published(
+        "get_object",
+        json!({"Bucket": "examplebucket", "Key": key, "Range": "bytes=0-9"}),
+        creds,
+        time,
+    )
+}
+
+#[test]
+fn published_get_object_signature() {
+    let req = get_test_txt("test.txt", &example_creds(None), example_time());
+    assert_eq!(req.method, "GET");
+    assert_eq!(req.uri, "https://examplebucket.s3.amazonaws.com/test.txt");
+    assert_eq!(req.header("host"), Some("examplebucket.s3.amazonaws.com"));
+    assert_eq!(req.header("range"), Some("bytes=0-9"));
+    assert_eq!(req.header("x-amz-date"), Some("20130524T000000Z"));
+    assert_eq!(req.header("x-amz-content-sha256"), Some(EMPTY_SHA256));
+    assert_eq!(
+        req.header("authorization"),
+        Some(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
+             Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+        )
+    );
+}
+
+#[test]
+fn published_list_objects_signature() {
+    let req = build_published(
+        "list_objects",
+        json!({"Bucket": "examplebucket", "max-keys": 2, "prefix": "J"}),
+        &example_creds(None),
+        example_time(),
+    );
+    assert_eq!(req.method, "GET");
+    assert_eq!(
+        req.uri,
+        "https://examplebucket.s3.amazonaws.com/?max-keys=2&prefix=J"
+    );
+    assert_eq!(
+        req.header("authorization"),
+        Some(
+            "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, \
+             SignedHeaders=host;x-amz-content-sha256;x-amz-date, \
+             Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"
+        )
+    );
+}
+
+#[test]
+fn signature_depends_on_secret_time_key_and_token() {
+    let signature = |req: &HttpRequest| {
+        req.header("authorization")
+            .and_then(|a| a.rsplit_once("Signature="))
+            .map(|(_, s)| s.to_string())
+            .unwrap()
+    };
+    let base = signature(&get_test_txt(
+        "test.txt",
+        &example_creds(None),
+        example_time(),
+    ));
+    assert_eq!(
+        base,
+        signature(&get_test_txt(
+            "test.txt",
+            &example_creds(None),
+            example_time()
+        )),
+        "signing is deterministic"
+    );
+
+    let mut other_secret = example_creds(None);
+    other_secret.secret_access_key = Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ");
+    let variants = [
+        (
+            "secret key",
+            get_test_txt("test.txt", &other_secret, example_time()),
+        ),
+        (
+            "time (+1 s)",
+            get_test_txt(
+                "test.txt",
+                &example_creds(None),
+                example_time() + Duration::from_secs(1),
+            ),
+        ),
+        (
+            "object key byte",
+            get_test_txt("test.txu", &example_creds(None), example_time()),
+        ),
+        (
+            "session token",
+            get_test_txt("test.txt", &example_creds(Some("token")), example_time()),
+        ),
+    ];
+    let mut seen = std::collections::BTreeSet::from([base.clone()]);
+    for (what, req) in &variants {
+        let s = signature(req);
+        assert_ne!(s, base, "changing the {what} must change the signature");
+        assert!(
+            seen.insert(s),
+            "changing the {what} gave a signature already seen"
+        );
+        // Each variant still agrees with the reference signer, with its own secret and time.
+        let secret = if *what == "secret key" {
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEZ"
+        } else {
+            SECRET_KEY
+        };
+        let unsigned: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "authorization")
+            .cloned()
+            .collect();
+        assert_eq!(
+            req.header("authorization").unwrap(),
+            reference_authorization(
+                &req.method,
+                &req.uri,
+                &unsigned,
+                ACCESS_KEY,
+                secret,
+                "us-east-1"
+            ),
+            "{what}"
+        );
+    }
+    // The later time is in the signed x-amz-date.
+    assert_eq!(variants[1].1.header("x-amz-date"), Some("20130524T000001Z"));
+}
+
+/// The independent checks must catch a request that was changed after signing, a wrong length
+/// and a path encoded twice: otherwise passing them would prove nothing.
+#[test]
+fn independent_checks_catch_tampering() {
+    let path = golden_dir().join("put_object_text_all_headers.json");
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = || run_case(&case, tmp.path()).unwrap();
+    assert_eq!(independent_problems(&fresh(), None), Vec::<String>::new());
+
+    let set = |o: &mut Outcome, name: &str, value: &str| {
+        for (n, v) in &mut o.req.headers {
+            if n == name {
+                *v = value.to_string();
+            }
+        }
+    };
+    let mut o = fresh();
+    set(&mut o, "content-type", "text/html");
+    let problems = independent_problems(&o, None);
+    assert!(
+        problems.iter().any(|p| p.contains("authorization")),
+        "{problems:?}"
+    );
+
+    let mut o = fresh();
+    set(&mut o, "content-length", "12");
+    let problems = independent_problems(&o, None);
+    assert!(
+        problems.iter().any(|p| p.contains("content-length 12")),
+        "{problems:?}"
+    );
+
+    let mut o = fresh();
+    set(&mut o, "x-amz-content-sha256", EMPTY_SHA256);
+    let problems = independent_problems(&o, None);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("x-amz-content-sha256")),
+        "{problems:?}"
+    );
+
+    let mut o = fresh();
+    o.input.insert("Key".into(), json!("notes/hello world.txt"));
+    let problems = independent_problems(&o, None);
+    assert!(
+        problems.iter().any(|p| p.starts_with("path")),
+        "{problems:?}"
+    );
+}
