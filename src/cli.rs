@@ -128,7 +128,10 @@ pub fn main() -> u8 {
                 Ok(req) => {
                     let executor = crate::execute::Executor::new();
                     match runtime().block_on(executor.execute(&req)) {
-                        Ok(output) => Response::success(req.id, output),
+                        Ok(done) => Response {
+                            region: done.region,
+                            ..Response::success(req.id, done.output)
+                        },
                         Err(e) => {
                             tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.message);
                             Response::failure(req.id, e)

@@ -105,6 +105,18 @@ pub struct Connection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(title = "Overall timeout (s)", range(min = 0.001, max = 604800.0))]
     pub timeout_seconds: Option<f64>,
+
+    /// Attempts per request, the first included: transient failures (connection errors, 5xx,
+    /// throttling) are retried with exponential backoff and jitter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(title = "Maximum attempts", range(min = 1, max = 10), extend("default" = 3))]
+    pub max_attempts: Option<u32>,
+
+    /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
+    /// upload. Turn off for S3-compatible services that reject it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(title = "Integrity checksums", extend("default" = true))]
+    pub checksums: Option<bool>,
 }
 
 impl fmt::Debug for Connection {

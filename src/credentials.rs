@@ -26,6 +26,8 @@ pub struct Resolved {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub overall_timeout: Option<Duration>,
+    pub retry: crate::retry::Policy,
+    pub checksums: bool,
 }
 
 #[derive(Clone)]
@@ -156,6 +158,12 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
         connect_timeout: secs(conn.connect_timeout_seconds).unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         read_timeout: secs(conn.read_timeout_seconds).unwrap_or(DEFAULT_READ_TIMEOUT),
         overall_timeout: secs(conn.timeout_seconds),
+        retry: crate::retry::Policy {
+            max_attempts: conn
+                .max_attempts
+                .unwrap_or(crate::retry::DEFAULT_MAX_ATTEMPTS),
+        },
+        checksums: conn.checksums.unwrap_or(true),
     })
 }
 

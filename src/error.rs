@@ -45,6 +45,9 @@ pub struct Error {
     pub retryable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
+    /// The region S3 named in a redirect (`x-amz-bucket-region` or the error's `<Region>`).
+    #[serde(skip)]
+    pub redirect_region: Option<String>,
 }
 
 impl Error {
@@ -58,6 +61,7 @@ impl Error {
             request_id: None,
             retryable: false,
             attempts: None,
+            redirect_region: None,
         }
     }
 

@@ -13,17 +13,25 @@ use serde_json::{json, Map, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::credentials::{self, Resolved};
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::manifest::{Encoding, Manifest, Operation, ResponseBody};
 use crate::request::{self, Destination, Payload};
 use crate::transport::{self, Transport};
 use crate::validate::Request;
-use crate::{quirks, response, signing, xml};
+use crate::{quirks, response, retry, signing, xml};
 
 /// Largest XML reply read (a 1,000-key listing is well under 1 MiB).
 const MAX_XML_REPLY: usize = 64 * 1024 * 1024;
 /// Largest object returned inline as `Body`/`BodyBase64`; larger ones need `OutputFile`.
 pub const MAX_INLINE_BODY: usize = 64 * 1024 * 1024;
+
+/// A successful operation's output, and the region that served it when S3 redirected there.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    pub output: Value,
+    pub region: Option<String>,
+}
 
 /// Keeps one pooled HTTP client per (scheme, connect timeout), reused across requests.
 #[derive(Default)]
@@ -48,13 +56,14 @@ impl Executor {
     }
 
     /// Executes a validated request with the process environment as the connection fallback.
-    pub async fn execute(&self, req: &Request) -> Result<Value, Error> {
+    pub async fn execute(&self, req: &Request) -> Result<Executed, Error> {
         let conn = credentials::resolve(&req.connection, &credentials::process_env)?;
         tracing::debug!(operation = %req.operation.name, region = %conn.region, endpoint = %conn.endpoint.host, credentials = %conn.credentials.source, "executing");
         let transport = self.transport(&conn)?;
         let ctx = Ctx {
             conn: &conn,
             transport: &transport,
+            redirect: Mutex::new(None),
         };
         let work = ctx.dispatch(req.operation, req.input.clone());
         let out = match conn.overall_timeout {
@@ -66,13 +75,24 @@ impl Executor {
             })?,
             None => work.await,
         }?;
-        Ok(Value::Object(out))
+        let region = ctx
+            .redirect
+            .lock()
+            .expect("redirect")
+            .as_ref()
+            .map(|(r, _)| r.clone());
+        Ok(Executed {
+            output: Value::Object(out),
+            region,
+        })
     }
 }
 
 struct Ctx<'a> {
     conn: &'a Resolved,
     transport: &'a Transport,
+    /// Region and endpoint after a redirect; later requests of the operation use them too.
+    redirect: Mutex<Option<(String, Endpoint)>>,
 }
 
 fn op(name: &str) -> &'static Operation {
@@ -105,28 +125,81 @@ impl Ctx<'_> {
         }
     }
 
-    /// One request: build, sign, send, read.
+    /// One logical request: attempts with retries, and one region redirect followed.
     async fn call(
         &self,
         op: &Operation,
         input: &Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
-        let payload = match quirks::xml_body(op, input, &self.conn.region)? {
+        let policy = self.conn.retry;
+        let mut attempt = 0;
+        let mut redirected = false;
+        loop {
+            attempt += 1;
+            let err = match self.attempt(op, input).await {
+                Ok(out) => return Ok(out),
+                Err(e) => e,
+            };
+            if err.kind == ErrorKind::InvalidRequest {
+                return Err(err);
+            }
+            if let Some(region) = err
+                .redirect_region
+                .clone()
+                .filter(|r| !redirected && *r != self.region())
+            {
+                tracing::warn!(operation = %op.name, from = %self.region(), to = %region, "following a redirect to the bucket's region");
+                let endpoint = if self.conn.endpoint.is_aws() {
+                    Endpoint::aws(&region)
+                } else {
+                    self.conn.endpoint.clone()
+                };
+                *self.redirect.lock().expect("redirect") = Some((region, endpoint));
+                redirected = true;
+                continue;
+            }
+            if policy.should_retry(&err, &op.http.method, attempt) {
+                let delay = policy.delay(attempt, retry::jitter_unit());
+                tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = delay.as_millis() as u64, "retrying after: {}", err.message);
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+            return Err(Error {
+                attempts: Some(attempt),
+                ..err
+            });
+        }
+    }
+
+    fn region(&self) -> String {
+        match &*self.redirect.lock().expect("redirect") {
+            Some((r, _)) => r.clone(),
+            None => self.conn.region.clone(),
+        }
+    }
+
+    /// One attempt: prepare the body afresh (a file is reopened), build, sign now, send, read.
+    async fn attempt(
+        &self,
+        op: &Operation,
+        input: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let (region, endpoint) = match &*self.redirect.lock().expect("redirect") {
+            Some((r, e)) => (r.clone(), e.clone()),
+            None => (self.conn.region.clone(), self.conn.endpoint.clone()),
+        };
+        let payload = match quirks::xml_body(op, input, &region)? {
             Some(p) => p,
             None => prepare_payload(op, input)?,
         };
+        let input = with_content_md5(op, input, &payload, self.conn.checksums)?;
         let dest = Destination {
-            endpoint: &self.conn.endpoint,
+            endpoint: &endpoint,
             addressing: self.conn.addressing,
-            region: &self.conn.region,
+            region: &region,
         };
-        let mut req = request::build(op, input, &dest, payload)?;
-        signing::sign(
-            &mut req,
-            &self.conn.credentials,
-            &self.conn.region,
-            SystemTime::now(),
-        )?;
+        let mut req = request::build(op, &input, &dest, payload)?;
+        signing::sign(&mut req, &self.conn.credentials, &region, SystemTime::now())?;
         tracing::debug!(method = %req.method, uri = %req.uri, bytes = req.payload.len(), "sending");
         let idle = self.conn.read_timeout;
         let resp = self.transport.send(req, idle).await?;
@@ -397,6 +470,40 @@ fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error> {
         )
         .retryable(true)),
         _ => Ok(()),
+    }
+}
+
+/// Integrity of in-memory bodies: a caller-given Content-MD5 must match the body (checked
+/// before sending), and when none is given one is computed, unless checksums are turned off.
+/// File bodies are not read twice for it: they are checked by length and streamed once.
+fn with_content_md5<'i>(
+    op: &Operation,
+    input: &'i Map<String, Value>,
+    payload: &Payload,
+    enabled: bool,
+) -> Result<std::borrow::Cow<'i, Map<String, Value>>, Error> {
+    use md5::{Digest, Md5};
+    let Payload::Bytes(bytes) = payload else {
+        return Ok(std::borrow::Cow::Borrowed(input));
+    };
+    if op.request_body != Some(crate::manifest::RequestBody::Payload)
+        || op.parameter("Content-MD5").is_none()
+    {
+        return Ok(std::borrow::Cow::Borrowed(input));
+    }
+    let actual = base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes));
+    match input.get("Content-MD5").and_then(Value::as_str) {
+        Some(given) if given != actual => Err(Error::invalid_at(
+            "/input/Content-MD5",
+            "does not match the body (base64 MD5 of the bytes to send)",
+        )),
+        Some(_) => Ok(std::borrow::Cow::Borrowed(input)),
+        None if enabled => {
+            let mut with = input.clone();
+            with.insert("Content-MD5".into(), Value::String(actual));
+            Ok(std::borrow::Cow::Owned(with))
+        }
+        None => Ok(std::borrow::Cow::Borrowed(input)),
     }
 }
 

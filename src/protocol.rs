@@ -19,6 +19,9 @@ pub struct Response {
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Error>,
+    /// The region that served the request, present only when S3 redirected to another one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl Response {
@@ -28,6 +31,7 @@ impl Response {
             ok: true,
             output: Some(output),
             error: None,
+            region: None,
         }
     }
 
@@ -37,6 +41,7 @@ impl Response {
             ok: false,
             output: None,
             error: Some(error),
+            region: None,
         }
     }
 

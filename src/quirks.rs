@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::endpoint::{decode_url, encode_key, encode_query};
+use crate::endpoint::{decode_url, encode_key};
 use crate::error::Error;
 use crate::manifest::{Operation, RequestBody};
 use crate::request::Payload;
@@ -15,7 +15,8 @@ pub fn encode_copy_source(value: &str) -> String {
     let value = value.strip_prefix('/').unwrap_or(value);
     match value.rsplit_once("?versionId=") {
         Some((path, version)) => {
-            format!("{}?versionId={}", encode_key(path), encode_query(version))
+            // The version id is appended as given, as botocore does.
+            format!("{}?versionId={version}", encode_key(path))
         }
         None => encode_key(value),
     }
@@ -141,8 +142,8 @@ mod tests {
     fn copy_source_is_encoded_like_a_key() {
         assert_eq!(encode_copy_source("src/a b+c.txt"), "src/a%20b%2Bc.txt");
         assert_eq!(
-            encode_copy_source("/src/x?versionId=v 1"),
-            "src/x?versionId=v%201"
+            encode_copy_source("/src/x?versionId=3/L4kq+ab"),
+            "src/x?versionId=3/L4kq+ab"
         );
     }
 

@@ -145,7 +145,12 @@ pub fn build(
     // The payload's real length always wins over a caller-given Content-Length (validation has
     // already refused a disagreeing one).
     headers.retain(|(n, _)| n != "content-length");
-    if op.request_body.is_some() || !payload.is_empty() {
+    // PUT and POST always carry a length, `0` when empty (RFC 9110 §8.6; some S3-compatible
+    // servers answer 411 without it, and botocore always sends it).
+    if op.request_body.is_some()
+        || !payload.is_empty()
+        || matches!(op.http.method.as_str(), "PUT" | "POST")
+    {
         headers.push(("content-length".into(), payload.len().to_string()));
     }
     query.sort();

@@ -1,0 +1,105 @@
+//! Retry policy: which failures are retried, and how long to wait between attempts.
+//!
+//! Modelled on the AWS SDKs' standard mode and object_store: bounded attempts (default 3),
+//! exponential backoff with full jitter, capped. Retried: connection failures, 429/500/502/503/504,
+//! S3's `SlowDown`, `InternalError`, `RequestTimeout` (`Error::retryable`). A failure after the
+//! request may have been processed (timeout, reset while waiting) is retried only for idempotent
+//! requests; `POST` (create_multipart_upload, complete_multipart_upload) is not, except for
+//! server-declared transient errors, where S3 did not act.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind};
+
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+const BASE_DELAY: Duration = Duration::from_millis(100);
+const MAX_DELAY: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub max_attempts: u32,
+}
+
+impl Policy {
+    /// Whether `err` after attempt number `attempt` (1-based) of a `method` request is retried.
+    pub fn should_retry(&self, err: &Error, method: &str, attempt: u32) -> bool {
+        if attempt >= self.max_attempts || !err.retryable {
+            return false;
+        }
+        match err.kind {
+            ErrorKind::Service => true,
+            ErrorKind::Network | ErrorKind::Timeout => {
+                method != "POST" || err.message.starts_with("cannot connect")
+            }
+            _ => false,
+        }
+    }
+
+    /// Full-jitter exponential backoff before attempt `attempt + 1`: uniform in
+    /// `0..=min(MAX_DELAY, BASE_DELAY * 2^(attempt-1))`. `unit` is a random number in [0, 1).
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let cap = BASE_DELAY
+            .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16))
+            .min(MAX_DELAY);
+        cap.mul_f64(unit.clamp(0.0, 1.0))
+    }
+}
+
+/// A random number in [0, 1) for jitter (xorshift seeded from the clock and a counter; not
+/// cryptographic, only to spread retries).
+pub fn jitter_unit() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let mut x = seed ^ STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(kind: ErrorKind, retryable: bool, msg: &str) -> Error {
+        Error::new(kind, msg).retryable(retryable)
+    }
+
+    #[test]
+    fn what_is_retried() {
+        let p = Policy { max_attempts: 3 };
+        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), "PUT", 1));
+        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), "POST", 2));
+        assert!(
+            !p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), "PUT", 3),
+            "bounded"
+        );
+        assert!(!p.should_retry(&err(ErrorKind::Service, false, "NoSuchKey"), "GET", 1));
+        assert!(p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), "GET", 1));
+        assert!(
+            !p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), "POST", 1),
+            "POST may have been applied"
+        );
+        assert!(p.should_retry(
+            &err(ErrorKind::Network, true, "cannot connect: refused"),
+            "POST",
+            1
+        ));
+        assert!(!p.should_retry(&err(ErrorKind::InvalidRequest, false, "bad"), "GET", 1));
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = Policy { max_attempts: 10 };
+        assert_eq!(p.delay(1, 0.999_999).as_millis(), 99);
+        assert_eq!(p.delay(3, 0.999_999).as_millis(), 399);
+        assert_eq!(p.delay(30, 0.999_999), MAX_DELAY.mul_f64(0.999_999));
+        assert_eq!(p.delay(2, 0.0), Duration::ZERO);
+        let u = jitter_unit();
+        assert!((0.0..1.0).contains(&u));
+    }
+}
