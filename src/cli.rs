@@ -46,6 +46,23 @@ enum Command {
     /// Execute one request envelope read from stdin; print one response envelope.
     /// Exit 0 on success, 1 when the request was sent and failed, 2 when it was invalid.
     Run {
+        /// Emit progress events `{"event":"progress","bytes":N,"total":M}` as JSON lines on stderr
+        /// for transfers that take more than a moment.
+        #[arg(long)]
+        progress: bool,
+        #[command(flatten)]
+        logs: LogArgs,
+    },
+    /// Serve JSON Lines: one request envelope per stdin line (with an `id`), one response per
+    /// stdout line carrying that `id`, as each completes. Exits 0 at the end of input once all
+    /// requests have finished.
+    Serve {
+        /// Requests executed at once.
+        #[arg(long, default_value_t = crate::serve::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        /// Emit `{"id":...,"event":"progress","bytes":N,"total":M}` lines for long transfers.
+        #[arg(long)]
+        progress: bool,
         #[command(flatten)]
         logs: LogArgs,
     },
@@ -121,13 +138,28 @@ pub fn main() -> u8 {
             };
             emit(&response)
         }
-        Command::Run { logs } => {
+        Command::Run { progress, logs } => {
             init_logs(&logs);
-            let response = match read_stdin().and_then(|t| validate::parse_request(&t)) {
-                Err(e) => Response::failure(None, e),
+            let text = match read_stdin() {
+                Ok(t) => t,
+                Err(e) => return emit(&Response::failure(None, e)),
+            };
+            let (id, parsed) = validate::parse_request_with_id(&text);
+            let response = match parsed {
+                Err(e) => Response::failure(id, e),
                 Ok(req) => {
                     let executor = crate::execute::Executor::new();
-                    match runtime().block_on(executor.execute(&req)) {
+                    let reporter = if progress {
+                        crate::progress::Progress::new(|done, total| {
+                            eprintln!(
+                                "{}",
+                                serde_json::json!({"event": "progress", "bytes": done, "total": total})
+                            );
+                        })
+                    } else {
+                        crate::progress::Progress::none()
+                    };
+                    match runtime().block_on(executor.execute_with_progress(&req, &reporter)) {
                         Ok(done) => Response {
                             region: done.region,
                             ..Response::success(req.id, done.output)
@@ -140,6 +172,18 @@ pub fn main() -> u8 {
                 }
             };
             emit(&response)
+        }
+        Command::Serve {
+            concurrency,
+            progress,
+            logs,
+        } => {
+            init_logs(&logs);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            rt.block_on(crate::serve::serve(concurrency, progress))
         }
     }
 }

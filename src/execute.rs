@@ -16,6 +16,7 @@ use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
 use crate::manifest::{Encoding, Manifest, Operation, ResponseBody};
+use crate::progress::Progress;
 use crate::request::{self, Destination, Payload};
 use crate::transport::{self, Transport};
 use crate::validate::Request;
@@ -25,6 +26,22 @@ use crate::{quirks, response, retry, signing, xml};
 const MAX_XML_REPLY: usize = 64 * 1024 * 1024;
 /// Largest object returned inline as `Body`/`BodyBase64`; larger ones need `OutputFile`.
 pub const MAX_INLINE_BODY: usize = 64 * 1024 * 1024;
+
+/// Where a call's body comes from and where a downloaded body goes, when not from the input.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallOpts {
+    pub payload: Option<Payload>,
+    pub sink: Sink,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Sink {
+    /// `OutputFile` from the input, else inline.
+    #[default]
+    Default,
+    /// Into an existing file at an offset (one range of a parallel download).
+    At { path: PathBuf, offset: u64 },
+}
 
 /// A successful operation's output, and the region that served it when S3 redirected there.
 #[derive(Debug, Clone)]
@@ -57,12 +74,22 @@ impl Executor {
 
     /// Executes a validated request with the process environment as the connection fallback.
     pub async fn execute(&self, req: &Request) -> Result<Executed, Error> {
+        self.execute_with_progress(req, &Progress::none()).await
+    }
+
+    /// Executes, reporting transfer progress (bytes done, total) to `progress`.
+    pub async fn execute_with_progress(
+        &self,
+        req: &Request,
+        progress: &Progress,
+    ) -> Result<Executed, Error> {
         let conn = credentials::resolve(&req.connection, &credentials::process_env)?;
         tracing::debug!(operation = %req.operation.name, region = %conn.region, endpoint = %conn.endpoint.host, credentials = %conn.credentials.source, "executing");
         let transport = self.transport(&conn)?;
         let ctx = Ctx {
             conn: &conn,
             transport: &transport,
+            progress: progress.clone(),
             redirect: Mutex::new(None),
         };
         let work = ctx.dispatch(req.operation, req.input.clone());
@@ -75,6 +102,7 @@ impl Executor {
             })?,
             None => work.await,
         }?;
+        progress.finish();
         let region = ctx
             .redirect
             .lock()
@@ -88,14 +116,15 @@ impl Executor {
     }
 }
 
-struct Ctx<'a> {
-    conn: &'a Resolved,
+pub(crate) struct Ctx<'a> {
+    pub(crate) conn: &'a Resolved,
     transport: &'a Transport,
+    pub(crate) progress: Progress,
     /// Region and endpoint after a redirect; later requests of the operation use them too.
     redirect: Mutex<Option<(String, Endpoint)>>,
 }
 
-fn op(name: &str) -> &'static Operation {
+pub(crate) fn op(name: &str) -> &'static Operation {
     Manifest::embedded()
         .operation(name)
         .expect("operation in manifest")
@@ -110,6 +139,8 @@ impl Ctx<'_> {
         match op.name.as_str() {
             "list_objects" => self.list_objects(op, input).await,
             "list_parts_for_multipart_upload" => self.list_parts(op, input).await,
+            "upload_file" => self.upload_file(input).await,
+            "download_file" => self.download_file(input).await,
             "complete_multipart_upload" if !input.contains_key("Parts") => {
                 let parts = self.all_parts(&input).await?;
                 if parts.is_empty() {
@@ -126,17 +157,27 @@ impl Ctx<'_> {
     }
 
     /// One logical request: attempts with retries, and one region redirect followed.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         op: &Operation,
         input: &Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        self.call_with(op, input, &CallOpts::default()).await
+    }
+
+    /// A call with a given body (a file range) or body destination (a file offset).
+    pub(crate) async fn call_with(
+        &self,
+        op: &Operation,
+        input: &Map<String, Value>,
+        opts: &CallOpts,
     ) -> Result<Map<String, Value>, Error> {
         let policy = self.conn.retry;
         let mut attempt = 0;
         let mut redirected = false;
         loop {
             attempt += 1;
-            let err = match self.attempt(op, input).await {
+            let err = match self.attempt(op, input, opts).await {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
             };
@@ -183,14 +224,16 @@ impl Ctx<'_> {
         &self,
         op: &Operation,
         input: &Map<String, Value>,
+        opts: &CallOpts,
     ) -> Result<Map<String, Value>, Error> {
         let (region, endpoint) = match &*self.redirect.lock().expect("redirect") {
             Some((r, e)) => (r.clone(), e.clone()),
             None => (self.conn.region.clone(), self.conn.endpoint.clone()),
         };
-        let payload = match quirks::xml_body(op, input, &region)? {
-            Some(p) => p,
-            None => prepare_payload(op, input)?,
+        let payload = match (&opts.payload, quirks::xml_body(op, input, &region)?) {
+            (Some(p), _) => p.clone(),
+            (None, Some(p)) => p,
+            (None, None) => prepare_payload(op, input)?,
         };
         let input = with_content_md5(op, input, &payload, self.conn.checksums)?;
         let dest = Destination {
@@ -202,8 +245,11 @@ impl Ctx<'_> {
         signing::sign(&mut req, &self.conn.credentials, &region, SystemTime::now())?;
         tracing::debug!(method = %req.method, uri = %req.uri, bytes = req.payload.len(), "sending");
         let idle = self.conn.read_timeout;
-        let resp = self.transport.send(req, idle).await?;
-        let (parts, mut body) = resp.into_parts();
+        if let (Payload::File { len, .. }, None) = (&req.payload, &opts.payload) {
+            self.progress.set_total(*len); // a whole-file put_object or upload part
+        }
+        let sent = self.transport.send(req, idle, &self.progress).await?;
+        let (parts, mut body) = sent.response.into_parts();
         tracing::debug!(status = parts.status.as_u16(), "reply");
         if !parts.status.is_success() {
             let bytes = transport::read_all(&mut body, idle, 1024 * 1024)
@@ -214,6 +260,9 @@ impl Ctx<'_> {
                 &parts.headers,
                 &bytes,
             ));
+        }
+        if let Some(md5) = sent.file_md5 {
+            check_etag(&parts.headers, &md5)?;
         }
         let mut out = response::headers_output(&op.output, &parts.headers);
         match op.response_body {
@@ -237,18 +286,34 @@ impl Ctx<'_> {
                     .get("content-length")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse::<u64>().ok());
-                match input.get("OutputFile").and_then(Value::as_str) {
-                    Some(path) => {
+                let output_file = input.get("OutputFile").and_then(Value::as_str);
+                match (&opts.sink, output_file) {
+                    (Sink::At { path, offset }, _) => {
                         let written =
-                            write_output_file(Path::new(path), &mut body, idle, expected).await?;
+                            write_at(path, *offset, &mut body, idle, expected, &self.progress)
+                                .await?;
+                        out.insert("ContentLength".into(), json!(written));
+                    }
+                    (Sink::Default, Some(path)) => {
+                        let written = write_output_file(
+                            Path::new(path),
+                            &mut body,
+                            idle,
+                            expected,
+                            &self.progress,
+                        )
+                        .await?;
                         out.insert("OutputFile".into(), json!(path));
                         out.insert("ContentLength".into(), json!(written));
                     }
-                    None => {
+                    (Sink::Default, None) => {
                         if expected.is_some_and(|n| n > MAX_INLINE_BODY as u64) {
                             return Err(Error::new(
                                 ErrorKind::Io,
-                                format!("the object is {} bytes, more than {MAX_INLINE_BODY} returned inline; give OutputFile", expected.unwrap_or(0)),
+                                format!(
+                                    "the object is {} bytes, more than {MAX_INLINE_BODY} returned inline; give OutputFile",
+                                    expected.unwrap_or(0)
+                                ),
                             ));
                         }
                         let bytes = transport::read_all(&mut body, idle, MAX_INLINE_BODY).await?;
@@ -269,196 +334,6 @@ impl Ctx<'_> {
             ResponseBody::None => while transport::next_chunk(&mut body, idle).await?.is_some() {},
         }
         Ok(out)
-    }
-
-    /// ListObjects with automatic pagination up to `MaxItems` (objects plus common prefixes).
-    async fn list_objects(
-        &self,
-        op: &'static Operation,
-        mut input: Map<String, Value>,
-    ) -> Result<Map<String, Value>, Error> {
-        let limit = item_limit(&input, "max-keys");
-        let page_size = input.get("max-keys").and_then(Value::as_u64);
-        input.remove("MaxItems");
-        let auto = quirks::auto_encoding_type(op, &mut input);
-        let mut merged: Option<Map<String, Value>> = None;
-        loop {
-            let collected = merged.as_ref().map_or(0, count_listing);
-            let remaining = limit - collected;
-            let want = page_size.unwrap_or(1000).min(remaining).min(1000);
-            input.insert("max-keys".into(), json!(want));
-            let mut page = self.call(op, &input).await?;
-            if auto {
-                quirks::decode_listing(&mut page);
-            }
-            let truncated = page
-                .get("IsTruncated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            // S3 sends NextMarker only with a delimiter; otherwise the last key is the marker.
-            let next = page
-                .get("NextMarker")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| last_listed(&page));
-            let m = match merged.as_mut() {
-                None => {
-                    merged = Some(page);
-                    merged.as_mut().expect("just set")
-                }
-                Some(m) => {
-                    for list in ["Contents", "CommonPrefixes"] {
-                        let more = page
-                            .get(list)
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
-                        if let Some(Value::Array(a)) = m.get_mut(list) {
-                            a.extend(more);
-                        }
-                    }
-                    m.insert("IsTruncated".into(), json!(truncated));
-                    m
-                }
-            };
-            match (&next, truncated) {
-                (Some(marker), true) => {
-                    m.insert("NextMarker".into(), json!(marker));
-                    if count_listing(m) >= limit {
-                        break;
-                    }
-                    let sent = if auto {
-                        marker.clone()
-                    } else {
-                        wire_marker(&input, marker)
-                    };
-                    input.insert("marker".into(), json!(sent));
-                }
-                _ => {
-                    m.remove("NextMarker");
-                    break;
-                }
-            }
-        }
-        // `Marker` stays the first page's: where the caller started.
-        Ok(merged.unwrap_or_default())
-    }
-
-    /// ListParts with automatic pagination up to `MaxItems`.
-    async fn list_parts(
-        &self,
-        op: &'static Operation,
-        mut input: Map<String, Value>,
-    ) -> Result<Map<String, Value>, Error> {
-        let limit = item_limit(&input, "max-parts");
-        let page_size = input.get("max-parts").and_then(Value::as_u64);
-        input.remove("MaxItems");
-        let mut merged: Option<Map<String, Value>> = None;
-        loop {
-            let have = merged.as_ref().map_or(0, |m| list_len(m, "Parts"));
-            let want = page_size.unwrap_or(1000).min(limit - have).min(1000);
-            input.insert("max-parts".into(), json!(want));
-            let page = self.call(op, &input).await?;
-            let truncated = page
-                .get("IsTruncated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let next = page.get("NextPartNumberMarker").and_then(Value::as_u64);
-            let m = match merged.as_mut() {
-                None => {
-                    merged = Some(page);
-                    merged.as_mut().expect("just set")
-                }
-                Some(m) => {
-                    let more = page
-                        .get("Parts")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some(Value::Array(a)) = m.get_mut("Parts") {
-                        a.extend(more);
-                    }
-                    m.insert("IsTruncated".into(), json!(truncated));
-                    match next {
-                        Some(n) => m.insert("NextPartNumberMarker".into(), json!(n)),
-                        None => m.remove("NextPartNumberMarker"),
-                    };
-                    m
-                }
-            };
-            match next {
-                Some(n) if truncated && list_len(m, "Parts") < limit => {
-                    input.insert("part-number-marker".into(), json!(n));
-                }
-                _ => break,
-            }
-        }
-        Ok(merged.unwrap_or_default())
-    }
-
-    /// Every uploaded part of an upload, as `Parts` for CompleteMultipartUpload.
-    async fn all_parts(&self, input: &Map<String, Value>) -> Result<Vec<Value>, Error> {
-        let mut list_input = Map::new();
-        for k in ["Bucket", "Key", "uploadId"] {
-            if let Some(v) = input.get(k) {
-                list_input.insert(k.into(), v.clone());
-            }
-        }
-        list_input.insert("MaxItems".into(), json!(10000));
-        let listed = self
-            .list_parts(op("list_parts_for_multipart_upload"), list_input)
-            .await?;
-        Ok(listed
-            .get("Parts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .map(|p| json!({"PartNumber": p["PartNumber"], "ETag": p["ETag"]}))
-            .collect())
-    }
-}
-
-/// The total item limit: `MaxItems`, else the page size when only that is given (manual paging
-/// gets one page, as from S3), else 1,000.
-fn item_limit(input: &Map<String, Value>, page_param: &str) -> u64 {
-    input
-        .get("MaxItems")
-        .and_then(Value::as_u64)
-        .or_else(|| input.get(page_param).and_then(Value::as_u64))
-        .unwrap_or(1000)
-}
-
-fn list_len(m: &Map<String, Value>, list: &str) -> u64 {
-    m.get(list)
-        .and_then(Value::as_array)
-        .map_or(0, |a| a.len() as u64)
-}
-
-fn count_listing(m: &Map<String, Value>) -> u64 {
-    list_len(m, "Contents") + list_len(m, "CommonPrefixes")
-}
-
-fn last_listed(page: &Map<String, Value>) -> Option<String> {
-    let last = |list: &str, field: &str| {
-        page.get(list)
-            .and_then(Value::as_array)
-            .and_then(|a| a.last())
-            .and_then(|v| v.get(field))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    match (last("Contents", "Key"), last("CommonPrefixes", "Prefix")) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// A marker taken from a reply the caller asked to be URL-encoded must be decoded to send again.
-fn wire_marker(input: &Map<String, Value>, marker: &str) -> String {
-    if input.get("encoding-type").and_then(Value::as_str) == Some("url") {
-        crate::endpoint::decode_url(marker)
-    } else {
-        marker.to_string()
     }
 }
 
@@ -530,6 +405,7 @@ pub fn prepare_payload(op: &Operation, input: &Map<String, Value>) -> Result<Pay
                 }
                 return Ok(Payload::File {
                     path: PathBuf::from(v),
+                    offset: 0,
                     len: meta.len(),
                 });
             }
@@ -539,14 +415,8 @@ pub fn prepare_payload(op: &Operation, input: &Map<String, Value>) -> Result<Pay
     Ok(Payload::Empty)
 }
 
-/// Streams a reply body to `path` through a temporary file in the same directory, renamed only
-/// when complete and of the announced length; on any failure the temporary file is removed.
-async fn write_output_file(
-    path: &Path,
-    body: &mut hyper::body::Incoming,
-    idle: Duration,
-    expected: Option<u64>,
-) -> Result<u64, Error> {
+/// A temporary name next to `path`, for writing before an atomic rename.
+pub(crate) fn temp_path_for(path: &Path) -> PathBuf {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -555,24 +425,58 @@ async fn write_output_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "download".into());
-    let tmp = dir.join(format!(
+    dir.join(format!(
         ".{name}.s3c-{}-{}.part",
         std::process::id(),
         next_tmp_id()
-    ));
-    let io =
-        |e: std::io::Error| Error::new(ErrorKind::Io, format!("writing {}: {e}", path.display()));
+    ))
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
+}
+
+/// Copies a reply body into `file`, chunk by chunk; returns the bytes written.
+async fn stream_into(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    progress: &Progress,
+) -> Result<u64, Error> {
+    let mut written = 0u64;
+    while let Some(chunk) = transport::next_chunk(body, idle).await? {
+        file.write_all(&chunk).await.map_err(io_error(path))?;
+        written += chunk.len() as u64;
+        progress.add(chunk.len() as u64);
+    }
+    file.flush().await.map_err(io_error(path))?;
+    Ok(written)
+}
+
+/// Streams a reply body to `path` through a temporary file in the same directory, renamed only
+/// when complete and of the announced length; on any failure the temporary file is removed.
+async fn write_output_file(
+    path: &Path,
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    expected: Option<u64>,
+    progress: &Progress,
+) -> Result<u64, Error> {
+    let tmp = temp_path_for(path);
+    if let Some(n) = expected {
+        progress.set_total(n);
+    }
     let result = async {
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        let mut written = 0u64;
-        while let Some(chunk) = transport::next_chunk(body, idle).await? {
-            file.write_all(&chunk).await.map_err(io)?;
-            written += chunk.len() as u64;
-        }
-        file.flush().await.map_err(io)?;
-        file.sync_all().await.map_err(io)?;
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(io_error(path))?;
+        let written = stream_into(&mut file, path, body, idle, progress).await?;
+        file.sync_all().await.map_err(io_error(path))?;
         check_length(written, expected)?;
-        tokio::fs::rename(&tmp, path).await.map_err(io)?;
+        tokio::fs::rename(&tmp, path)
+            .await
+            .map_err(io_error(path))?;
         Ok(written)
     }
     .await;
@@ -580,6 +484,56 @@ async fn write_output_file(
         let _ = tokio::fs::remove_file(&tmp).await;
     }
     result
+}
+
+/// Writes a (ranged) reply body into an existing file at `offset`.
+async fn write_at(
+    path: &Path,
+    offset: u64,
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    expected: Option<u64>,
+    progress: &Progress,
+) -> Result<u64, Error> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(io_error(path))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(io_error(path))?;
+    let written = stream_into(&mut file, path, body, idle, progress).await?;
+    check_length(written, expected)?;
+    Ok(written)
+}
+
+/// An uploaded file's ETag must be the MD5 of the bytes streamed, when S3 computes it so (not
+/// for SSE-KMS or SSE-C objects, API_Object ETag): catches corruption between disk and S3.
+fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<(), Error> {
+    let encrypted = headers
+        .get("x-amz-server-side-encryption")
+        .is_some_and(|v| v.as_bytes().starts_with(b"aws:kms"))
+        || headers.contains_key("x-amz-server-side-encryption-customer-algorithm");
+    let Some(etag) = headers.get("etag").and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let etag = etag.trim_matches('"');
+    if encrypted || etag.len() != 32 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    if !etag.eq_ignore_ascii_case(&hex::encode(md5)) {
+        return Err(Error::new(
+            ErrorKind::Network,
+            format!(
+                "upload corrupted in transit: S3 stored MD5 {etag}, the file's bytes have {}",
+                hex::encode(md5)
+            ),
+        )
+        .retryable(true));
+    }
+    Ok(())
 }
 
 fn next_tmp_id() -> u64 {

@@ -20,9 +20,10 @@ use crate::timefmt;
 pub enum Payload {
     Empty,
     Bytes(Bytes),
-    /// Streamed from disk; `len` is taken when the request is prepared.
+    /// Streamed from disk: `len` bytes from `offset` (a whole file, or one part of it).
     File {
         path: PathBuf,
+        offset: u64,
         len: u64,
     },
 }

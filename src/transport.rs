@@ -4,7 +4,8 @@
 //! a key such as `a/../b` to another key. hyper takes an `http::Uri`, which keeps the path as
 //! built. Bodies stream: a file is read in fixed-size chunks, never whole.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,16 +17,30 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use tokio::io::AsyncReadExt;
+use md5::{Digest, Md5};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use crate::error::{Error, ErrorKind};
+use crate::progress::Progress;
 use crate::request::{HttpRequest, Payload};
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Read size for file bodies.
 pub const FILE_CHUNK: usize = 256 * 1024;
+
+/// A reply, and the MD5 of the file body that was streamed, when one was sent whole.
+pub struct Sent {
+    pub response: http::Response<Incoming>,
+    pub file_md5: Option<[u8; 16]>,
+}
+
+struct FileDigest {
+    md5: Mutex<Md5>,
+    bytes: AtomicU64,
+    len: u64,
+}
 
 pub struct Transport {
     client: Client<HttpsConnector<HttpConnector>, Body>,
@@ -66,7 +81,8 @@ impl Transport {
         &self,
         req: HttpRequest,
         idle: Duration,
-    ) -> Result<http::Response<Incoming>, Error> {
+        progress: &Progress,
+    ) -> Result<Sent, Error> {
         let mut builder = http::Request::builder().method(req.method.as_str()).uri(
             req.uri
                 .parse::<http::Uri>()
@@ -79,28 +95,59 @@ impl Transport {
             "user-agent",
             concat!("s3-connector/", env!("CARGO_PKG_VERSION")),
         );
+        let mut sent_file: Option<Arc<FileDigest>> = None;
         let body: Body = match req.payload {
             Payload::Empty => Empty::new().map_err(|never| match never {}).boxed(),
             Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed(),
-            Payload::File { path, len } => {
-                let file = tokio::fs::File::open(&path).await.map_err(|e| {
+            Payload::File { path, offset, len } => {
+                let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
                     Error::new(ErrorKind::Io, format!("cannot open the body file: {e}"))
                 })?;
+                if offset > 0 {
+                    file.seek(std::io::SeekFrom::Start(offset))
+                        .await
+                        .map_err(|e| {
+                            Error::new(ErrorKind::Io, format!("cannot seek in the body file: {e}"))
+                        })?;
+                }
+                // MD5 while streaming, to check the ETag S3 returns without reading twice.
+                let digest = Arc::new(FileDigest {
+                    md5: Mutex::new(Md5::new()),
+                    bytes: AtomicU64::new(0),
+                    len,
+                });
+                sent_file = Some(digest.clone());
+                let progress = progress.clone();
                 let stream =
-                    ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(Frame::data);
+                    ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
+                        digest.md5.lock().expect("md5").update(&chunk);
+                        digest
+                            .bytes
+                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        progress.add(chunk.len() as u64);
+                        Frame::data(chunk)
+                    });
                 BodyExt::boxed(StreamBody::new(stream))
             }
         };
         let request = builder
             .body(body)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("request: {e}")))?;
-        match tokio::time::timeout(idle, self.client.request(request)).await {
-            Err(_) => Err(
-                Error::new(ErrorKind::Timeout, format!("no reply within {idle:?}")).retryable(true),
-            ),
-            Ok(Err(e)) => Err(network_error(&e)),
-            Ok(Ok(resp)) => Ok(resp),
-        }
+        let response = match tokio::time::timeout(idle, self.client.request(request)).await {
+            Err(_) => {
+                return Err(
+                    Error::new(ErrorKind::Timeout, format!("no reply within {idle:?}"))
+                        .retryable(true),
+                )
+            }
+            Ok(Err(e)) => return Err(network_error(&e)),
+            Ok(Ok(resp)) => resp,
+        };
+        let file_md5 = sent_file.and_then(|d| {
+            (d.bytes.load(Ordering::Relaxed) == d.len)
+                .then(|| d.md5.lock().expect("md5").clone().finalize().into())
+        });
+        Ok(Sent { response, file_md5 })
     }
 }
 

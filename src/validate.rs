@@ -47,6 +47,15 @@ fn compile(schema: &Value) -> jsonschema::Validator {
         .expect("generated schemas compile (checked by tests)")
 }
 
+/// Like [`parse_request`], also returning the envelope's `id` when the text was readable JSON,
+/// so that an invalid request's response still carries it.
+pub fn parse_request_with_id(text: &str) -> (Option<Value>, Result<Request, Error>) {
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => (value.get("id").cloned(), validate_envelope(value)),
+        Err(_) => (None, parse_request(text)),
+    }
+}
+
 /// Parses and validates one request envelope given as text.
 pub fn parse_request(text: &str) -> Result<Request, Error> {
     let value: Value = serde_json::from_str(text).map_err(|e| {

@@ -381,7 +381,7 @@ fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<
             header("x-amz-content-sha256")
         ),
     );
-    if let Payload::File { path, len } = &req.payload {
+    if let Payload::File { path, len, .. } = &req.payload {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())

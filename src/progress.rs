@@ -1,0 +1,112 @@
+//! Progress of a transfer: bytes done out of a total, reported to a sink at most every
+//! `INTERVAL` (and once at the end), so that a long transfer is visible and a short one is quiet.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const INTERVAL: Duration = Duration::from_millis(250);
+
+type Sink = dyn Fn(u64, u64) + Send + Sync;
+
+/// Cheap to clone; a no-op when created with [`Progress::none`].
+#[derive(Clone, Default)]
+pub struct Progress {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    total: AtomicU64,
+    done: AtomicU64,
+    started: Instant,
+    last: Mutex<Option<Instant>>,
+    sink: Box<Sink>,
+}
+
+impl Progress {
+    pub fn none() -> Self {
+        Progress { inner: None }
+    }
+
+    /// Reports `(bytes_done, bytes_total)` to `sink`.
+    pub fn new(sink: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+        Progress {
+            inner: Some(Arc::new(Inner {
+                total: AtomicU64::new(0),
+                done: AtomicU64::new(0),
+                started: Instant::now(),
+                last: Mutex::new(None),
+                sink: Box::new(sink),
+            })),
+        }
+    }
+
+    pub fn set_total(&self, total: u64) {
+        if let Some(i) = &self.inner {
+            i.total.store(total, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds transferred bytes (negative progress after a retry is reported via [`Self::rewind`]).
+    pub fn add(&self, n: u64) {
+        let Some(i) = &self.inner else { return };
+        let done = i.done.fetch_add(n, Ordering::Relaxed) + n;
+        let now = Instant::now();
+        let mut last = i.last.lock().expect("progress");
+        let due = match *last {
+            None => now.duration_since(i.started) >= INTERVAL,
+            Some(t) => now.duration_since(t) >= INTERVAL,
+        };
+        if due {
+            *last = Some(now);
+            drop(last);
+            (i.sink)(done, i.total.load(Ordering::Relaxed));
+        }
+    }
+
+    /// Takes back bytes of an attempt that failed and will be retried.
+    pub fn rewind(&self, n: u64) {
+        if let Some(i) = &self.inner {
+            let _ = i
+                .done
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                    Some(d.saturating_sub(n))
+                });
+        }
+    }
+
+    /// The final event, sent only if an intermediate one was (the transfer took a while).
+    pub fn finish(&self) {
+        let Some(i) = &self.inner else { return };
+        if i.last.lock().expect("progress").is_some() {
+            (i.sink)(
+                i.done.load(Ordering::Relaxed),
+                i.total.load(Ordering::Relaxed),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_when_fast_then_throttled() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let p = Progress::new(move |d, t| s.lock().unwrap().push((d, t)));
+        p.set_total(10);
+        p.add(5);
+        p.finish();
+        assert!(
+            seen.lock().unwrap().is_empty(),
+            "a quick transfer emits nothing"
+        );
+        std::thread::sleep(INTERVAL);
+        p.add(5);
+        p.finish();
+        assert_eq!(*seen.lock().unwrap(), vec![(10, 10), (10, 10)]);
+        Progress::none().add(1);
+    }
+}

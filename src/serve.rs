@@ -1,0 +1,137 @@
+//! `s3-connector serve`: JSON Lines in, JSON Lines out, for hosts that keep the connector warm.
+//!
+//! One request envelope per input line; one response per output line carrying the request's
+//! `id`, written whole as each request completes (not necessarily in input order). Requests run
+//! concurrently up to a limit and share one executor, so one HTTP connection pool. A malformed
+//! line gets an error response (`id` null when unreadable) and the stream goes on. At the end of
+//! input, work in flight finishes, then the process exits.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::cli::MAX_REQUEST_BYTES;
+use crate::error::Error;
+use crate::execute::Executor;
+use crate::progress::Progress;
+use crate::protocol::Response;
+use crate::validate;
+
+pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// Runs the loop over the process's stdin and stdout; returns the exit code.
+pub async fn serve(concurrency: usize, progress: bool) -> u8 {
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let writer = tokio::spawn(async move {
+        let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+        while let Some(line) = rx.recv().await {
+            // Whole lines only: one write of line + newline, flushed when the queue is drained.
+            let mut buf = line.into_bytes();
+            buf.push(b'\n');
+            if out.write_all(&buf).await.is_err() {
+                break;
+            }
+            if rx.is_empty() && out.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = out.flush().await;
+    });
+    let executor = Arc::new(Executor::new());
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut input = BufReader::new(tokio::io::stdin());
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = match (&mut input)
+            .take(MAX_REQUEST_BYTES + 1)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!("reading stdin: {e}");
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        if buf.len() as u64 > MAX_REQUEST_BYTES {
+            let _ = tx.send(
+                Response::failure(
+                    Some(Value::Null),
+                    Error::invalid_at("", "line exceeds the request size limit"),
+                )
+                .to_line(),
+            );
+            // Skip the rest of the oversized line.
+            let mut rest = Vec::new();
+            let _ = input.read_until(b'\n', &mut rest).await;
+            continue;
+        }
+        let line = match std::str::from_utf8(&buf) {
+            Ok(l) if l.trim().is_empty() => continue,
+            Ok(l) => l.trim_end().to_string(),
+            Err(e) => {
+                let err = Error::invalid_at(
+                    "",
+                    format!("line is not valid UTF-8 (byte {})", e.valid_up_to()),
+                );
+                let _ = tx.send(Response::failure(Some(Value::Null), err).to_line());
+                continue;
+            }
+        };
+        let permit = slots.clone().acquire_owned().await.expect("semaphore open");
+        let (executor, tx) = (executor.clone(), tx.clone());
+        tasks.spawn(async move {
+            let response = handle(&executor, &line, progress.then_some(&tx)).await;
+            let _ = tx.send(response.to_line());
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    drop(tx);
+    let _ = writer.await;
+    0
+}
+
+async fn handle(
+    executor: &Executor,
+    line: &str,
+    events: Option<&mpsc::UnboundedSender<String>>,
+) -> Response {
+    let (id, parsed) = validate::parse_request_with_id(line);
+    let id = Some(id.unwrap_or(Value::Null));
+    let req = match parsed {
+        Ok(r) => r,
+        Err(e) => return Response::failure(id, e),
+    };
+    let progress = match events {
+        Some(tx) => {
+            let (tx, id) = (tx.clone(), id.clone());
+            Progress::new(move |done, total| {
+                let _ = tx.send(
+                    json!({"id": id, "event": "progress", "bytes": done, "total": total})
+                        .to_string(),
+                );
+            })
+        }
+        None => Progress::none(),
+    };
+    match executor.execute_with_progress(&req, &progress).await {
+        Ok(done) => Response {
+            region: done.region,
+            ..Response::success(id, done.output)
+        },
+        Err(e) => {
+            tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.message);
+            Response::failure(id, e)
+        }
+    }
+}
