@@ -26,16 +26,33 @@ pub struct Request {
 /// Longest object key S3 accepts, in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
-fn validators() -> &'static HashMap<String, jsonschema::Validator> {
-    static CELL: OnceLock<HashMap<String, jsonschema::Validator>> = OnceLock::new();
-    CELL.get_or_init(|| {
-        let m = Manifest::embedded();
-        let mut map = HashMap::new();
-        for op in &m.operations {
-            map.insert(op.name.clone(), compile(&op.input_schema()));
-        }
-        map.insert(String::new(), compile(&m.connection));
+/// A schema and its compiled validator.
+struct Compiled {
+    schema: Value,
+    validator: jsonschema::Validator,
+}
+
+/// Compiled on first use, per operation: a one-shot `run` compiles only the schemas it needs.
+fn compiled(operation: Option<&str>) -> &'static Compiled {
+    static CELLS: OnceLock<HashMap<String, OnceLock<Compiled>>> = OnceLock::new();
+    let cells = CELLS.get_or_init(|| {
+        let mut map: HashMap<String, OnceLock<Compiled>> = Manifest::embedded()
+            .operations
+            .iter()
+            .map(|o| (o.name.clone(), OnceLock::new()))
+            .collect();
+        map.insert(String::new(), OnceLock::new());
         map
+    });
+    let key = operation.unwrap_or_default();
+    cells[key].get_or_init(|| {
+        let m = Manifest::embedded();
+        let schema = match operation {
+            Some(name) => m.operation(name).expect("known operation").input_schema(),
+            None => m.connection.clone(),
+        };
+        let validator = compile(&schema);
+        Compiled { schema, validator }
     })
 }
 
@@ -157,19 +174,23 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
             Value::Object(Map::new())
         }
     };
+    // An empty connection is valid by construction: skip compiling its schema then.
+    if connection_value.as_object().is_some_and(|c| !c.is_empty()) {
+        let connection_schema = compiled(None);
+    }
     schema_errors(
-        &validators()[""],
-        &manifest.connection,
+        &connection_schema.validator,
+        &connection_schema.schema,
         &connection_value,
         "/connection",
         &mut details,
     );
     if let Some(op) = operation {
         let input_value = Value::Object(input);
-        let schema = op.input_schema();
+        let c = compiled(Some(&op.name));
         schema_errors(
-            &validators()[&op.name],
-            &schema,
+            &c.validator,
+            &c.schema,
             &input_value,
             "/input",
             &mut details,

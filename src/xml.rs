@@ -108,6 +108,12 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
 /// Maps `root` to JSON by the properties of an object schema. Properties without an `x-s3.xml`
 /// path (headers) are skipped here.
 pub fn map_root(schema: &Value, root: &Element) -> Map<String, Value> {
+    map_fields(schema, root, true)
+}
+
+/// Each property of an object schema from the child elements its `x-s3.xml` path names (or,
+/// unless `path_required`, the child element of the property's own name).
+fn map_fields(schema: &Value, el: &Element, path_required: bool) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, ps) in schema
         .get("properties")
@@ -115,14 +121,14 @@ pub fn map_root(schema: &Value, root: &Element) -> Map<String, Value> {
         .into_iter()
         .flatten()
     {
-        let Some(path) = ps
+        let path = ps
             .get("x-s3")
             .and_then(|x| x.get("xml"))
-            .and_then(Value::as_str)
-        else {
+            .and_then(Value::as_str);
+        let Some(path) = path.or((!path_required).then_some(name.as_str())) else {
             continue;
         };
-        if let Some(v) = map_path(ps, root, path) {
+        if let Some(v) = map_path(ps, el, path) {
             out.insert(name.clone(), v);
         }
     }
@@ -156,25 +162,7 @@ fn map_path(schema: &Value, el: &Element, path: &str) -> Option<Value> {
 
 fn map_value(schema: &Value, el: &Element) -> Value {
     match schema.get("type").and_then(Value::as_str) {
-        Some("object") => {
-            let mut out = Map::new();
-            for (name, ps) in schema
-                .get("properties")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                let path = ps
-                    .get("x-s3")
-                    .and_then(|x| x.get("xml"))
-                    .and_then(Value::as_str)
-                    .unwrap_or(name);
-                if let Some(v) = map_path(ps, el, path) {
-                    out.insert(name.clone(), v);
-                }
-            }
-            Value::Object(out)
-        }
+        Some("object") => Value::Object(map_fields(schema, el, false)),
         Some("integer") => el
             .text
             .trim()
