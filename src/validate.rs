@@ -177,14 +177,14 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
     // An empty connection is valid by construction: skip compiling its schema then.
     if connection_value.as_object().is_some_and(|c| !c.is_empty()) {
         let connection_schema = compiled(None);
+        schema_errors(
+            &connection_schema.validator,
+            &connection_schema.schema,
+            &connection_value,
+            "/connection",
+            &mut details,
+        );
     }
-    schema_errors(
-        &connection_schema.validator,
-        &connection_schema.schema,
-        &connection_value,
-        "/connection",
-        &mut details,
-    );
     if let Some(op) = operation {
         let input_value = Value::Object(input);
         let c = compiled(Some(&op.name));
