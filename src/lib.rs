@@ -8,6 +8,7 @@
 // size in `Result` does not matter more than keeping it one plain, serialisable struct.
 #![allow(clippy::result_large_err)]
 
+pub mod body;
 pub mod cli;
 pub mod connection;
 pub mod credentials;

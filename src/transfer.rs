@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
+use crate::body::temp_path_for;
 use crate::error::{Error, ErrorKind};
-use crate::execute::{op, temp_path_for, CallOpts, Ctx, Sink};
+use crate::execute::{op, CallOpts, Ctx, Sink};
 use crate::manifest::Location;
 use crate::request::Payload;
 

@@ -1,0 +1,222 @@
+//! Bodies: what a request sends (text, base64, a file range), their integrity checks
+//! (Content-MD5, the ETag of a streamed file, reply lengths), and writing reply bodies to files
+//! through a temporary name.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{Error, ErrorKind};
+use crate::manifest::{Encoding, Operation};
+use crate::progress::Progress;
+use crate::request::Payload;
+use crate::transport;
+
+pub(crate) fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error> {
+    match expected {
+        Some(n) if n != got => Err(Error::new(
+            ErrorKind::Network,
+            format!("reply body truncated: {got} of {n} bytes"),
+        )
+        .retryable(true)),
+        _ => Ok(()),
+    }
+}
+
+/// Integrity of in-memory bodies: a caller-given Content-MD5 must match the body (checked
+/// before sending), and when none is given one is computed, unless checksums are turned off.
+/// File bodies are not read twice for it: they are checked by length and streamed once.
+pub(crate) fn with_content_md5<'i>(
+    op: &Operation,
+    input: &'i Map<String, Value>,
+    payload: &Payload,
+    enabled: bool,
+) -> Result<std::borrow::Cow<'i, Map<String, Value>>, Error> {
+    use md5::{Digest, Md5};
+    let Payload::Bytes(bytes) = payload else {
+        return Ok(std::borrow::Cow::Borrowed(input));
+    };
+    if op.request_body != Some(crate::manifest::RequestBody::Payload)
+        || op.parameter("Content-MD5").is_none()
+    {
+        return Ok(std::borrow::Cow::Borrowed(input));
+    }
+    let actual = base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes));
+    match input.get("Content-MD5").and_then(Value::as_str) {
+        Some(given) if given != actual => Err(Error::invalid_at(
+            "/input/Content-MD5",
+            "does not match the body (base64 MD5 of the bytes to send)",
+        )),
+        Some(_) => Ok(std::borrow::Cow::Borrowed(input)),
+        None if enabled => {
+            let mut with = input.clone();
+            with.insert("Content-MD5".into(), Value::String(actual));
+            Ok(std::borrow::Cow::Owned(with))
+        }
+        None => Ok(std::borrow::Cow::Borrowed(input)),
+    }
+}
+
+/// The body from the body-source parameters: text, base64 or a file (stat'ed, not read).
+pub fn prepare_payload(op: &Operation, input: &Map<String, Value>) -> Result<Payload, Error> {
+    for p in &op.parameters {
+        let Some(Value::String(v)) = input.get(&p.name) else {
+            continue;
+        };
+        let at = format!("/input/{}", p.name);
+        match p.encoding {
+            Some(Encoding::Text) => return Ok(Payload::Bytes(Bytes::from(v.clone().into_bytes()))),
+            Some(Encoding::Base64) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v)
+                    .map_err(|e| Error::invalid_at(at, format!("is not valid base64: {e}")))?;
+                return Ok(Payload::Bytes(Bytes::from(bytes)));
+            }
+            Some(Encoding::File) => {
+                let meta = std::fs::metadata(v)
+                    .map_err(|e| Error::invalid_at(at.clone(), format!("cannot be read: {e}")))?;
+                if !meta.is_file() {
+                    return Err(Error::invalid_at(at, "is not a regular file"));
+                }
+                return Ok(Payload::File {
+                    path: PathBuf::from(v),
+                    offset: 0,
+                    len: meta.len(),
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(Payload::Empty)
+}
+
+/// A temporary name next to `path`, for writing before an atomic rename.
+pub(crate) fn temp_path_for(path: &Path) -> PathBuf {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    dir.join(format!(
+        ".{name}.s3c-{}-{}.part",
+        std::process::id(),
+        next_tmp_id()
+    ))
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |e| Error::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
+}
+
+/// Copies a reply body into `file`, chunk by chunk; returns the bytes written.
+async fn stream_into(
+    file: &mut tokio::fs::File,
+    path: &Path,
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    progress: &Progress,
+) -> Result<u64, Error> {
+    let mut written = 0u64;
+    while let Some(chunk) = transport::next_chunk(body, idle).await? {
+        file.write_all(&chunk).await.map_err(io_error(path))?;
+        written += chunk.len() as u64;
+        progress.add(chunk.len() as u64);
+    }
+    file.flush().await.map_err(io_error(path))?;
+    Ok(written)
+}
+
+/// Streams a reply body to `path` through a temporary file in the same directory, renamed only
+/// when complete and of the announced length; on any failure the temporary file is removed.
+pub(crate) async fn write_output_file(
+    path: &Path,
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    expected: Option<u64>,
+    progress: &Progress,
+) -> Result<u64, Error> {
+    let tmp = temp_path_for(path);
+    if let Some(n) = expected {
+        progress.set_total(n);
+    }
+    let result = async {
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(io_error(path))?;
+        let written = stream_into(&mut file, path, body, idle, progress).await?;
+        file.sync_all().await.map_err(io_error(path))?;
+        check_length(written, expected)?;
+        tokio::fs::rename(&tmp, path)
+            .await
+            .map_err(io_error(path))?;
+        Ok(written)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    result
+}
+
+/// Writes a (ranged) reply body into an existing file at `offset`.
+pub(crate) async fn write_at(
+    path: &Path,
+    offset: u64,
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    expected: Option<u64>,
+    progress: &Progress,
+) -> Result<u64, Error> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(io_error(path))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .await
+        .map_err(io_error(path))?;
+    let written = stream_into(&mut file, path, body, idle, progress).await?;
+    check_length(written, expected)?;
+    Ok(written)
+}
+
+/// An uploaded file's ETag must be the MD5 of the bytes streamed, when S3 computes it so (not
+/// for SSE-KMS or SSE-C objects, API_Object ETag): catches corruption between disk and S3.
+pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<(), Error> {
+    let encrypted = headers
+        .get("x-amz-server-side-encryption")
+        .is_some_and(|v| v.as_bytes().starts_with(b"aws:kms"))
+        || headers.contains_key("x-amz-server-side-encryption-customer-algorithm");
+    let Some(etag) = headers.get("etag").and_then(|v| v.to_str().ok()) else {
+        return Ok(());
+    };
+    let etag = etag.trim_matches('"');
+    if encrypted || etag.len() != 32 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    if !etag.eq_ignore_ascii_case(&hex::encode(md5)) {
+        return Err(Error::new(
+            ErrorKind::Network,
+            format!(
+                "upload corrupted in transit: S3 stored MD5 {etag}, the file's bytes have {}",
+                hex::encode(md5)
+            ),
+        )
+        .retryable(true));
+    }
+    Ok(())
+}
+
+fn next_tmp_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
