@@ -190,6 +190,9 @@ pub(crate) async fn write_at(
 
 /// An uploaded file's ETag must be the MD5 of the bytes streamed, when S3 computes it so (not
 /// for SSE-KMS or SSE-C objects, API_Object ETag): catches corruption between disk and S3.
+/// The code of a body that reached S3 altered (S3 uses it for a Content-MD5 mismatch too).
+pub const BAD_DIGEST: &str = "BadDigest";
+
 pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<(), Error> {
     let encrypted = headers
         .get("x-amz-server-side-encryption")
@@ -203,14 +206,17 @@ pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<()
         return Ok(());
     }
     if !etag.eq_ignore_ascii_case(&hex::encode(md5)) {
-        return Err(Error::new(
-            ErrorKind::Network,
-            format!(
-                "upload corrupted in transit: S3 stored MD5 {etag}, the file's bytes have {}",
-                hex::encode(md5)
-            ),
-        )
-        .retryable(true));
+        return Err(Error {
+            code: Some(BAD_DIGEST.into()),
+            ..Error::new(
+                ErrorKind::Network,
+                format!(
+                    "upload corrupted in transit: S3 stored MD5 {etag}, the file's bytes have {}",
+                    hex::encode(md5)
+                ),
+            )
+            .retryable(true)
+        });
     }
     Ok(())
 }

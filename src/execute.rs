@@ -11,7 +11,9 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 pub use crate::body::prepare_payload;
-use crate::body::{check_etag, check_length, with_content_md5, write_at, write_output_file};
+use crate::body::{
+    check_etag, check_length, with_content_md5, write_at, write_output_file, BAD_DIGEST,
+};
 use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind};
@@ -90,15 +92,21 @@ impl Executor {
             conn: &conn,
             transport: &transport,
             progress: progress.clone(),
+            attempts: Default::default(),
             redirect: Mutex::new(None),
         };
         let work = ctx.dispatch(req.operation, req.input.clone());
         let out = match conn.overall_timeout {
             Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| {
-                Error::new(
-                    ErrorKind::Timeout,
-                    format!("operation exceeded the overall timeout of {limit:?}"),
-                )
+                let attempts = ctx.attempts.load(std::sync::atomic::Ordering::Relaxed);
+                Error {
+                    attempts: Some(attempts),
+                    ..Error::new(
+                        ErrorKind::Timeout,
+                        format!("operation exceeded the overall timeout of {limit:?}"),
+                    )
+                    .retryable(true)
+                }
             })?,
             None => work.await,
         }?;
@@ -120,11 +128,13 @@ pub(crate) struct Ctx<'a> {
     pub(crate) conn: &'a Resolved,
     transport: &'a Transport,
     pub(crate) progress: Progress,
+    /// Attempts made so far by the whole operation (for the overall-timeout error).
+    attempts: std::sync::atomic::AtomicU32,
     /// Region and endpoint after a redirect; later requests of the operation use them too.
     redirect: Mutex<Option<(String, Endpoint)>>,
 }
 
-pub(crate) fn op(name: &str) -> &'static Operation {
+pub(crate) fn op_named(name: &str) -> &'static Operation {
     Manifest::embedded()
         .operation(name)
         .expect("operation in manifest")
@@ -177,6 +187,8 @@ impl Ctx<'_> {
         let mut redirected = false;
         loop {
             attempt += 1;
+            self.attempts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let err = match self.attempt(op, input, opts).await {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
@@ -205,10 +217,28 @@ impl Ctx<'_> {
                 tokio::time::sleep(delay).await;
                 continue;
             }
-            return Err(Error {
+            let mut err = Error {
                 attempts: Some(attempt),
                 ..err
-            });
+            };
+            if err.code.as_deref() == Some(BAD_DIGEST) && op.name == "put_object" {
+                // Every attempt's bytes arrived altered: leave no corrupt object behind.
+                let key: Map<String, Value> = ["Bucket", "Key"]
+                    .iter()
+                    .filter_map(|k| input.get(*k).map(|v| (k.to_string(), v.clone())))
+                    .collect();
+                match self
+                    .attempt(op_named("delete_object"), &key, &CallOpts::default())
+                    .await
+                {
+                    Ok(_) => err.message.push_str("; the corrupted object was deleted"),
+                    Err(d) => err.message.push_str(&format!(
+                        "; deleting the corrupted object failed too: {}",
+                        d.message
+                    )),
+                }
+            }
+            return Err(err);
         }
     }
 

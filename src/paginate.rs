@@ -5,7 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
-use crate::execute::{op, Ctx};
+use crate::execute::{op_named as op, Ctx};
 use crate::manifest::Operation;
 use crate::quirks;
 

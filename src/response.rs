@@ -95,29 +95,53 @@ pub fn service_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Er
         .or_else(|| headers.get("x-amzn-requestid"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (code, message, request_id) = match xml::parse_error(body) {
+    let header_region = headers
+        .get("x-amz-bucket-region")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (code, message, request_id, region) = match xml::parse_error(body) {
         Some(e) => {
             let message = if e.message.is_empty() {
                 format!("S3 replied {status}")
             } else {
                 e.message
             };
-            (e.code, message, e.request_id.or(header_request_id))
+            (
+                e.code,
+                message,
+                e.request_id.or(header_request_id),
+                header_region.or(e.region),
+            )
         }
         None => {
             let reason = status.canonical_reason().unwrap_or("");
+            let code = match status.as_u16() {
+                301 => "PermanentRedirect",
+                307 => "TemporaryRedirect",
+                _ => code_for_status(status),
+            };
             (
-                code_for_status(status).to_string(),
+                code.to_string(),
                 format!("S3 replied {} {reason}", status.as_u16()),
                 header_request_id,
+                header_region,
             )
         }
     };
+    // A redirect to another region is followed once (`execute.rs`), when S3 names the region.
+    let redirect = matches!(
+        code.as_str(),
+        "PermanentRedirect"
+            | "TemporaryRedirect"
+            | "AuthorizationHeaderMalformed"
+            | "IllegalLocationConstraintException"
+    ) || matches!(status.as_u16(), 301 | 307);
     Error {
         code: Some(code.clone()),
         status: Some(status.as_u16()),
         request_id,
         retryable: retryable(status, &code),
+        redirect_region: if redirect { region } else { None },
         ..Error::new(ErrorKind::Service, format!("{code}: {message}"))
     }
 }
@@ -185,5 +209,27 @@ mod tests {
             b"<html>proxy</html>",
         );
         assert_eq!((e.code.as_deref(), e.retryable), (Some("BadGateway"), true));
+        let mut h = HeaderMap::new();
+        h.insert("x-amz-bucket-region", "eu-west-1".parse().unwrap());
+        let e = service_error(StatusCode::MOVED_PERMANENTLY, &h, b"");
+        assert_eq!(
+            (e.code.as_deref(), e.redirect_region.as_deref()),
+            (Some("PermanentRedirect"), Some("eu-west-1"))
+        );
+        let e = service_error(
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            b"<Error><Code>AuthorizationHeaderMalformed</Code><Region>ap-south-1</Region></Error>",
+        );
+        assert_eq!(e.redirect_region.as_deref(), Some("ap-south-1"));
+        let e = service_error(
+            StatusCode::NOT_FOUND,
+            &h,
+            b"<Error><Code>NoSuchKey</Code></Error>",
+        );
+        assert_eq!(
+            e.redirect_region, None,
+            "only redirects carry a region to follow"
+        );
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::body::temp_path_for;
 use crate::error::{Error, ErrorKind};
-use crate::execute::{op, CallOpts, Ctx, Sink};
+use crate::execute::{op_named as op, CallOpts, Ctx, Sink};
 use crate::manifest::Location;
 use crate::request::Payload;
 

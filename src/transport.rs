@@ -96,6 +96,8 @@ impl Transport {
             concat!("s3-connector/", env!("CARGO_PKG_VERSION")),
         );
         let mut sent_file: Option<Arc<FileDigest>> = None;
+        let started = tokio::time::Instant::now();
+        let activity = Arc::new(AtomicU64::new(0)); // ms after `started` of the last body chunk
         let body: Body = match req.payload {
             Payload::Empty => Empty::new().map_err(|never| match never {}).boxed(),
             Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed(),
@@ -118,8 +120,11 @@ impl Transport {
                 });
                 sent_file = Some(digest.clone());
                 let progress = progress.clone();
+                let activity = activity.clone();
                 let stream =
                     ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
+                        // hyper pulls the next chunk once the last one is written: progress.
+                        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
                         digest.md5.lock().expect("md5").update(&chunk);
                         digest
                             .bytes
@@ -133,15 +138,22 @@ impl Transport {
         let request = builder
             .body(body)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("request: {e}")))?;
-        let response = match tokio::time::timeout(idle, self.client.request(request)).await {
-            Err(_) => {
-                return Err(
-                    Error::new(ErrorKind::Timeout, format!("no reply within {idle:?}"))
-                        .retryable(true),
-                )
+        // The idle timeout measures silence: while a body is being sent, each chunk restarts it.
+        let mut pending = std::pin::pin!(self.client.request(request));
+        let response = loop {
+            let quiet_since = started + Duration::from_millis(activity.load(Ordering::Relaxed));
+            tokio::select! {
+                r = &mut pending => match r {
+                    Ok(resp) => break resp,
+                    Err(e) => return Err(network_error(&e)),
+                },
+                _ = tokio::time::sleep_until(quiet_since + idle) => {
+                    let quiet_since = started + Duration::from_millis(activity.load(Ordering::Relaxed));
+                    if tokio::time::Instant::now() >= quiet_since + idle {
+                        return Err(Error::new(ErrorKind::Timeout, format!("no reply within {idle:?}")).retryable(true));
+                    }
+                }
             }
-            Ok(Err(e)) => return Err(network_error(&e)),
-            Ok(Ok(resp)) => resp,
         };
         let file_md5 = sent_file.and_then(|d| {
             (d.bytes.load(Ordering::Relaxed) == d.len)
