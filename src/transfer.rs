@@ -87,12 +87,26 @@ impl Ctx<'_> {
             let out = self.call(op("put_object"), &put).await?;
             return Ok(summary(&out, size, 1));
         }
-        let created = self
+        // The uploads of this key already in progress, so that if the create reply is lost, the
+        // upload it made (unknown id) can still be told apart and aborted.
+        let before = self.uploads_of(&input).await.ok();
+        let created = match self
             .call(
                 op("create_multipart_upload"),
                 &for_operation("create_multipart_upload", &input),
             )
-            .await?;
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                if e.kind != ErrorKind::Service {
+                    if let Some(before) = before {
+                        self.abort_uploads_since(&input, &before).await;
+                    }
+                }
+                return Err(e);
+            }
+        };
         let upload_id = created
             .get("UploadId")
             .and_then(Value::as_str)
@@ -121,6 +135,55 @@ impl Ctx<'_> {
             }
         }
         result
+    }
+
+    /// Upload ids of the multipart uploads in progress for exactly this key.
+    async fn uploads_of(
+        &self,
+        input: &Map<String, Value>,
+    ) -> Result<std::collections::HashSet<String>, Error> {
+        let mut list = for_operation("list_multipart_uploads", input);
+        list.insert(
+            "prefix".into(),
+            input.get("Key").cloned().unwrap_or_default(),
+        );
+        list.insert("max-uploads".into(), json!(1000));
+        let out = self.call(op("list_multipart_uploads"), &list).await?;
+        Ok(out
+            .get("Uploads")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|u| u.get("Key") == input.get("Key"))
+            .filter_map(|u| {
+                u.get("UploadId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
+    /// After a create whose reply was lost: aborts this key's uploads that were not there before.
+    async fn abort_uploads_since(
+        &self,
+        input: &Map<String, Value>,
+        before: &std::collections::HashSet<String>,
+    ) {
+        let Ok(now) = self.uploads_of(input).await else {
+            return;
+        };
+        for id in now.difference(before) {
+            let mut abort = for_operation("abort_multipart_upload", input);
+            abort.insert("uploadId".into(), json!(id));
+            match self.call(op("abort_multipart_upload"), &abort).await {
+                Ok(_) => {
+                    tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind")
+                }
+                Err(e) => {
+                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.message)
+                }
+            }
+        }
     }
 
     async fn upload_parts_and_complete(

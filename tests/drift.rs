@@ -61,7 +61,7 @@ fn committed_files_match_a_fresh_generation_in_a_temp_dir() {
         );
         compared += 1;
     }
-    assert_eq!(compared, 37);
+    assert_eq!(compared, 39);
 }
 
 #[test]

@@ -393,6 +393,20 @@ on_servers!(multipart_flow, |s| {
         .s3_code(),
         "EntityTooSmall"
     );
+    // The small upload is listed as in progress, then aborted and gone.
+    let open = run(
+        s,
+        "list_multipart_uploads",
+        json!({"Bucket": b, "prefix": "small"}),
+    );
+    let ids: Vec<&str> = open.output()["Uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["UploadId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id3.as_str()]);
+    assert_eq!(open.output()["Uploads"][0]["Key"], "small");
     // Abort, then the upload is gone.
     run(
         s,
@@ -408,6 +422,12 @@ on_servers!(multipart_flow, |s| {
         )
         .s3_code(),
         "NoSuchUpload"
+    );
+    let open = run(s, "list_multipart_uploads", json!({"Bucket": b}));
+    assert_eq!(
+        open.output()["Uploads"],
+        json!([]),
+        "no upload left in progress"
     );
     cleanup(s, &b);
 });
@@ -820,6 +840,7 @@ fn every_operation_is_exercised() {
         "upload_part_in_multipart",
         "upload_file",
         "download_file",
+        "list_multipart_uploads",
     ];
     let mut names = s3_connector::manifest::Manifest::embedded().operation_names();
     names.sort();

@@ -1811,7 +1811,6 @@ fn upload_file_aborts_when_completion_is_lost() {
 }
 
 #[test]
-#[ignore = "connector limitation: a lost create_multipart_upload reply leaves an unfinished upload behind (src/transfer.rs upload_file); see docs/reliability.md"]
 fn upload_file_leaves_nothing_when_create_reply_is_lost() {
     // The upload is created but the reply is cut: the connector never learns the UploadId, so
     // it cannot abort it, and the (empty) unfinished upload stays listed.

@@ -127,7 +127,7 @@ fn schema_and_manifest_commands() {
     let (code, text) = run(&["manifest"]);
     assert_eq!(code, 0);
     let m: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(m["operations"].as_array().unwrap().len(), 17);
+    assert_eq!(m["operations"].as_array().unwrap().len(), 18);
     let (code, text) = run(&["schema", "put_object"]);
     assert_eq!(code, 0);
     let s: Value = serde_json::from_str(&text).unwrap();
