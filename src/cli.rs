@@ -83,7 +83,10 @@ enum LogFormat {
 
 fn init_logs(args: &LogArgs) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // aws-sigv4 logs every signed header value at debug/trace, SSE-C keys included: capped.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn"))
+        .add_directive("aws_sigv4=info".parse().expect("directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -55,7 +55,7 @@ pub struct Connection {
     /// AWS region used for signing and for the default AWS endpoint. Falls back to `AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, the profile's `region`, then `us-east-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Region", example = &"us-east-1", length(min = 1))]
+    #[schemars(title = "Region", example = &"us-east-1", length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
     pub region: Option<String>,
 
     /// Custom endpoint URL for S3-compatible services, e.g. `http://127.0.0.1:9000`. Falls back to
@@ -66,7 +66,11 @@ pub struct Connection {
 
     /// Access key ID. Falls back to `AWS_ACCESS_KEY_ID`, then the shared credentials file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Access key ID", length(min = 1))]
+    #[schemars(
+        title = "Access key ID",
+        length(min = 1, max = 256),
+        regex(pattern = r"^[\x21-\x7E]+$")
+    )]
     pub access_key_id: Option<String>,
 
     /// Secret access key. Falls back to `AWS_SECRET_ACCESS_KEY`, then the shared credentials file.
@@ -76,7 +80,7 @@ pub struct Connection {
 
     /// Session token for temporary credentials. Falls back to `AWS_SESSION_TOKEN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Session token", with = "String", extend("writeOnly" = true, "format" = "password"))]
+    #[schemars(title = "Session token", with = "String", regex(pattern = r"^[\x21-\x7E]+$"), extend("writeOnly" = true, "format" = "password"))]
     pub session_token: Option<Secret>,
 
     /// Profile in the shared config and credentials files. Falls back to `AWS_PROFILE`, then

@@ -144,9 +144,40 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
             "/connection/endpoint",
         ),
     };
+    // Values from the environment and profile files are checked like the connection's own: a
+    // region becomes part of a host name, keys become header values.
+    if region.is_empty()
+        || region.len() > 64
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::invalid_at(
+            "/connection/region",
+            "must be letters, digits, `-` or `_` (e.g. us-east-1)",
+        ));
+    }
+    let visible = |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if !visible(&credentials.access_key_id) {
+        return Err(Error::invalid_at(
+            "/connection/access_key_id",
+            "must be printable ASCII without spaces",
+        ));
+    }
+    if credentials
+        .session_token
+        .as_ref()
+        .is_some_and(|t| !visible(t.expose()))
+    {
+        return Err(Error::invalid_at(
+            "/connection/session_token",
+            "must be printable ASCII without spaces",
+        ));
+    }
     let endpoint = match endpoint_url {
+        // The URL is not echoed: it may carry credentials (`http://user:password@host`).
         Some(url) => Endpoint::parse(&url)
-            .map_err(|m| Error::invalid_at(pointer, format!("endpoint `{url}` {m}")))?,
+            .map_err(|m| Error::invalid_at(pointer, format!("endpoint URL {m}")))?,
         None => Endpoint::aws(&region),
     };
     let secs = |v: Option<f64>| v.map(Duration::from_secs_f64);

@@ -26,6 +26,7 @@ pub mod response;
 pub mod retry;
 pub mod serve;
 pub mod signing;
+pub mod strict_json;
 pub mod timefmt;
 pub mod transfer;
 pub mod transport;

@@ -16,10 +16,24 @@ pub fn encode_copy_source(value: &str) -> String {
     match value.rsplit_once("?versionId=") {
         Some((path, version)) => {
             // The version id is appended as given, as botocore does.
-            format!("{}?versionId={version}", encode_key(path))
+            format!("{}?versionId={}", encode_key(path), encode_unsafe(version))
         }
         None => encode_key(value),
     }
+}
+
+/// Percent-encodes what cannot stand in a header value (controls, space, non-ASCII); version ids
+/// are otherwise sent as given.
+fn encode_unsafe(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if (0x21..=0x7e).contains(&b) && b != b'%' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 fn xml_escape(s: &str) -> String {

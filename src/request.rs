@@ -74,6 +74,12 @@ pub struct Destination<'a> {
 fn wire_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // JSON Schema counts 1.0 and 1e3 as integers; S3 wants `1` and `1000`.
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => (f as i64).to_string(),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     }
 }

@@ -6,6 +6,9 @@ use aws_smithy_types::DateTime;
 
 /// Parses RFC 3339 (`2026-01-31T12:00:00Z`, `...+02:00`, fractional seconds allowed) to Unix seconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    if !s.is_ascii() {
+        return None; // also keeps the byte slicing below on character boundaries
+    }
     let b = s.as_bytes();
     if b.len() < 20
         || b[4] != b'-'
@@ -104,5 +107,6 @@ mod tests {
         assert_eq!(http_date_to_iso8601("not a date"), "not a date");
         assert!(parse_rfc3339("2026-13-01T00:00:00Z").is_none());
         assert!(parse_rfc3339("yesterday").is_none());
+        assert!(parse_rfc3339("2026-01-31T12:00:00+1é00").is_none());
     }
 }

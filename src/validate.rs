@@ -14,14 +14,34 @@ use crate::error::{Detail, Error};
 use crate::manifest::{Encoding, Manifest, Operation, Rule};
 use crate::protocol::ENVELOPE_FIELDS;
 
-/// A request that passed every check.
-#[derive(Debug, Clone)]
+/// A request that passed every check. `Debug` masks secret parameters (SSE-C keys).
+#[derive(Clone)]
 pub struct Request {
     pub id: Option<Value>,
     pub operation: &'static Operation,
     pub input: Map<String, Value>,
     pub connection: Connection,
 }
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut input = self.input.clone();
+        for p in self.operation.parameters.iter().filter(|p| p.secret) {
+            if let Some(v) = input.get_mut(&p.name) {
+                *v = Value::String("******".into());
+            }
+        }
+        f.debug_struct("Request")
+            .field("id", &self.id)
+            .field("operation", &self.operation.name)
+            .field("input", &input)
+            .field("connection", &self.connection)
+            .finish()
+    }
+}
+
+/// Problems listed in one report; the rest are counted.
+pub const MAX_DETAILS: usize = 100;
 
 /// Longest object key S3 accepts, in UTF-8 bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -67,7 +87,7 @@ fn compile(schema: &Value) -> jsonschema::Validator {
 /// Like [`parse_request`], also returning the envelope's `id` when the text was readable JSON,
 /// so that an invalid request's response still carries it.
 pub fn parse_request_with_id(text: &str) -> (Option<Value>, Result<Request, Error>) {
-    match serde_json::from_str::<Value>(text) {
+    match crate::strict_json::parse(text) {
         Ok(value) => (value.get("id").cloned(), validate_envelope(value)),
         Err(_) => (None, parse_request(text)),
     }
@@ -75,33 +95,9 @@ pub fn parse_request_with_id(text: &str) -> (Option<Value>, Result<Request, Erro
 
 /// Parses and validates one request envelope given as text.
 pub fn parse_request(text: &str) -> Result<Request, Error> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        Error::invalid_at(
-            "",
-            format!(
-                "malformed JSON at line {} column {}: {}",
-                e.line(),
-                e.column(),
-                e.classify_msg()
-            ),
-        )
-    })?;
+    let value = crate::strict_json::parse(text)
+        .map_err(|e| Error::invalid_at("", format!("malformed JSON: {e}")))?;
     validate_envelope(value)
-}
-
-trait ClassifyMsg {
-    fn classify_msg(&self) -> &'static str;
-}
-
-impl ClassifyMsg for serde_json::Error {
-    fn classify_msg(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Eof => "unexpected end of input",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "invalid data",
-            serde_json::error::Category::Io => "read error",
-        }
-    }
 }
 
 /// Validates a parsed request envelope.
@@ -213,6 +209,14 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
             });
         }
     }
+    if details.len() > MAX_DETAILS {
+        let more = details.len() - MAX_DETAILS;
+        details.truncate(MAX_DETAILS);
+        details.push(Detail {
+            pointer: String::new(),
+            message: format!("and {more} more problems not listed"),
+        });
+    }
     let mut err = Error::invalid(details);
     if let Some(op) = operation {
         err.message = format!("{} ({})", err.message, op.name);
@@ -272,6 +276,7 @@ fn schema_errors(
     prefix: &str,
     out: &mut Vec<Detail>,
 ) {
+    let mut listed_known = false;
     for e in validator.iter_errors(instance) {
         if e.schema_path().as_str().contains("/dependentSchemas/") {
             continue; // reported by `check_rules` with a clearer message
@@ -295,13 +300,22 @@ fn schema_errors(
                     .unwrap_or_default();
                 for name in unexpected {
                     let mut message = "unknown field".to_string();
+                    // Only near-equal lengths can be within 2 edits: skip the rest cheaply.
                     let closest = known
+                        .iter()
+                        .filter(|k| k.len().abs_diff(name.len()) <= 2 && name.len() <= 128)
+                        .copied()
+                        .collect::<Vec<&str>>();
+                    let closest = closest
                         .iter()
                         .min_by_key(|k| distance(k, name))
                         .filter(|k| distance(k, name) <= 2);
                     if let Some(s) = closest {
                         message.push_str(&format!("; did you mean `{s}`?"));
-                    } else if !known.is_empty() {
+                    } else if !known.is_empty() && !listed_known {
+                        // The list once per report: a request with many unknown fields must
+                        // not multiply it.
+                        listed_known = true;
                         message.push_str(&format!("; expected one of: {}", known.join(", ")));
                     }
                     out.push(Detail {
@@ -360,6 +374,9 @@ fn describe(kind: &ValidationErrorKind) -> Option<String> {
         ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
         ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
         ValidationErrorKind::PropertyNames { .. } => "has an invalid entry name".to_string(),
+        ValidationErrorKind::Not { .. } => {
+            "is not allowed (see the field's description)".to_string()
+        }
         _ => return None,
     })
 }
@@ -406,6 +423,27 @@ fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail
             });
         }
     }
+    // Header maps: S3 lowercases names, so two entries differing only in case would collide.
+    for p in op
+        .parameters
+        .iter()
+        .filter(|p| p.location == crate::manifest::Location::HeaderMap)
+    {
+        let Some(Value::Object(map)) = input.get(&p.name) else {
+            continue;
+        };
+        let mut seen = std::collections::HashSet::new();
+        for k in map.keys() {
+            if !seen.insert(k.to_ascii_lowercase()) {
+                out.push(Detail {
+                    pointer: format!("/input/{}/{}", pointer(&[&p.name]), pointer(&[k])),
+                    message:
+                        "differs from another entry only in case; S3 stores names in lowercase"
+                            .into(),
+                });
+            }
+        }
+    }
     let mut body_len: Option<u64> = None;
     for p in &op.parameters {
         let Some(Value::String(v)) = input.get(&p.name) else {
@@ -421,8 +459,15 @@ fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail
                     message: format!("is not valid base64: {e}"),
                 }),
             },
-            Some(Encoding::File) => match std::fs::File::open(v).and_then(|f| f.metadata()) {
-                Ok(m) if m.is_file() => body_len = Some(m.len()),
+            // Stat before opening: opening a FIFO would block until a writer appears.
+            Some(Encoding::File) => match std::fs::metadata(v) {
+                Ok(m) if m.is_file() => match std::fs::File::open(v) {
+                    Ok(_) => body_len = Some(m.len()),
+                    Err(e) => out.push(Detail {
+                        pointer: at.clone(),
+                        message: format!("cannot be read: {}", io_reason(&e)),
+                    }),
+                },
                 Ok(_) => out.push(Detail {
                     pointer: at.clone(),
                     message: "is not a regular file".into(),
