@@ -183,3 +183,19 @@ pub fn build(
         payload,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wire_text;
+    use serde_json::json;
+
+    #[test]
+    fn integral_numbers_go_on_the_wire_as_integers() {
+        // JSON Schema accepts 1.0 and 1e3 as integers; S3 must see `1` and `1000`.
+        assert_eq!(wire_text(&json!(1.0)), "1");
+        assert_eq!(wire_text(&serde_json::from_str("1e3").unwrap()), "1000");
+        assert_eq!(wire_text(&json!(10000)), "10000");
+        assert_eq!(wire_text(&json!(true)), "true");
+        assert_eq!(wire_text(&json!("x")), "x");
+    }
+}
