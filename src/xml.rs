@@ -4,59 +4,78 @@
 //! elements: arrays take every match (always a list), scalars the first; integers and booleans
 //! become JSON numbers and booleans. Depth and size are bounded.
 
+use std::borrow::Cow;
+
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde_json::{Map, Value};
 
 pub const MAX_DEPTH: usize = 64;
 
+/// An element of a parsed reply. Names and (usually) text borrow from the reply's bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Element {
-    pub name: String,
-    pub text: String,
-    pub children: Vec<Element>,
+pub struct Element<'a> {
+    pub name: &'a str,
+    pub text: Cow<'a, str>,
+    pub children: Vec<Element<'a>>,
 }
 
-impl Element {
-    pub fn child(&self, name: &str) -> Option<&Element> {
+impl<'a> Element<'a> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
     pub fn child_text(&self, name: &str) -> Option<&str> {
-        self.child(name).map(|c| c.text.as_str())
+        self.child(name).map(|c| c.text.as_ref())
+    }
+
+    fn push_text(&mut self, piece: Cow<'a, str>) {
+        if !self.children.is_empty() && piece.trim().is_empty() {
+            return; // layout whitespace between child elements
+        }
+        if self.text.is_empty() {
+            self.text = piece;
+        } else {
+            self.text.to_mut().push_str(&piece);
+        }
     }
 }
 
-fn local_name(raw: &str) -> String {
-    match raw.rsplit_once(':') {
-        Some((_, local)) => local.to_string(),
-        None => raw.to_string(),
-    }
+/// The element name without a namespace prefix, as a slice of the document itself: quick-xml's
+/// events borrow from it, so the name is found by its position.
+fn local_name<'a>(doc: &'a str, event: &str, name_len: usize) -> Result<&'a str, String> {
+    let start = (event.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
+    let name = doc
+        .get(start..start + name_len)
+        .filter(|n| n.as_ptr() == event.as_ptr())
+        .ok_or("XML name outside the document")?;
+    Ok(name.rsplit_once(':').map_or(name, |(_, local)| local))
 }
 
-/// Parses a document into its root element.
-pub fn parse(bytes: &[u8]) -> Result<Element, String> {
-    let mut reader = Reader::from_reader(bytes);
+/// Parses a (UTF-8) document into its root element, without copying names or plain text.
+pub fn parse(bytes: &[u8]) -> Result<Element<'_>, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("XML is not UTF-8: {e}"))?;
+    let mut reader = Reader::from_str(text);
     reader.config_mut().trim_text(false);
-    let mut stack: Vec<Element> = Vec::new();
-    let mut buf = Vec::new();
+    let mut stack: Vec<Element<'_>> = Vec::new();
     loop {
         let event = reader
-            .read_event_into(&mut buf)
+            .read_event()
             .map_err(|e| format!("XML error at byte {}: {e}", reader.buffer_position()))?;
         match event {
             Event::Start(e) => {
                 if stack.len() >= MAX_DEPTH {
                     return Err(format!("XML nested deeper than {MAX_DEPTH}"));
                 }
+                let name = local_name(text, &e, e.name().as_ref().len())?;
                 stack.push(Element {
-                    name: local_name(e.name().as_ref()),
+                    name,
                     ..Default::default()
                 });
             }
             Event::Empty(e) => {
                 let el = Element {
-                    name: local_name(e.name().as_ref()),
+                    name: local_name(text, &e, e.name().as_ref().len())?,
                     ..Default::default()
                 };
                 match stack.last_mut() {
@@ -66,29 +85,28 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
             }
             Event::Text(t) => {
                 if let Some(top) = stack.last_mut() {
-                    let text =
-                        quick_xml::escape::unescape(&t).map_err(|e| format!("XML text: {e}"))?;
-                    top.text.push_str(&text);
+                    // Entity references arrive as their own events: the text needs no unescaping.
+                    top.push_text(t.into_inner());
                 }
             }
             Event::GeneralRef(r) => {
                 if let Some(top) = stack.last_mut() {
-                    let name: &str = &r;
                     let resolved = match r
                         .resolve_char_ref()
                         .map_err(|e| format!("XML entity: {e}"))?
                     {
                         Some(c) => c.to_string(),
-                        None => quick_xml::escape::unescape(&format!("&{name};"))
+                        None => quick_xml::escape::unescape(&format!("&{};", &*r))
                             .map_err(|e| format!("XML entity: {e}"))?
                             .into_owned(),
                     };
-                    top.text.push_str(&resolved);
+                    let text = top.text.to_mut();
+                    text.push_str(&resolved);
                 }
             }
             Event::CData(c) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&c);
+                    top.text.to_mut().push_str(&c);
                 }
             }
             Event::End(_) => {
@@ -101,7 +119,6 @@ pub fn parse(bytes: &[u8]) -> Result<Element, String> {
             Event::Eof => return Err("XML ended before its root element closed".into()),
             _ => {}
         }
-        buf.clear();
     }
 }
 
@@ -135,7 +152,7 @@ fn map_fields(schema: &Value, el: &Element, path_required: bool) -> Map<String, 
     out
 }
 
-fn select<'a>(el: &'a Element, path: &str) -> Vec<&'a Element> {
+fn select<'e, 'a>(el: &'e Element<'a>, path: &str) -> Vec<&'e Element<'a>> {
     let mut current = vec![el];
     for seg in path.split('/') {
         if seg == "." {
@@ -168,13 +185,13 @@ fn map_value(schema: &Value, el: &Element) -> Value {
             .trim()
             .parse::<i64>()
             .map(Value::from)
-            .unwrap_or_else(|_| Value::String(el.text.clone())),
+            .unwrap_or_else(|_| Value::String(el.text.to_string())),
         Some("boolean") => match el.text.trim() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
             other => Value::String(other.to_string()),
         },
-        _ => Value::String(el.text.clone()),
+        _ => Value::String(el.text.to_string()),
     }
 }
 
