@@ -1,2 +1,363 @@
-//! Placeholder replaced by the benchmark work; prints nothing.
-fn main() {}
+//! In-process costs of the connector's pure stages, without a network or a server:
+//!
+//! - one small `put_object` request: parse + validate the envelope, resolve the connection,
+//!   prepare the payload, build the HTTP request, sign it (each stage alone, then all together);
+//! - one 1,000-key `ListBucketResult` reply: XML to element tree, tree to JSON by the output
+//!   schema, URL-decoding of the keys, and serialising the result.
+//!
+//! No benchmark crate: each figure is the median, over `BATCHES` batches, of the mean time per
+//! iteration inside a batch timed with `Instant` (single thread, so wall time ≈ CPU time on an
+//! idle core). Run with `cargo bench --bench inprocess`. Each result is also printed as a line
+//! `RESULT <name> <median ns per iteration> <fastest batch's ns>` for scripts (bench/run reads
+//! them).
+//!
+//! Environment: `INPROCESS_BATCHES` (default 31) and `INPROCESS_BATCH_MS` (default 20) size the
+//! runs; `INPROCESS_ONLY=request|listing` runs one group. `INPROCESS_PROFILE=request|listing`
+//! measures nothing and only repeats the target figure's work (all stages of one request, or
+//! parse + map_root of one listing) `INPROCESS_ITERS` times (default 200 / 20), for a profiler
+//! (bench/profile runs it under callgrind).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant, SystemTime};
+
+use s3_connector::credentials::{self, Resolved};
+use s3_connector::execute::prepare_payload;
+use s3_connector::manifest::Manifest;
+use s3_connector::request::{self, Destination, HttpRequest, Payload};
+use s3_connector::validate::{self, Request};
+use s3_connector::{quirks, signing, xml};
+
+struct Config {
+    batches: usize,
+    batch: Duration,
+}
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Median over batches of the mean nanoseconds per call of `f`.
+fn measure<T>(cfg: &Config, name: &str, mut f: impl FnMut() -> T) -> f64 {
+    // Calibrate: iterations per batch so that one batch lasts about `cfg.batch`.
+    let mut iters: u64 = 1;
+    loop {
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(f());
+        }
+        let e = t.elapsed();
+        if e >= cfg.batch / 4 || iters >= 1 << 30 {
+            let per = e.as_nanos().max(1) as f64 / iters as f64;
+            iters = ((cfg.batch.as_nanos() as f64 / per) as u64).max(1);
+            break;
+        }
+        iters *= 2;
+    }
+    let mut samples: Vec<f64> = (0..cfg.batches)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                black_box(f());
+            }
+            t.elapsed().as_nanos() as f64 / iters as f64
+        })
+        .collect();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let median = samples[samples.len() / 2];
+    let (lo, hi) = (samples[0], samples[samples.len() - 1]);
+    let unit = |ns: f64| {
+        if ns >= 1e6 {
+            format!("{:9.3} ms", ns / 1e6)
+        } else {
+            format!("{:9.2} µs", ns / 1e3)
+        }
+    };
+    println!(
+        "{name:<44} {}   (min {}, max {}; {} batches × {iters})",
+        unit(median),
+        unit(lo).trim(),
+        unit(hi).trim(),
+        cfg.batches
+    );
+    println!("RESULT {name} {median:.1} {lo:.1}");
+    median
+}
+
+/// A small `put_object` envelope as a host sends it: 1 KiB text body, metadata, content type,
+/// connection with keys and a local path-style endpoint.
+fn put_envelope() -> String {
+    let body = "x".repeat(1024);
+    serde_json::json!({
+        "id": 17,
+        "operation": "put_object",
+        "input": {
+            "Bucket": "bench",
+            "Key": "reports/2026/11/q3 summary (final).csv",
+            "Body": body,
+            "Content-Type": "text/csv",
+            "x-amz-meta-": {"team": "finance", "run": "42"},
+        },
+        "connection": {
+            "endpoint": "http://127.0.0.1:9000",
+            "addressing": "path",
+            "region": "us-east-1",
+            "access_key_id": "AKIDEXAMPLETEST",
+            "secret_access_key": "fake/secret/for/tests/only",
+        },
+    })
+    .to_string()
+}
+
+/// The same environment for every run: nothing set, so no shared config file is read.
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn build_request(req: &Request, conn: &Resolved, payload: Payload) -> HttpRequest {
+    let dest = Destination {
+        endpoint: &conn.endpoint,
+        addressing: conn.addressing,
+        region: &conn.region,
+    };
+    request::build(req.operation, &req.input, &dest, payload).expect("build")
+}
+
+fn bench_request(cfg: &Config) {
+    let text = put_envelope();
+    let req = validate::parse_request(&text)
+        .unwrap_or_else(|e| panic!("the bench envelope is invalid: {e:?}"));
+    let conn = credentials::resolve(&req.connection, &no_env).expect("connection");
+    let payload = prepare_payload(req.operation, &req.input).expect("payload");
+    let built = build_request(&req, &conn, payload.clone());
+    let now = SystemTime::now();
+
+    println!("# one put_object request (1 KiB inline body), per request");
+    let parse = measure(cfg, "parse + validate envelope", || {
+        validate::parse_request(black_box(&text)).expect("valid")
+    });
+    let resolve = measure(cfg, "resolve connection", || {
+        credentials::resolve(black_box(&req.connection), &no_env).expect("resolved")
+    });
+    let prep = measure(cfg, "prepare payload", || {
+        prepare_payload(req.operation, black_box(&req.input)).expect("payload")
+    });
+    let build = measure(cfg, "build HTTP request", || {
+        build_request(&req, &conn, black_box(payload.clone()))
+    });
+    let sign = measure(cfg, "sign (SigV4, SHA-256 of body)", || {
+        let mut r = built.clone();
+        signing::sign(&mut r, &conn.credentials, &conn.region, now).expect("signed");
+        r
+    });
+    let clone_only = measure(cfg, "  (clone of the built request, in sign)", || {
+        black_box(built.clone())
+    });
+    let total = measure(cfg, "validate + build + sign (all stages)", || {
+        one_request(&text)
+    });
+    let sum = parse + resolve + prep + build + (sign - clone_only).max(0.0);
+    println!(
+        "  sum of stages {:.2} µs; all stages in one loop {:.2} µs",
+        sum / 1e3,
+        total / 1e3
+    );
+}
+
+/// A realistic 1,000-key page as S3 sends it for `encoding-type=url`.
+fn listing_xml(keys: usize) -> String {
+    let mut s = String::with_capacity(keys * 420);
+    s.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    s.push('\n');
+    s.push_str(r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#);
+    s.push_str("<Name>analytics-prod-eu</Name><Prefix>logs/2026/</Prefix><Marker></Marker>");
+    s.push_str("<MaxKeys>1000</MaxKeys><EncodingType>url</EncodingType>");
+    s.push_str("<IsTruncated>true</IsTruncated>");
+    for i in 0..keys {
+        let key = format!(
+            "logs/2026/11/{:02}/app-server-{:04}/part-{:06}%20%28copy%29.json.gz",
+            1 + i % 28,
+            i % 97,
+            i
+        );
+        // A stable pseudo-random ETag.
+        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        s.push_str(&format!(
+            "<Contents><Key>{key}</Key>\
+             <LastModified>2026-11-{:02}T{:02}:{:02}:{:02}.000Z</LastModified>\
+             <ETag>&quot;{h:016x}{:016x}&quot;</ETag><Size>{}</Size>\
+             <Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>\
+             <DisplayName>analytics</DisplayName></Owner>\
+             <StorageClass>STANDARD</StorageClass></Contents>",
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            (i * 7) % 60,
+            h.rotate_left(17),
+            1000 + (h % 5_000_000)
+        ));
+    }
+    s.push_str("</ListBucketResult>");
+    s
+}
+
+fn bench_listing(cfg: &Config) {
+    let doc = listing_xml(1000);
+    let schema = &Manifest::embedded()
+        .operation("list_objects")
+        .expect("list_objects")
+        .output;
+    let root = xml::parse(doc.as_bytes()).expect("listing parses");
+    let mapped = xml::map_root(schema, &root);
+    let n = mapped
+        .get("Contents")
+        .and_then(|c| c.as_array())
+        .map_or(0, Vec::len);
+    assert_eq!(n, 1000, "the listing maps to 1,000 objects");
+    let mut decoded = mapped.clone();
+    quirks::decode_listing(&mut decoded);
+
+    println!(
+        "# one 1,000-key ListBucketResult ({} KiB of XML), per listing",
+        doc.len() / 1024
+    );
+    let parse = measure(cfg, "xml::parse (element tree)", || {
+        xml::parse(black_box(doc.as_bytes())).expect("parses")
+    });
+    let map = measure(cfg, "xml::map_root (tree to JSON)", || {
+        xml::map_root(black_box(schema), &root)
+    });
+    let clone_only = measure(cfg, "  (clone of the mapped output)", || {
+        black_box(mapped.clone())
+    });
+    let decode = measure(cfg, "quirks::decode_listing (URL-decoding)", || {
+        let mut m = mapped.clone();
+        quirks::decode_listing(&mut m);
+        m
+    });
+    let ser = measure(cfg, "serde_json::to_string (output line)", || {
+        serde_json::to_string(black_box(&decoded)).expect("serialises")
+    });
+    // What reading the document costs at least: quick-xml's events, borrowed from the input,
+    // with nothing built (a floor for any parser of this listing).
+    let events = measure(cfg, "quick-xml events only (floor)", || {
+        let mut reader = quick_xml::Reader::from_str(black_box(&doc));
+        let mut n = 0u32;
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break n,
+                Ok(_) => n += 1,
+                Err(e) => panic!("listing XML: {e}"),
+            }
+        }
+    });
+    let total = measure(cfg, "parse + map_root (the target figure)", || {
+        let root = xml::parse(black_box(doc.as_bytes())).expect("parses");
+        xml::map_root(schema, &root)
+    });
+    println!(
+        "  parse {:.3} ms + map {:.3} ms; decode adds {:.3} ms, serialise {:.3} ms; total {:.3} ms \
+         (quick-xml alone {:.3} ms)",
+        parse / 1e6,
+        map / 1e6,
+        (decode - clone_only).max(0.0) / 1e6,
+        ser / 1e6,
+        total / 1e6,
+        events / 1e6
+    );
+}
+
+/// What a one-shot `run` pays once per process before its first request: parsing the embedded
+/// manifest, and compiling the put_object input and connection schemas on first validation.
+/// One sample each (it can only happen once per process), so noisier than the rest.
+fn first_use() {
+    println!("# first use in a process (once per process, one sample)");
+    let t = Instant::now();
+    black_box(Manifest::embedded());
+    let manifest = t.elapsed().as_nanos() as f64;
+    let text = put_envelope();
+    let t = Instant::now();
+    black_box(validate::parse_request(&text).expect("valid"));
+    let first = t.elapsed().as_nanos() as f64;
+    for (name, ns) in [
+        ("first use: parse the embedded manifest", manifest),
+        (
+            "first use: first put_object validation (schema compilation)",
+            first,
+        ),
+    ] {
+        println!("{name:<44} {:9.3} ms", ns / 1e6);
+        println!("RESULT {name} {ns:.1} {ns:.1}");
+    }
+}
+
+/// One request through every stage (the target figure's work).
+fn one_request(text: &str) -> HttpRequest {
+    let req = validate::parse_request(black_box(text)).expect("valid");
+    let conn = credentials::resolve(&req.connection, &no_env).expect("resolved");
+    let payload = prepare_payload(req.operation, &req.input).expect("payload");
+    let mut r = build_request(&req, &conn, payload);
+    signing::sign(&mut r, &conn.credentials, &conn.region, SystemTime::now()).expect("signed");
+    r
+}
+
+/// The loops a profiler looks at: bench/profile collects inside `profile_loop_*` only, so the
+/// one-time set-up (manifest parse, schema compilation, test data) is left out.
+#[inline(never)]
+fn profile_loop_request(text: &str, iters: u64) {
+    for _ in 0..iters {
+        black_box(one_request(text));
+    }
+}
+
+#[inline(never)]
+fn profile_loop_listing(doc: &str, schema: &serde_json::Value, iters: u64) {
+    for _ in 0..iters {
+        let root = xml::parse(black_box(doc.as_bytes())).expect("parses");
+        black_box(xml::map_root(schema, &root));
+    }
+}
+
+/// The work of the target figures only, `INPROCESS_ITERS` times, after one warm-up.
+fn profile(which: &str) {
+    match which {
+        "request" => {
+            let text = put_envelope();
+            black_box(one_request(&text));
+            profile_loop_request(&text, env_num("INPROCESS_ITERS", 200));
+        }
+        "listing" => {
+            let doc = listing_xml(1000);
+            let schema = &Manifest::embedded()
+                .operation("list_objects")
+                .expect("list_objects")
+                .output;
+            black_box(xml::map_root(
+                schema,
+                &xml::parse(doc.as_bytes()).expect("parses"),
+            ));
+            profile_loop_listing(&doc, schema, env_num("INPROCESS_ITERS", 20));
+        }
+        other => panic!("INPROCESS_PROFILE must be request or listing, not {other}"),
+    }
+}
+
+fn main() {
+    if let Ok(which) = std::env::var("INPROCESS_PROFILE") {
+        return profile(&which);
+    }
+    let cfg = Config {
+        batches: env_num("INPROCESS_BATCHES", 31).max(1) as usize,
+        batch: Duration::from_millis(env_num("INPROCESS_BATCH_MS", 20).max(1)),
+    };
+    let only = std::env::var("INPROCESS_ONLY").unwrap_or_default();
+    first_use();
+    if only.is_empty() || only == "request" {
+        bench_request(&cfg);
+    }
+    if only.is_empty() || only == "listing" {
+        bench_listing(&cfg);
+    }
+}
