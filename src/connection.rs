@@ -117,7 +117,8 @@ pub struct Connection {
     pub max_attempts: Option<u32>,
 
     /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
-    /// upload. Turn off for S3-compatible services that reject it.
+    /// upload, and compare a streamed file's MD5 with the ETag S3 returns. Turn off for
+    /// S3-compatible services that reject Content-MD5, or to save the MD5's CPU on large files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(title = "Integrity checksums", extend("default" = true))]
     pub checksums: Option<bool>,

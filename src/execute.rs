@@ -278,7 +278,10 @@ impl Ctx<'_> {
         if let (Payload::File { len, .. }, None) = (&req.payload, &opts.payload) {
             self.progress.set_total(*len); // a whole-file put_object or upload part
         }
-        let sent = self.transport.send(req, idle, &self.progress).await?;
+        let sent = self
+            .transport
+            .send(req, idle, &self.progress, self.conn.checksums)
+            .await?;
         let (parts, mut body) = sent.response.into_parts();
         tracing::debug!(status = parts.status.as_u16(), "reply");
         if !parts.status.is_success() {

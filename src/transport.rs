@@ -82,6 +82,7 @@ impl Transport {
         req: HttpRequest,
         idle: Duration,
         progress: &Progress,
+        checksum_files: bool,
     ) -> Result<Sent, Error> {
         let mut builder = http::Request::builder().method(req.method.as_str()).uri(
             req.uri
@@ -125,7 +126,9 @@ impl Transport {
                     ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
                         // hyper pulls the next chunk once the last one is written: progress.
                         activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                        digest.md5.lock().expect("md5").update(&chunk);
+                        if checksum_files {
+                            digest.md5.lock().expect("md5").update(&chunk);
+                        }
                         digest
                             .bytes
                             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
@@ -155,7 +158,7 @@ impl Transport {
                 }
             }
         };
-        let file_md5 = sent_file.and_then(|d| {
+        let file_md5 = sent_file.filter(|_| checksum_files).and_then(|d| {
             (d.bytes.load(Ordering::Relaxed) == d.len)
                 .then(|| d.md5.lock().expect("md5").clone().finalize().into())
         });
