@@ -12,7 +12,7 @@ mod faults;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -74,19 +74,8 @@ impl Run {
 /// Runs one request through `s3-connector run`, killing it after `limit` (reported as a hang).
 fn exec(request: &Value, limit: Duration) -> Run {
     let started = Instant::now();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
-    cmd.arg("run")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") && k != "AWS_CA_BUNDLE" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", Path::new(common::ROOT).join("target/test-home"))
-        .env("RUST_LOG", "warn")
-        .env("NO_COLOR", "1");
+    let mut cmd = common::run_command();
+    cmd.env("RUST_LOG", "warn").env("NO_COLOR", "1");
     let mut child = cmd.spawn().expect("spawn s3-connector");
     let mut stdin = child.stdin.take().unwrap();
     let input = request.to_string().into_bytes();

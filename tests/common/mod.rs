@@ -198,8 +198,9 @@ impl Outcome {
     }
 }
 
-/// Runs one request through the binary; outputs are checked against their output schema.
-pub fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
+/// `s3-connector run` with piped stdio, isolated from the developer's AWS settings: every
+/// `AWS_*` variable but the CA bundle removed, and a `HOME` without `.aws`.
+pub fn run_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
     cmd.arg("run")
         .stdin(Stdio::piped())
@@ -211,6 +212,12 @@ pub fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
         }
     }
     cmd.env("HOME", Path::new(ROOT).join("target/test-home"));
+    cmd
+}
+
+/// Runs one request through the binary; outputs are checked against their output schema.
+pub fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = run_command();
     for (k, v) in env {
         cmd.env(k, v);
     }
