@@ -34,6 +34,8 @@ pub const MAX_INLINE_BODY: usize = 64 * 1024 * 1024;
 pub(crate) struct CallOpts {
     pub payload: Option<Payload>,
     pub sink: Sink,
+    /// The caller makes a repeat of this `POST` harmless, so it is retried like a `PUT`.
+    pub repeat_safe: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -211,7 +213,8 @@ impl Ctx<'_> {
                 redirected = true;
                 continue;
             }
-            if policy.should_retry(&err, &op.http.method, attempt) {
+            let idempotent = op.http.method != "POST" || opts.repeat_safe;
+            if policy.should_retry(&err, idempotent, attempt) {
                 let delay = policy.delay(attempt, retry::jitter_unit());
                 tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = delay.as_millis() as u64, "retrying after: {}", err.message);
                 tokio::time::sleep(delay).await;
@@ -240,6 +243,11 @@ impl Ctx<'_> {
             }
             return Err(err);
         }
+    }
+
+    /// Attempts made so far by the whole operation.
+    pub(crate) fn attempts_made(&self) -> u32 {
+        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn region(&self) -> String {

@@ -5,7 +5,8 @@
 //! S3's `SlowDown`, `InternalError`, `RequestTimeout` (`Error::retryable`). A failure after the
 //! request may have been processed (timeout, reset while waiting) is retried only for idempotent
 //! requests; `POST` (create_multipart_upload, complete_multipart_upload) is not, except for
-//! server-declared transient errors, where S3 did not act.
+//! server-declared transient errors, where S3 did not act, or when the caller has made a repeat
+//! harmless (`upload_file` cleans up a duplicate upload and verifies a repeated completion).
 
 use std::time::Duration;
 
@@ -21,15 +22,16 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Whether `err` after attempt number `attempt` (1-based) of a `method` request is retried.
-    pub fn should_retry(&self, err: &Error, method: &str, attempt: u32) -> bool {
+    /// Whether `err` after attempt number `attempt` (1-based) is retried. `idempotent`: a repeat
+    /// of the request cannot do harm (every method but `POST`, unless the caller says so).
+    pub fn should_retry(&self, err: &Error, idempotent: bool, attempt: u32) -> bool {
         if attempt >= self.max_attempts || !err.retryable {
             return false;
         }
         match err.kind {
             ErrorKind::Service => true,
             ErrorKind::Network | ErrorKind::Timeout => {
-                method != "POST" || err.message.starts_with("cannot connect")
+                idempotent || err.message.starts_with("cannot connect")
             }
             _ => false,
         }
@@ -72,24 +74,24 @@ mod tests {
     #[test]
     fn what_is_retried() {
         let p = Policy { max_attempts: 3 };
-        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), "PUT", 1));
-        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), "POST", 2));
+        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), true, 1));
+        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), false, 2));
         assert!(
-            !p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), "PUT", 3),
+            !p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), true, 3),
             "bounded"
         );
-        assert!(!p.should_retry(&err(ErrorKind::Service, false, "NoSuchKey"), "GET", 1));
-        assert!(p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), "GET", 1));
+        assert!(!p.should_retry(&err(ErrorKind::Service, false, "NoSuchKey"), true, 1));
+        assert!(p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), true, 1));
         assert!(
-            !p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), "POST", 1),
+            !p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), false, 1),
             "POST may have been applied"
         );
         assert!(p.should_retry(
             &err(ErrorKind::Network, true, "cannot connect: refused"),
-            "POST",
+            false,
             1
         ));
-        assert!(!p.should_retry(&err(ErrorKind::InvalidRequest, false, "bad"), "GET", 1));
+        assert!(!p.should_retry(&err(ErrorKind::InvalidRequest, false, "bad"), true, 1));
     }
 
     #[test]

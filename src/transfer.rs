@@ -87,21 +87,25 @@ impl Ctx<'_> {
             let out = self.call(op("put_object"), &put).await?;
             return Ok(summary(&out, size, 1));
         }
-        // The uploads of this key already in progress, so that if the create reply is lost, the
-        // upload it made (unknown id) can still be told apart and aborted.
+        // The uploads of this key already in progress, so that an upload made by an attempt whose
+        // reply was lost (its id never seen) can be told apart and aborted.
         let before = self.uploads_of(&input).await.ok();
-        let created = match self
-            .call(
+        let attempts = self.attempts_made();
+        // A repeated create is harmless here: the extra upload it may leave is aborted below.
+        let created = self
+            .call_with(
                 op("create_multipart_upload"),
                 &for_operation("create_multipart_upload", &input),
+                &REPEAT_SAFE,
             )
-            .await
-        {
+            .await;
+        let repeated = self.attempts_made() - attempts > 1;
+        let created = match created {
             Ok(c) => c,
             Err(e) => {
                 if e.kind != ErrorKind::Service {
-                    if let Some(before) = before {
-                        self.abort_uploads_since(&input, &before).await;
+                    if let Some(before) = &before {
+                        self.abort_uploads_since(&input, before, None).await;
                     }
                 }
                 return Err(e);
@@ -117,6 +121,12 @@ impl Ctx<'_> {
                 ErrorKind::Service,
                 "create_multipart_upload returned no UploadId",
             ));
+        }
+        if repeated {
+            if let Some(before) = &before {
+                self.abort_uploads_since(&input, before, Some(&upload_id))
+                    .await;
+            }
         }
         let result = self
             .upload_parts_and_complete(&input, &path, size, &plan, &upload_id)
@@ -163,16 +173,21 @@ impl Ctx<'_> {
             .collect())
     }
 
-    /// After a create whose reply was lost: aborts this key's uploads that were not there before.
+    /// After a create whose reply may have been lost: aborts this key's uploads that were not
+    /// there before, but `keep` (the one this transfer goes on with).
     async fn abort_uploads_since(
         &self,
         input: &Map<String, Value>,
         before: &std::collections::HashSet<String>,
+        keep: Option<&str>,
     ) {
         let Ok(now) = self.uploads_of(input).await else {
             return;
         };
-        for id in now.difference(before) {
+        for id in now
+            .difference(before)
+            .filter(|id| Some(id.as_str()) != keep)
+        {
             let mut abort = for_operation("abort_multipart_upload", input);
             abort.insert("uploadId".into(), json!(id));
             match self.call(op("abort_multipart_upload"), &abort).await {
@@ -210,6 +225,7 @@ impl Ctx<'_> {
                         len: plan.part_size.min(size - offset),
                     }),
                     sink: Sink::Default,
+                    repeat_safe: false,
                 };
                 async move {
                     let out = self.call_with(upload, &pi, &opts).await?;
@@ -234,10 +250,54 @@ impl Ctx<'_> {
                 .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
                 .collect(),
         );
-        let out = self
-            .call(op("complete_multipart_upload"), &complete)
-            .await?;
+        let attempts = self.attempts_made();
+        // A repeated completion is harmless: the same parts make the same object, and when the
+        // first attempt's reply was lost, the repeat's NoSuchUpload is checked against the object.
+        let out = match self
+            .call_with(op("complete_multipart_upload"), &complete, &REPEAT_SAFE)
+            .await
+        {
+            Err(e)
+                if e.code.as_deref() == Some("NoSuchUpload")
+                    && self.attempts_made() - attempts > 1 =>
+            {
+                self.completed_earlier(input, &parts, size, e).await?
+            }
+            other => other?,
+        };
         Ok(summary(&out, size, count))
+    }
+
+    /// After a repeated completion got NoSuchUpload: the object is there when an earlier attempt
+    /// completed it, which its ETag (the multipart ETag of exactly these parts) and size tell.
+    async fn completed_earlier(
+        &self,
+        input: &Map<String, Value>,
+        parts: &[(u64, String)],
+        size: u64,
+        err: Error,
+    ) -> Result<Map<String, Value>, Error> {
+        let Some(expected) = multipart_etag(parts.iter().map(|(_, e)| e.as_str())) else {
+            return Err(err);
+        };
+        let mut get = for_operation("get_object", input);
+        get.insert("Range".into(), json!("bytes=0-0"));
+        let out = match self.call(op("get_object"), &get).await {
+            Ok(out) => out,
+            Err(_) => return Err(err),
+        };
+        let etag = out.get("ETag").and_then(Value::as_str).unwrap_or_default();
+        let total = out
+            .get("ContentRange")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, t)| t.parse::<u64>().ok());
+        if etag.trim_matches('"') == expected && total == Some(size) {
+            tracing::warn!(etag = %expected, "the completion's reply was lost; the object it made is in place");
+            Ok(out)
+        } else {
+            Err(err)
+        }
     }
 
     pub(crate) async fn download_file(
@@ -303,6 +363,7 @@ impl Ctx<'_> {
                 path: tmp.to_path_buf(),
                 offset,
             },
+            repeat_safe: false,
         };
         let mut first_in = base.clone();
         first_in.insert(
@@ -368,6 +429,30 @@ impl Ctx<'_> {
             .await?;
         Ok((first, total, parts))
     }
+}
+
+/// A POST that the transfer makes safe to repeat.
+const REPEAT_SAFE: CallOpts = CallOpts {
+    payload: None,
+    sink: Sink::Default,
+    repeat_safe: true,
+};
+
+/// The ETag S3 gives an object assembled from parts with these ETags: the hex MD5 of the parts'
+/// binary MD5s, `-`, and the number of parts. None when a part's ETag is not a plain MD5 (as
+/// with SSE-KMS or SSE-C), since then the object's ETag cannot be predicted.
+fn multipart_etag<'e>(part_etags: impl IntoIterator<Item = &'e str>) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut all = Md5::new();
+    let mut n = 0;
+    for e in part_etags {
+        let e = e.trim_matches('"');
+        let mut md5 = [0u8; 16];
+        hex::decode_to_slice(e, &mut md5).ok()?;
+        all.update(md5);
+        n += 1;
+    }
+    (n > 0).then(|| format!("{}-{n}", hex::encode(all.finalize())))
 }
 
 /// The transfer result: bytes, parts, and the ETag and VersionId S3 gave.

@@ -17,16 +17,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use faults::{Action, Config, Proxy, Rates, RegionTrap, StallAt, Throttle};
+use faults::{Action, Config, Counts, Proxy, Rates, RegionTrap, StallAt, Throttle};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
 const SEED: u64 = 0x5EED_2026;
 const WORKERS: usize = 8;
 const MAX_ATTEMPTS: u64 = 4;
-const READ_TIMEOUT_S: f64 = 1.0;
+const READ_TIMEOUT_S: f64 = 2.0;
 /// Longer than the read timeout, so a stall is always noticed.
-const STALL: Duration = Duration::from_millis(1600);
+const STALL: Duration = Duration::from_millis(3200);
 /// No single connector run may take longer than this; past it, it is a hang.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
 const MIB: usize = 1024 * 1024;
@@ -1770,8 +1770,9 @@ fn upload_file_aborts_when_completion_is_lost() {
         println!("upload_file is not available in this build: skipped");
         return;
     }
-    // The completion is applied but its reply is cut: the connector cannot know, reports a
-    // network error (POST is not retried), aborts — and the object that S3 did assemble is whole.
+    // Every completion reply is cut (the first completion is applied, its repeats find no
+    // upload): the connector reports a network error after its attempts, aborts — and the
+    // object that S3 did assemble is whole.
     let b = new_bucket("ufcomplete");
     let p = Proxy::start(Config {
         rates: Rates {
@@ -1793,7 +1794,8 @@ fn upload_file_aborts_when_completion_is_lost() {
         Duration::from_secs(60),
     );
     assert_eq!(r.error()["kind"], "network", "{}", r.envelope);
-    assert_eq!(p.counts().truncate, 1);
+    assert_eq!(r.error()["attempts"], 3, "{}", r.envelope);
+    assert_eq!(p.counts().truncate, 3);
     assert_eq!(unfinished_uploads(&b), Vec::<String>::new());
     assert_eq!(read_direct(&b, "six", dir.path()), Some(data));
     cleanup(&b);
@@ -1801,8 +1803,8 @@ fn upload_file_aborts_when_completion_is_lost() {
 
 #[test]
 fn upload_file_leaves_nothing_when_create_reply_is_lost() {
-    // The upload is created but the reply is cut: the connector never learns the UploadId, so
-    // it cannot abort it, and the (empty) unfinished upload stays listed.
+    // Every create reply is cut: each attempt makes an upload whose id the connector never
+    // learns. It fails, and aborts the uploads of this key that appeared meanwhile.
     let b = new_bucket("ufcreate");
     let p = Proxy::start(Config {
         rates: Rates {
@@ -1823,8 +1825,70 @@ fn upload_file_leaves_nothing_when_create_reply_is_lost() {
         Duration::from_secs(60),
     );
     assert_eq!(r.error()["kind"], "network", "{}", r.envelope);
+    assert_eq!(p.counts().truncate, 3);
     let left = unfinished_uploads(&b);
     cleanup(&b);
+    assert_eq!(left, Vec::<String>::new(), "unfinished uploads left behind");
+}
+
+/// upload_file of a 6 MiB file in two parts through a proxy that cuts the reply of the first
+/// request `only` selects; returns the run, the proxy's counts and the unfinished uploads left.
+fn upload_file_with_one_reply_cut(
+    name: &str,
+    only: fn(&str, &str) -> bool,
+    seed: u64,
+) -> (Run, Counts, Vec<String>) {
+    let b = new_bucket(name);
+    let p = Proxy::start(Config {
+        rates: Rates {
+            truncate: 1.0,
+            ..Rates::default()
+        },
+        only: Some(only),
+        only_first: Some(1),
+        ..Config::new(upstream_addr(), SEED)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("six.bin");
+    let data = bytes(seed, 6 * MIB);
+    std::fs::write(&f, &data).unwrap();
+    let mut conn = proxied_connection(&p, 3);
+    conn["read_timeout_seconds"] = json!(30);
+    let r = exec(
+        &json!({"operation": "upload_file", "connection": conn,
+                "input": {"Bucket": b, "Key": "six", "BodyFile": f, "PartSize": 5 * MIB, "MultipartThreshold": 5 * MIB}}),
+        Duration::from_secs(60),
+    );
+    let left = unfinished_uploads(&b);
+    let stored = read_direct(&b, "six", dir.path());
+    cleanup(&b);
+    assert_eq!(stored, Some(data), "the object read back");
+    (r, p.counts(), left)
+}
+
+#[test]
+fn upload_file_survives_a_lost_create_reply() {
+    // The first create is applied but its reply cut; the repeat makes a second upload, which
+    // the transfer finishes, and it aborts the first.
+    let (r, c, left) = upload_file_with_one_reply_cut("ufcreate1", is_create_upload, 13);
+    assert!(r.ok(), "{}", r.envelope);
+    assert_eq!(r.envelope["output"]["Parts"], 2);
+    assert_eq!(c.truncate, 1);
+    assert_eq!(left, Vec::<String>::new(), "unfinished uploads left behind");
+}
+
+#[test]
+fn upload_file_survives_a_lost_completion_reply() {
+    // The first completion is applied but its reply cut; the repeat finds no upload, and the
+    // object's multipart ETag and size show that the completion took place.
+    let (r, c, left) = upload_file_with_one_reply_cut("ufcomplete1", is_complete_upload, 14);
+    assert!(r.ok(), "{}", r.envelope);
+    let etag = r.envelope["output"]["ETag"].as_str().unwrap_or_default();
+    assert!(
+        etag.trim_matches('"').ends_with("-2"),
+        "multipart ETag: {etag}"
+    );
+    assert_eq!(c.truncate, 1);
     assert_eq!(left, Vec::<String>::new(), "unfinished uploads left behind");
 }
 

@@ -94,6 +94,8 @@ pub struct Config {
     /// When set, faults are injected only into requests for which this returns true (given the
     /// method and the request target); the others are forwarded.
     pub only: Option<fn(&str, &str) -> bool>,
+    /// When set, only the first this many requests that `only` selects get faults.
+    pub only_first: Option<u64>,
 }
 
 impl Config {
@@ -108,6 +110,7 @@ impl Config {
             region_trap: None,
             throttle: None,
             only: None,
+            only_first: None,
         }
     }
 }
@@ -205,6 +208,8 @@ struct Shared {
     log: Mutex<Vec<Seen>>,
     stop: AtomicBool,
     next_id: AtomicU64,
+    /// Requests `only` selected so far.
+    selected: AtomicU64,
 }
 
 impl Shared {
@@ -265,6 +270,7 @@ impl Proxy {
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
+            selected: AtomicU64::new(0),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -646,8 +652,10 @@ fn serve(client: TcpStream, sh: &Shared) {
             }
         }
 
-        let r = match cfg.only {
-            Some(f) if !f(&req.method, &req.target) => Rates::default(),
+        let selected = cfg.only.is_none_or(|f| f(&req.method, &req.target));
+        let r = match cfg.only_first {
+            _ if !selected => Rates::default(),
+            Some(n) if sh.selected.fetch_add(1, Ordering::SeqCst) >= n => Rates::default(),
             _ => cfg.rates,
         };
         let u = sh.draw();
