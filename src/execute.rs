@@ -162,8 +162,10 @@ impl Ctx<'_> {
                     ));
                 }
                 input.insert("Parts".into(), Value::Array(parts));
-                self.call(op, &input).await
+                self.complete_upload(input, None).await
             }
+            "complete_multipart_upload" => self.complete_upload(input, None).await,
+            "create_multipart_upload" => self.create_upload(input).await,
             _ => self.call(op, &input).await,
         }
     }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod execute;
 pub mod generate;
 pub mod manifest;
+pub mod multipart;
 pub mod paginate;
 pub mod progress;
 pub mod protocol;

@@ -6,7 +6,7 @@
 //! request may have been processed (timeout, reset while waiting) is retried only for idempotent
 //! requests; `POST` (create_multipart_upload, complete_multipart_upload) is not, except for
 //! server-declared transient errors, where S3 did not act, or when the caller has made a repeat
-//! harmless (`upload_file` cleans up a duplicate upload and verifies a repeated completion).
+//! harmless (`multipart`: a duplicate upload is aborted, a repeated completion is verified).
 
 use std::time::Duration;
 

@@ -87,30 +87,9 @@ impl Ctx<'_> {
             let out = self.call(op("put_object"), &put).await?;
             return Ok(summary(&out, size, 1));
         }
-        // The uploads of this key already in progress, so that an upload made by an attempt whose
-        // reply was lost (its id never seen) can be told apart and aborted.
-        let before = self.uploads_of(&input).await.ok();
-        let attempts = self.attempts_made();
-        // A repeated create is harmless here: the extra upload it may leave is aborted below.
         let created = self
-            .call_with(
-                op("create_multipart_upload"),
-                &for_operation("create_multipart_upload", &input),
-                &REPEAT_SAFE,
-            )
-            .await;
-        let repeated = self.attempts_made() - attempts > 1;
-        let created = match created {
-            Ok(c) => c,
-            Err(e) => {
-                if e.kind != ErrorKind::Service {
-                    if let Some(before) = &before {
-                        self.abort_uploads_since(&input, before, None).await;
-                    }
-                }
-                return Err(e);
-            }
-        };
+            .create_upload(for_operation("create_multipart_upload", &input))
+            .await?;
         let upload_id = created
             .get("UploadId")
             .and_then(Value::as_str)
@@ -121,12 +100,6 @@ impl Ctx<'_> {
                 ErrorKind::Service,
                 "create_multipart_upload returned no UploadId",
             ));
-        }
-        if repeated {
-            if let Some(before) = &before {
-                self.abort_uploads_since(&input, before, Some(&upload_id))
-                    .await;
-            }
         }
         let result = self
             .upload_parts_and_complete(&input, &path, size, &plan, &upload_id)
@@ -145,60 +118,6 @@ impl Ctx<'_> {
             }
         }
         result
-    }
-
-    /// Upload ids of the multipart uploads in progress for exactly this key.
-    async fn uploads_of(
-        &self,
-        input: &Map<String, Value>,
-    ) -> Result<std::collections::HashSet<String>, Error> {
-        let mut list = for_operation("list_multipart_uploads", input);
-        list.insert(
-            "prefix".into(),
-            input.get("Key").cloned().unwrap_or_default(),
-        );
-        list.insert("max-uploads".into(), json!(1000));
-        let out = self.call(op("list_multipart_uploads"), &list).await?;
-        Ok(out
-            .get("Uploads")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|u| u.get("Key") == input.get("Key"))
-            .filter_map(|u| {
-                u.get("UploadId")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect())
-    }
-
-    /// After a create whose reply may have been lost: aborts this key's uploads that were not
-    /// there before, but `keep` (the one this transfer goes on with).
-    async fn abort_uploads_since(
-        &self,
-        input: &Map<String, Value>,
-        before: &std::collections::HashSet<String>,
-        keep: Option<&str>,
-    ) {
-        let Ok(now) = self.uploads_of(input).await else {
-            return;
-        };
-        for id in now
-            .difference(before)
-            .filter(|id| Some(id.as_str()) != keep)
-        {
-            let mut abort = for_operation("abort_multipart_upload", input);
-            abort.insert("uploadId".into(), json!(id));
-            match self.call(op("abort_multipart_upload"), &abort).await {
-                Ok(_) => {
-                    tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind")
-                }
-                Err(e) => {
-                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.message)
-                }
-            }
-        }
     }
 
     async fn upload_parts_and_complete(
@@ -250,54 +169,8 @@ impl Ctx<'_> {
                 .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
                 .collect(),
         );
-        let attempts = self.attempts_made();
-        // A repeated completion is harmless: the same parts make the same object, and when the
-        // first attempt's reply was lost, the repeat's NoSuchUpload is checked against the object.
-        let out = match self
-            .call_with(op("complete_multipart_upload"), &complete, &REPEAT_SAFE)
-            .await
-        {
-            Err(e)
-                if e.code.as_deref() == Some("NoSuchUpload")
-                    && self.attempts_made() - attempts > 1 =>
-            {
-                self.completed_earlier(input, &parts, size, e).await?
-            }
-            other => other?,
-        };
+        let out = self.complete_upload(complete, Some(size)).await?;
         Ok(summary(&out, size, count))
-    }
-
-    /// After a repeated completion got NoSuchUpload: the object is there when an earlier attempt
-    /// completed it, which its ETag (the multipart ETag of exactly these parts) and size tell.
-    async fn completed_earlier(
-        &self,
-        input: &Map<String, Value>,
-        parts: &[(u64, String)],
-        size: u64,
-        err: Error,
-    ) -> Result<Map<String, Value>, Error> {
-        let Some(expected) = multipart_etag(parts.iter().map(|(_, e)| e.as_str())) else {
-            return Err(err);
-        };
-        let mut get = for_operation("get_object", input);
-        get.insert("Range".into(), json!("bytes=0-0"));
-        let out = match self.call(op("get_object"), &get).await {
-            Ok(out) => out,
-            Err(_) => return Err(err),
-        };
-        let etag = out.get("ETag").and_then(Value::as_str).unwrap_or_default();
-        let total = out
-            .get("ContentRange")
-            .and_then(Value::as_str)
-            .and_then(|r| r.rsplit_once('/'))
-            .and_then(|(_, t)| t.parse::<u64>().ok());
-        if etag.trim_matches('"') == expected && total == Some(size) {
-            tracing::warn!(etag = %expected, "the completion's reply was lost; the object it made is in place");
-            Ok(out)
-        } else {
-            Err(err)
-        }
     }
 
     pub(crate) async fn download_file(
@@ -429,30 +302,6 @@ impl Ctx<'_> {
             .await?;
         Ok((first, total, parts))
     }
-}
-
-/// A POST that the transfer makes safe to repeat.
-const REPEAT_SAFE: CallOpts = CallOpts {
-    payload: None,
-    sink: Sink::Default,
-    repeat_safe: true,
-};
-
-/// The ETag S3 gives an object assembled from parts with these ETags: the hex MD5 of the parts'
-/// binary MD5s, `-`, and the number of parts. None when a part's ETag is not a plain MD5 (as
-/// with SSE-KMS or SSE-C), since then the object's ETag cannot be predicted.
-fn multipart_etag<'e>(part_etags: impl IntoIterator<Item = &'e str>) -> Option<String> {
-    use md5::{Digest, Md5};
-    let mut all = Md5::new();
-    let mut n = 0;
-    for e in part_etags {
-        let e = e.trim_matches('"');
-        let mut md5 = [0u8; 16];
-        hex::decode_to_slice(e, &mut md5).ok()?;
-        all.update(md5);
-        n += 1;
-    }
-    (n > 0).then(|| format!("{}-{n}", hex::encode(all.finalize())))
 }
 
 /// The transfer result: bytes, parts, and the ETag and VersionId S3 gave.

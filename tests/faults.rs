@@ -30,8 +30,6 @@ const STALL: Duration = Duration::from_millis(3200);
 /// No single connector run may take longer than this; past it, it is a hang.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
 const MIB: usize = 1024 * 1024;
-/// Operations sent with POST, which the connector does not retry after a reset or a timeout.
-const POST_OPS: &[&str] = &["create_multipart_upload", "complete_multipart_upload"];
 /// Operations made of several requests, each with its own attempts (pages, parts, ranges):
 /// their retry warnings add up across requests and `attempts` is that of the failing request.
 const COMPOSITE_OPS: &[&str] = &["list_objects", "upload_file", "download_file"];
@@ -60,6 +58,16 @@ struct Run {
 }
 
 impl Run {
+    /// `retrying after` warnings for requests of `op` itself (not the helper requests some
+    /// operations make, such as the listing before a create).
+    fn retries_of(&self, op: &str) -> usize {
+        let field = format!("operation={op}");
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("retrying after") && l.split_whitespace().any(|w| w == field))
+            .count()
+    }
+
     fn ok(&self) -> bool {
         self.code == 0 && self.envelope["ok"] == true
     }
@@ -149,8 +157,8 @@ fn check_output_schema(operation: &str, output: &Value) -> Result<(), String> {
 }
 
 /// A failed run's error must say what happened and whether to try again, and agree with the
-/// retry policy: a retryable failure is retried up to `max_attempts`, except for POST after a
-/// reset or timeout (the request may have been applied).
+/// retry policy: a retryable failure is retried up to `max_attempts` (the connector makes its
+/// POSTs safe to repeat).
 fn check_classified(op: &str, run: &Run, max_attempts: u64) -> Result<(), String> {
     let e = run.error();
     let kind = e["kind"].as_str().unwrap_or("");
@@ -179,17 +187,14 @@ fn check_classified(op: &str, run: &Run, max_attempts: u64) -> Result<(), String
         return Ok(());
     }
     if retryable && attempts < max_attempts {
-        let post_not_retried = POST_OPS.contains(&op) && kind != "service";
-        if !post_not_retried {
-            return Err(format!(
-                "{op}: retryable error given up after {attempts} of {max_attempts} attempts: {e}"
-            ));
-        }
+        return Err(format!(
+            "{op}: retryable error given up after {attempts} of {max_attempts} attempts: {e}"
+        ));
     }
-    if run.retries as u64 + 1 != attempts {
+    if run.retries_of(op) as u64 + 1 != attempts {
         return Err(format!(
             "{op}: {} `retrying after` lines but attempts = {attempts}",
-            run.retries
+            run.retries_of(op)
         ));
     }
     Ok(())
@@ -463,10 +468,10 @@ impl Ctx<'_> {
             return None;
         }
         if r.ok() {
-            if r.retries as u64 >= MAX_ATTEMPTS && !COMPOSITE_OPS.contains(&op) {
+            if r.retries_of(op) as u64 >= MAX_ATTEMPTS && !COMPOSITE_OPS.contains(&op) {
                 log.problems.push(format!(
                     "{op}: {} retries, max_attempts {MAX_ATTEMPTS}",
-                    r.retries
+                    r.retries_of(op)
                 ));
             }
             let out = r.envelope["output"].clone();
@@ -1122,30 +1127,6 @@ fn mixed_operations_under_faults() {
         .map(|s| s.body_read + s.upstream)
         .max()
         .unwrap_or_default();
-    // An unfinished upload is explained only by a create_multipart_upload whose reply the
-    // connector never got (stalled, truncated, or later than its read timeout): it then cannot
-    // know the UploadId to abort (limitation 3).
-    let create_reply_lost: BTreeSet<String> = seen_log
-        .iter()
-        .filter(|s| {
-            s.method == "POST"
-                && (matches!(
-                    s.action,
-                    Action::StallHead | Action::StallBody | Action::Truncate
-                ) || s.upstream >= read_timeout)
-        })
-        .filter_map(|s| {
-            s.target
-                .strip_prefix(&format!("/{bucket}/"))
-                .and_then(|t| t.strip_suffix("?uploads"))
-                .map(str::to_string)
-        })
-        .collect();
-    let unexplained_uploads: Vec<&str> = leftover_uploads
-        .iter()
-        .filter(|k| !create_reply_lost.contains(**k))
-        .copied()
-        .collect();
     let uf_left = leftover_uploads
         .iter()
         .filter(|k| k.starts_with("uf/"))
@@ -1243,12 +1224,11 @@ fn mixed_operations_under_faults() {
     line(String::new());
     line(format!(
         "verified: {} objects read back directly after each action and swept with boto3; corrupt/missing: {}; \
-         unfinished multipart uploads left: {} ({} by upload_file), {} of them after a lost create_multipart_upload reply",
+         unfinished multipart uploads left: {} ({} by upload_file)",
         stored.len(),
         sweep_problems.len() + tally.problems.iter().filter(|p| p.contains("CORRUPT")).count(),
         leftover_uploads.len(),
         uf_left,
-        leftover_uploads.len() - unexplained_uploads.len()
     ));
     for k in &leftover_uploads {
         let creates: Vec<String> = seen_log
@@ -1320,22 +1300,21 @@ fn mixed_operations_under_faults() {
         success >= 0.9,
         "success rate {success:.3} below 0.9 with max_attempts {MAX_ATTEMPTS}"
     );
-    // Only POSTs give up early; idempotent requests need 4 faults in a row to fail at these
-    // rates. (A large upload timing out while its body still moves was a bug, since fixed:
-    // those failures count like any other.)
+    // Every request is retried (the POSTs are made safe to repeat), so an operation fails only
+    // after 4 faults in a row, rare at these rates. (A large upload timing out while its body
+    // still moves was a bug, since fixed: those failures count like any other.)
     for (op, o) in &tally.ops {
-        if !POST_OPS.contains(&op.as_str()) {
-            assert!(
-                o.failed <= 2,
-                "{op}: {} failures for an idempotent operation ({} of them upload timeouts)",
-                o.failed,
-                o.failed_upload_timeout
-            );
-        }
+        assert!(
+            o.failed <= 2,
+            "{op}: {} failures ({} of them upload timeouts)",
+            o.failed,
+            o.failed_upload_timeout
+        );
     }
-    assert!(
-        unexplained_uploads.is_empty(),
-        "unfinished multipart uploads left behind although their creation was answered: {unexplained_uploads:?}"
+    assert_eq!(
+        leftover_uploads,
+        Vec::<&str>::new(),
+        "unfinished multipart uploads left behind"
     );
     cleanup(&bucket);
 }
@@ -1349,6 +1328,17 @@ fn fault_proxy(rates: Rates, at: StallAt) -> Proxy {
         rates,
         stall_for: Duration::from_secs(5),
         stall_at: at,
+        ..Config::new(upstream_addr(), SEED)
+    })
+}
+
+/// A fault proxy that injects only into the requests `only` selects.
+fn fault_proxy_for(rates: Rates, at: StallAt, only: fn(&str, &str) -> bool) -> Proxy {
+    Proxy::start(Config {
+        rates,
+        stall_for: Duration::from_secs(5),
+        stall_at: at,
+        only: Some(only),
         ..Config::new(upstream_addr(), SEED)
     })
 }
@@ -1400,7 +1390,9 @@ fn each_fault_is_classified_and_retried_per_policy() {
     let put = json!({"Bucket": b, "Key": "put", "Body": "data"});
     let create = json!({"Bucket": b, "Key": "mpu"});
 
-    // Reset: idempotent PUT retried to the limit; POST not retried (it may have been applied).
+    // Reset: PUT retried to the limit. So is the create POST, which the connector makes safe to
+    // repeat by listing the key's uploads first; when that listing fails too, the create is
+    // sent once (it may have been applied, and its upload could not be found).
     let p = fault_proxy(only(|r| r.reset = 1.0), StallAt::Head);
     assert_error(
         &run_via(&p, 3, "put_object", put.clone()),
@@ -1414,7 +1406,15 @@ fn each_fault_is_classified_and_retried_per_policy() {
         None,
         1,
     );
-    assert_eq!(p.counts().reset, 4);
+    assert_eq!(p.counts().reset, 3 + 3 + 1, "put, listing, create");
+    let p = fault_proxy_for(only(|r| r.reset = 1.0), StallAt::Head, is_create_upload);
+    assert_error(
+        &run_via(&p, 3, "create_multipart_upload", create.clone()),
+        "network",
+        None,
+        3,
+    );
+    assert_eq!(p.counts().reset, 3);
 
     // Server-declared transient errors: retried for every method, S3's code reported.
     for (rates, code, status) in [
@@ -1435,7 +1435,7 @@ fn each_fault_is_classified_and_retried_per_policy() {
             Some(code),
             3,
         );
-        assert_eq!(p.counts().faults(), 6);
+        assert_eq!(p.counts().faults(), 3 + 3 + 3, "put, listing, create");
     }
 
     // A stalled server: a timeout within attempts × read timeout (+ backoff), not a hang.
@@ -1447,9 +1447,16 @@ fn each_fault_is_classified_and_retried_per_policy() {
         "3 attempts of 1 s: took {:?}",
         r.elapsed
     );
+    let p = fault_proxy_for(only(|r| r.stall = 1.0), StallAt::Head, is_create_upload);
     let r = run_via(&p, 3, "create_multipart_upload", create.clone());
-    assert_error(&r, "timeout", None, 1);
-    assert!(r.elapsed < Duration::from_secs(5), "took {:?}", r.elapsed);
+    assert_error(&r, "timeout", None, 3);
+    assert!(
+        r.elapsed >= Duration::from_secs(3) && r.elapsed < Duration::from_secs(10),
+        "3 attempts of 1 s: took {:?}",
+        r.elapsed
+    );
+    // Each stalled create reached the server, which made an upload each time: all aborted.
+    assert_eq!(unfinished_uploads(&b), Vec::<String>::new());
 
     // Stalled mid-body: a timeout; no output file and no temporary file.
     let p = fault_proxy(only(|r| r.stall = 1.0), StallAt::Body);
@@ -1934,5 +1941,76 @@ fn transparent_proxy_keeps_signatures_valid() {
     assert_eq!(r.code_str(), "SignatureDoesNotMatch", "{}", r.envelope);
     let seen: BTreeSet<String> = p.log().iter().map(|s| s.method.clone()).collect();
     assert_eq!(seen, BTreeSet::from(["GET".to_string(), "PUT".to_string()]));
+    cleanup(&b);
+}
+
+#[test]
+fn manual_multipart_posts_survive_lost_replies() {
+    // create_multipart_upload and complete_multipart_upload called one by one, each with its
+    // first reply cut after the server acted: both succeed, the object is whole, and the upload
+    // the lost create reply made is aborted.
+    let b = new_bucket("manualpost");
+    let cut_first = |only: fn(&str, &str) -> bool| {
+        Proxy::start(Config {
+            rates: Rates {
+                truncate: 1.0,
+                ..Rates::default()
+            },
+            only: Some(only),
+            only_first: Some(1),
+            ..Config::new(upstream_addr(), SEED)
+        })
+    };
+    let patient = |p: &Proxy| {
+        let mut conn = proxied_connection(p, 3);
+        conn["read_timeout_seconds"] = json!(30);
+        conn
+    };
+    let p = cut_first(is_create_upload);
+    let r = run_via_conn(
+        patient(&p),
+        "create_multipart_upload",
+        json!({"Bucket": b, "Key": "m"}),
+    );
+    assert!(r.ok(), "{}\n{}", r.envelope, r.stderr);
+    assert_eq!(p.counts().truncate, 1);
+    let upload = r.envelope["output"]["UploadId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(unfinished_uploads(&b), vec!["m".to_string()], "only ours");
+
+    let part1 = bytes(21, 5 * MIB);
+    let part2 = bytes(22, 1000);
+    let mut parts = Vec::new();
+    for (n, data) in [(1, &part1), (2, &part2)] {
+        let out = direct_ok(
+            "upload_part_in_multipart",
+            json!({"Bucket": b, "Key": "m", "uploadId": upload, "partNumber": n,
+                   "BodyBase64": b64(data)}),
+        );
+        parts.push(json!({"PartNumber": n, "ETag": out["ETag"]}));
+    }
+    let p = cut_first(is_complete_upload);
+    let r = run_via_conn(
+        patient(&p),
+        "complete_multipart_upload",
+        json!({"Bucket": b, "Key": "m", "uploadId": upload, "Parts": parts}),
+    );
+    assert!(r.ok(), "{}\n{}", r.envelope, r.stderr);
+    assert_eq!(p.counts().truncate, 1);
+    assert_eq!(r.envelope["output"]["Key"], "m");
+    assert!(r.envelope["output"]["ETag"]
+        .as_str()
+        .unwrap()
+        .trim_matches('"')
+        .ends_with("-2"));
+    check_output_schema("complete_multipart_upload", &r.envelope["output"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        read_direct(&b, "m", dir.path()),
+        Some([part1, part2].concat())
+    );
+    assert_eq!(unfinished_uploads(&b), Vec::<String>::new());
     cleanup(&b);
 }

@@ -1,0 +1,236 @@
+//! Making the two multipart `POST`s safe to repeat, so that they are retried like the rest.
+//!
+//! A `POST` whose reply is lost may have been applied, so the retry policy does not repeat it on
+//! its own. Here each one is made harmless to repeat:
+//!
+//! - `create_multipart_upload`: the key's uploads in progress are listed first. When the create
+//!   took more than one attempt, a lost reply may have left an upload whose id nobody learned:
+//!   the key's uploads are listed again and every new one but the one returned is aborted (all
+//!   of them when every attempt failed). Without the first listing (no permission, say) the
+//!   create is not repeated.
+//! - `complete_multipart_upload`: completing the same parts again makes the same object. When a
+//!   repeat gets `NoSuchUpload`, an earlier attempt completed the upload and its reply was lost:
+//!   that is accepted when the object's ETag is the multipart ETag of exactly these parts (and,
+//!   when known, its size is the expected one).
+//!
+//! The cleanup aborts uploads of the same key started in that short window by anyone; a
+//! concurrent writer of the same key would lose its upload (docs/reliability.md).
+
+use std::collections::HashSet;
+
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, ErrorKind};
+use crate::execute::{op_named as op, CallOpts, Ctx, Sink};
+
+/// A `POST` made safe to repeat by the caller.
+const REPEAT_SAFE: CallOpts = CallOpts {
+    payload: None,
+    sink: Sink::Default,
+    repeat_safe: true,
+};
+
+/// The input entries (of `from`) that the operation `to` takes, by the same names.
+fn pick(from: &Map<String, Value>, to: &str) -> Map<String, Value> {
+    let o = op(to);
+    from.iter()
+        .filter(|(k, _)| o.parameter(k).is_some())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+impl Ctx<'_> {
+    /// `create_multipart_upload`, repeated on a lost reply, leaving no upload but the one returned.
+    pub(crate) async fn create_upload(
+        &self,
+        input: Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        let create = op("create_multipart_upload");
+        let before = match self.uploads_of(&input).await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::debug!("cannot list the key's uploads, so a lost create reply cannot be cleaned up and the create is not repeated: {}", e.message);
+                None
+            }
+        };
+        let opts = if before.is_some() {
+            REPEAT_SAFE
+        } else {
+            CallOpts::default()
+        };
+        let attempts = self.attempts_made();
+        let result = self.call_with(create, &input, &opts).await;
+        let repeated = self.attempts_made() - attempts > 1;
+        let keep = match &result {
+            Ok(out) => out.get("UploadId").and_then(Value::as_str),
+            // Only a reply lost in the network can hide an upload S3 made.
+            Err(e) if !matches!(e.kind, ErrorKind::Network | ErrorKind::Timeout) => return result,
+            Err(_) => None,
+        };
+        if let (Some(before), true) = (&before, repeated || result.is_err()) {
+            self.abort_uploads_since(&input, before, keep).await;
+        }
+        result
+    }
+
+    /// `complete_multipart_upload` with `Parts` given, repeated on a lost reply; a repeat's
+    /// `NoSuchUpload` is checked against the object. `size`: the object's expected length.
+    pub(crate) async fn complete_upload(
+        &self,
+        input: Map<String, Value>,
+        size: Option<u64>,
+    ) -> Result<Map<String, Value>, Error> {
+        let attempts = self.attempts_made();
+        match self
+            .call_with(op("complete_multipart_upload"), &input, &REPEAT_SAFE)
+            .await
+        {
+            Err(e)
+                if e.code.as_deref() == Some("NoSuchUpload")
+                    && self.attempts_made() - attempts > 1 =>
+            {
+                self.completed_earlier(&input, size, e).await
+            }
+            other => other,
+        }
+    }
+
+    /// After a repeated completion got NoSuchUpload: the object is in place when an earlier
+    /// attempt completed it, which its ETag (the multipart ETag of exactly these parts) tells.
+    async fn completed_earlier(
+        &self,
+        input: &Map<String, Value>,
+        size: Option<u64>,
+        err: Error,
+    ) -> Result<Map<String, Value>, Error> {
+        let etags = input
+            .get("Parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|p| p.get("ETag").and_then(Value::as_str).unwrap_or_default());
+        let Some(expected) = multipart_etag(etags) else {
+            return Err(err);
+        };
+        let mut get = pick(input, "get_object");
+        get.insert("Range".into(), json!("bytes=0-0"));
+        let Ok(out) = self.call(op("get_object"), &get).await else {
+            return Err(err);
+        };
+        let etag = out.get("ETag").and_then(Value::as_str).unwrap_or_default();
+        let total = out
+            .get("ContentRange")
+            .and_then(Value::as_str)
+            .and_then(|r| r.rsplit_once('/'))
+            .and_then(|(_, t)| t.parse::<u64>().ok());
+        if etag.trim_matches('"') != expected || size.is_some_and(|s| total != Some(s)) {
+            return Err(err);
+        }
+        tracing::warn!(etag = %expected, "the completion's reply was lost; the object it made is in place");
+        let mut done = Map::new();
+        for k in ["Bucket", "Key"] {
+            if let Some(v) = input.get(k) {
+                done.insert(k.into(), v.clone());
+            }
+        }
+        for k in ["ETag", "VersionId", "ServerSideEncryption", "SSEKMSKeyId"] {
+            if let Some(v) = out.get(k) {
+                done.insert(k.into(), v.clone());
+            }
+        }
+        Ok(done)
+    }
+
+    /// Upload ids of the multipart uploads in progress for exactly this key.
+    pub(crate) async fn uploads_of(
+        &self,
+        input: &Map<String, Value>,
+    ) -> Result<HashSet<String>, Error> {
+        let mut list = pick(input, "list_multipart_uploads");
+        list.insert(
+            "prefix".into(),
+            input.get("Key").cloned().unwrap_or_default(),
+        );
+        list.insert("max-uploads".into(), json!(1000));
+        let out = self.call(op("list_multipart_uploads"), &list).await?;
+        Ok(out
+            .get("Uploads")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|u| u.get("Key") == input.get("Key"))
+            .filter_map(|u| {
+                u.get("UploadId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
+    /// Aborts this key's uploads that were not there `before`, but `keep`.
+    async fn abort_uploads_since(
+        &self,
+        input: &Map<String, Value>,
+        before: &HashSet<String>,
+        keep: Option<&str>,
+    ) {
+        let Ok(now) = self.uploads_of(input).await else {
+            return;
+        };
+        for id in now
+            .difference(before)
+            .filter(|id| Some(id.as_str()) != keep)
+        {
+            let mut abort = pick(input, "abort_multipart_upload");
+            abort.insert("uploadId".into(), json!(id));
+            match self.call(op("abort_multipart_upload"), &abort).await {
+                Ok(_) => {
+                    tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind")
+                }
+                Err(e) => {
+                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.message)
+                }
+            }
+        }
+    }
+}
+
+/// The ETag S3 gives an object assembled from parts with these ETags: the hex MD5 of the parts'
+/// binary MD5s, `-`, and the number of parts. None when a part's ETag is not a plain MD5 (as
+/// with SSE-KMS or SSE-C), since then the object's ETag cannot be predicted.
+fn multipart_etag<'e>(part_etags: impl IntoIterator<Item = &'e str>) -> Option<String> {
+    use md5::{Digest, Md5};
+    let mut all = Md5::new();
+    let mut n = 0;
+    for e in part_etags {
+        let mut md5 = [0u8; 16];
+        hex::decode_to_slice(e.trim_matches('"'), &mut md5).ok()?;
+        all.update(md5);
+        n += 1;
+    }
+    (n > 0).then(|| format!("{}-{n}", hex::encode(all.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multipart_etag_is_the_md5_of_the_part_md5s() {
+        // Two parts, "a" × 5 MiB and "b": S3 gives md5(md5(p1) ++ md5(p2)) followed by "-2".
+        use md5::{Digest, Md5};
+        let p1 = Md5::digest(vec![b'a'; 5 * 1024 * 1024]);
+        let p2 = Md5::digest(b"b");
+        let want = format!("{}-2", hex::encode(Md5::digest([p1, p2].concat())));
+        let quoted = [
+            format!("\"{}\"", hex::encode(p1)),
+            format!("\"{}\"", hex::encode(p2)),
+        ];
+        assert_eq!(
+            multipart_etag(quoted.iter().map(String::as_str)),
+            Some(want)
+        );
+        assert_eq!(multipart_etag(["\"not-an-md5\""]), None);
+        assert_eq!(multipart_etag([]), None);
+    }
+}
