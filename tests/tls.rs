@@ -1,0 +1,241 @@
+//! HTTPS end to end: moto serving TLS on 127.0.0.1 with a certificate from a CA made for this
+//! run (by Python's `cryptography`, which moto already depends on; nothing is kept).
+//!
+//! - The certificate is verified by default: an unknown CA, or a bundle with another CA, fails
+//!   the request before anything is sent, as a `network` error that names the certificate.
+//! - `AWS_CA_BUNDLE` naming the CA makes it work: objects written over TLS read back byte for
+//!   byte, by the connector and by boto3 (verifying with the same CA).
+//! - An `http://` endpoint to the TLS port is not upgraded behind the caller's back: it fails.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use common::{tools_bin, Outcome, Server, ACCESS_KEY, SECRET_KEY};
+
+/// Writes `ca.pem` (a CA), `other-ca.pem` (an unrelated CA), `leaf.pem` and `leaf.key` (a
+/// server certificate for 127.0.0.1 and localhost, signed by the first CA) into `dir`.
+fn make_certificates(dir: &Path) {
+    let script = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+import ipaddress
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def ca(cn):
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False,
+            key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA256()))
+    return key, cert
+def pem(cert):
+    return cert.public_bytes(serialization.Encoding.PEM)
+ca_key, ca_cert = ca("s3-connector test CA")
+_, other = ca("unrelated test CA")
+leaf_key = ec.generate_private_key(ec.SECP256R1())
+leaf = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca_cert.subject)
+    .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+    .not_valid_before(now - datetime.timedelta(hours=1))
+    .not_valid_after(now + datetime.timedelta(days=1))
+    .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.DNSName("localhost")]), critical=False)
+    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    .sign(ca_key, hashes.SHA256()))
+open(out + "/ca.pem", "wb").write(pem(ca_cert))
+open(out + "/other-ca.pem", "wb").write(pem(other))
+open(out + "/leaf.pem", "wb").write(pem(leaf))
+open(out + "/leaf.key", "wb").write(leaf_key.private_bytes(serialization.Encoding.PEM,
+    serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+"#;
+    let out = Command::new(tools_bin("python"))
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "making certificates failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn connection(endpoint: &str) -> Value {
+    json!({"endpoint": endpoint, "region": "us-east-1", "access_key_id": ACCESS_KEY,
+           "secret_access_key": SECRET_KEY, "addressing": "path", "max_attempts": 1,
+           "connect_timeout_seconds": 5, "read_timeout_seconds": 20})
+}
+
+/// One `run` against `endpoint`, with `AWS_CA_BUNDLE` set to `ca` or removed.
+fn run(endpoint: &str, ca: Option<&Path>, operation: &str, input: Value) -> Outcome {
+    let request =
+        json!({"operation": operation, "input": input, "connection": connection(endpoint)});
+    match ca {
+        Some(ca) => common::run_raw(&request, &[("AWS_CA_BUNDLE", ca.to_str().unwrap())]),
+        None => common::run_raw_without(&request, &["AWS_CA_BUNDLE"]),
+    }
+}
+
+fn start_tls_moto(dir: &Path) -> Server {
+    let cert = dir.join("leaf.pem");
+    let key = dir.join("leaf.key");
+    let server = common::start_with(
+        "moto",
+        &["-c", cert.to_str().unwrap(), "-k", key.to_str().unwrap()],
+        true,
+    );
+    // Ready when a TLS request gets through (the port opens before the TLS layer is set up).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = run(
+            &server.endpoint,
+            Some(&dir.join("ca.pem")),
+            "list_buckets",
+            json!({}),
+        );
+        if r.code == 0 {
+            return server;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto over TLS did not answer: {}\n{}",
+            r.envelope,
+            r.stderr
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn https_with_verified_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let ca = dir.path().join("ca.pem");
+    let server = start_tls_moto(dir.path());
+    let ep = server.endpoint.as_str();
+    assert!(ep.starts_with("https://127.0.0.1:"), "{ep}");
+    let bucket = common::bucket("tls");
+
+    // With the CA: a bucket and an object, read back by the connector.
+    assert_eq!(
+        run(ep, Some(&ca), "create_bucket", json!({"Bucket": bucket})).code,
+        0
+    );
+    let data: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&data);
+    let put = run(
+        ep,
+        Some(&ca),
+        "put_object",
+        json!({"Bucket": bucket, "Key": "over/tls.bin", "BodyBase64": b64}),
+    );
+    assert_eq!(put.code, 0, "{}\n{}", put.envelope, put.stderr);
+    let got = run(
+        ep,
+        Some(&ca),
+        "get_object",
+        json!({"Bucket": bucket, "Key": "over/tls.bin"}),
+    );
+    assert_eq!(got.code, 0, "{}\n{}", got.envelope, got.stderr);
+    assert_eq!(got.output()["BodyBase64"], b64);
+
+    // boto3, verifying with the same CA, reads the same bytes; and what it writes, we read.
+    let py = format!(
+        "import boto3, base64, sys\nfrom botocore.config import Config\n\
+         s3 = boto3.client('s3', endpoint_url='{ep}', region_name='us-east-1', \
+         aws_access_key_id='{ACCESS_KEY}', aws_secret_access_key='{SECRET_KEY}', verify=sys.argv[1], \
+         config=Config(s3={{'addressing_style': 'path'}}))\n\
+         body = s3.get_object(Bucket='{bucket}', Key='over/tls.bin')['Body'].read()\n\
+         s3.put_object(Bucket='{bucket}', Key='from/boto3', Body=b'written by boto3 over TLS')\n\
+         print(base64.b64encode(body).decode())\n"
+    );
+    let out = Command::new(tools_bin("python"))
+        .arg("-c")
+        .arg(py)
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3 over TLS failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), b64);
+    let got = run(
+        ep,
+        Some(&ca),
+        "get_object",
+        json!({"Bucket": bucket, "Key": "from/boto3"}),
+    );
+    assert_eq!(got.output()["Body"], "written by boto3 over TLS");
+
+    // Without the CA (system roots only), or with an unrelated CA: refused, nothing written.
+    for (label, bundle) in [
+        ("system roots", None),
+        ("another CA", Some(dir.path().join("other-ca.pem"))),
+    ] {
+        let r = run(
+            ep,
+            bundle.as_deref(),
+            "put_object",
+            json!({"Bucket": bucket, "Key": format!("untrusted/{label}"), "Body": "x"}),
+        );
+        assert_eq!(r.code, 1, "{label}: {}", r.envelope);
+        let e = r.error();
+        assert_eq!(e["kind"], "network", "{label}: {e}");
+        println!("{label}: {}", e["message"]);
+        let msg = e["message"].as_str().unwrap().to_lowercase();
+        assert!(
+            msg.contains("certificate") || msg.contains("issuer"),
+            "{label}: the error should name the certificate: {e}"
+        );
+    }
+    let listed = run(
+        ep,
+        Some(&ca),
+        "list_objects",
+        json!({"Bucket": bucket, "prefix": "untrusted/"}),
+    );
+    assert_eq!(
+        listed.output()["Contents"],
+        json!([]),
+        "{}",
+        listed.envelope
+    );
+
+    // Plain http:// to the TLS port: an error, not a silent upgrade.
+    let plain = ep.replace("https://", "http://");
+    let r = run(&plain, None, "list_buckets", json!({}));
+    assert_ne!(r.code, 0, "{}", r.envelope);
+
+    // Clean up.
+    for key in ["over/tls.bin", "from/boto3"] {
+        run(
+            ep,
+            Some(&ca),
+            "delete_object",
+            json!({"Bucket": bucket, "Key": key}),
+        );
+    }
+    assert_eq!(
+        run(ep, Some(&ca), "delete_bucket", json!({"Bucket": bucket})).code,
+        0
+    );
+}
