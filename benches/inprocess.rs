@@ -2,8 +2,9 @@
 //!
 //! - one small `put_object` request: parse + validate the envelope, resolve the connection,
 //!   prepare the payload, build the HTTP request, sign it (each stage alone, then all together);
-//! - one 1,000-key `ListBucketResult` reply: XML to element tree, tree to JSON by the output
-//!   schema, URL-decoding of the keys, and serialising the result.
+//! - one 1,000-key `ListBucketResult` reply: mapped to JSON straight from the XML events (what
+//!   the executor does), and for reference through the element tree; URL-decoding of the keys,
+//!   and serialising the result.
 //!
 //! No benchmark crate: each figure is the median, over `INPROCESS_BATCHES` batches, of the
 //! thread CPU time per iteration inside a batch (`CLOCK_THREAD_CPUTIME_ID`, so that other load on
@@ -15,7 +16,7 @@
 //! Environment: `INPROCESS_BATCHES` (default 31) and `INPROCESS_BATCH_MS` (default 20) size the
 //! runs; `INPROCESS_ONLY=request|listing` runs one group. `INPROCESS_PROFILE=request|listing`
 //! measures nothing and only repeats the target figure's work (all stages of one request, or
-//! parse + map_root of one listing) `INPROCESS_ITERS` times (default 200 / 20), for a profiler
+//! the streamed mapping of one listing) `INPROCESS_ITERS` times (default 200 / 20), for a profiler
 //! (bench/profile runs it under callgrind).
 
 use std::hint::black_box;
@@ -26,7 +27,7 @@ use s3_connector::execute::prepare_payload;
 use s3_connector::manifest::Manifest;
 use s3_connector::request::{self, Destination, HttpRequest, Payload};
 use s3_connector::validate::{self, Request};
-use s3_connector::{quirks, signing, xml};
+use s3_connector::{quirks, signing, xml, xml_stream};
 
 struct Config {
     batches: usize,
@@ -280,18 +281,33 @@ fn bench_listing(cfg: &Config) {
             }
         }
     });
-    let total = measure(cfg, "parse + map_root (the target figure)", || {
+    let total_tree = measure(cfg, "parse + map_root (tree, the reference)", || {
         let root = xml::parse(black_box(doc.as_bytes())).expect("parses");
         xml::map_root(schema, &root)
     });
+    let plan = Manifest::embedded()
+        .operation("list_objects")
+        .and_then(|o| o.xml_plan())
+        .expect("list_objects has a plan");
+    assert_eq!(
+        xml_stream::map_reply(plan, doc.as_bytes())
+            .expect("streams")
+            .1,
+        mapped,
+        "the streamed mapping equals the tree's"
+    );
+    let total = measure(cfg, "xml_stream::map_reply (the target figure)", || {
+        xml_stream::map_reply(plan, black_box(doc.as_bytes())).expect("streams")
+    });
     println!(
-        "  parse {:.3} ms + map {:.3} ms; decode adds {:.3} ms, serialise {:.3} ms; total {:.3} ms \
-         (quick-xml alone {:.3} ms)",
+        "  streamed {:.3} ms (tree: parse {:.3} ms + map {:.3} ms = {:.3} ms); decode adds {:.3} ms, \
+         serialise {:.3} ms (quick-xml alone {:.3} ms)",
+        total / 1e6,
         parse / 1e6,
         map / 1e6,
+        total_tree / 1e6,
         (decode - clone_only).max(0.0) / 1e6,
         ser / 1e6,
-        total / 1e6,
         events / 1e6
     );
 }
@@ -340,10 +356,9 @@ fn profile_loop_request(text: &str, iters: u64) {
 }
 
 #[inline(never)]
-fn profile_loop_listing(doc: &str, schema: &serde_json::Value, iters: u64) {
+fn profile_loop_listing(doc: &str, plan: &xml_stream::Plan, iters: u64) {
     for _ in 0..iters {
-        let root = xml::parse(black_box(doc.as_bytes())).expect("parses");
-        black_box(xml::map_root(schema, &root));
+        black_box(xml_stream::map_reply(plan, black_box(doc.as_bytes())).expect("streams"));
     }
 }
 
@@ -357,15 +372,12 @@ fn profile(which: &str) {
         }
         "listing" => {
             let doc = listing_xml(1000);
-            let schema = &Manifest::embedded()
+            let plan = Manifest::embedded()
                 .operation("list_objects")
-                .expect("list_objects")
-                .output;
-            black_box(xml::map_root(
-                schema,
-                &xml::parse(doc.as_bytes()).expect("parses"),
-            ));
-            profile_loop_listing(&doc, schema, env_num("INPROCESS_ITERS", 20));
+                .and_then(|o| o.xml_plan())
+                .expect("list_objects has a plan");
+            black_box(xml_stream::map_reply(plan, doc.as_bytes()).expect("streams"));
+            profile_loop_listing(&doc, plan, env_num("INPROCESS_ITERS", 20));
         }
         other => panic!("INPROCESS_PROFILE must be request or listing, not {other}"),
     }

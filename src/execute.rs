@@ -22,7 +22,7 @@ use crate::progress::Progress;
 use crate::request::{self, Destination, Payload};
 use crate::transport::{self, Transport};
 use crate::validate::Request;
-use crate::{quirks, response, retry, signing, xml};
+use crate::{quirks, response, retry, signing, xml, xml_stream};
 
 /// Largest XML reply read (a 1,000-key listing is well under 1 MiB).
 const MAX_XML_REPLY: usize = 64 * 1024 * 1024;
@@ -311,17 +311,25 @@ impl Ctx<'_> {
         match op.response_body {
             ResponseBody::Xml => {
                 let bytes = transport::read_all(&mut body, idle, MAX_XML_REPLY).await?;
-                let root = xml::parse(&bytes).map_err(|e| {
+                let unreadable = |e: String| {
                     Error::new(ErrorKind::Service, format!("unreadable reply: {e}")).retryable(true)
-                })?;
-                if root.name == "Error" && quirks::error_in_success(op) {
+                };
+                // Straight from the events when the schema allows (listings), else via the tree.
+                let (root, mapped) = match op.xml_plan() {
+                    Some(plan) => xml_stream::map_reply(plan, &bytes).map_err(unreadable)?,
+                    None => {
+                        let root = xml::parse(&bytes).map_err(unreadable)?;
+                        (root.name, xml::map_root(&op.output, &root))
+                    }
+                };
+                if root == "Error" && quirks::error_in_success(op) {
                     return Err(response::service_error(
                         parts.status,
                         &parts.headers,
                         &bytes,
                     ));
                 }
-                out.extend(xml::map_root(&op.output, &root));
+                out.extend(mapped);
             }
             ResponseBody::Payload => {
                 let expected = parts

@@ -33,3 +33,4 @@ pub mod transfer;
 pub mod transport;
 pub mod validate;
 pub mod xml;
+pub mod xml_stream;

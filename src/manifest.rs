@@ -67,6 +67,9 @@ pub struct Operation {
     /// Every correction the overlay made to this operation, with its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<String>,
+    /// `output` compiled for mapping XML replies from their events, on first use.
+    #[serde(skip)]
+    pub(crate) xml_plan: std::sync::OnceLock<Option<crate::xml_stream::Plan>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +186,13 @@ impl Manifest {
 }
 
 impl Operation {
+    /// The streaming plan for this operation's XML replies, when its output schema has one.
+    pub fn xml_plan(&self) -> Option<&crate::xml_stream::Plan> {
+        self.xml_plan
+            .get_or_init(|| crate::xml_stream::Plan::compile(&self.output))
+            .as_ref()
+    }
+
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.name == name)
     }

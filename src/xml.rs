@@ -43,13 +43,37 @@ impl<'a> Element<'a> {
 
 /// The element name without a namespace prefix, as a slice of the document itself: quick-xml's
 /// events borrow from it, so the name is found by its position.
-fn local_name<'a>(doc: &'a str, event: &str, name_len: usize) -> Result<&'a str, String> {
+pub(crate) fn local_name<'a>(
+    doc: &'a str,
+    event: &str,
+    name_len: usize,
+) -> Result<&'a str, String> {
     let start = (event.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
     let name = doc
         .get(start..start + name_len)
         .filter(|n| n.as_ptr() == event.as_ptr())
         .ok_or("XML name outside the document")?;
     Ok(name.rsplit_once(':').map_or(name, |(_, local)| local))
+}
+
+/// The text of an entity reference: a character reference or one of XML's five named ones.
+pub(crate) fn resolve_entity(
+    r: &quick_xml::events::BytesRef<'_>,
+) -> Result<Cow<'static, str>, String> {
+    if let Some(c) = r
+        .resolve_char_ref()
+        .map_err(|e| format!("XML entity: {e}"))?
+    {
+        return Ok(Cow::Owned(c.to_string()));
+    }
+    Ok(Cow::Borrowed(match r.as_ref() {
+        "amp" => "&",
+        "lt" => "<",
+        "gt" => ">",
+        "quot" => "\"",
+        "apos" => "'",
+        other => return Err(format!("XML entity: unknown `&{other};`")),
+    }))
 }
 
 /// Parses a (UTF-8) document into its root element, without copying names or plain text.
@@ -90,18 +114,9 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, String> {
                 }
             }
             Event::GeneralRef(r) => {
+                let resolved = resolve_entity(&r)?;
                 if let Some(top) = stack.last_mut() {
-                    let resolved = match r
-                        .resolve_char_ref()
-                        .map_err(|e| format!("XML entity: {e}"))?
-                    {
-                        Some(c) => c.to_string(),
-                        None => quick_xml::escape::unescape(&format!("&{};", &*r))
-                            .map_err(|e| format!("XML entity: {e}"))?
-                            .into_owned(),
-                    };
-                    let text = top.text.to_mut();
-                    text.push_str(&resolved);
+                    top.text.to_mut().push_str(&resolved);
                 }
             }
             Event::CData(c) => {

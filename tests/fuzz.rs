@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use s3_connector::error::ErrorKind;
 use s3_connector::manifest::Manifest;
-use s3_connector::{quirks, response, timefmt, validate, xml};
+use s3_connector::{quirks, response, timefmt, validate, xml, xml_stream};
 use serde_json::{json, Map, Value};
 
 const DEFAULT_ITERS: usize = 20_000;
@@ -713,13 +713,45 @@ fn exercise_xml(
     status_pick: usize,
 ) -> Result<usize, String> {
     let mut produced = 0usize;
-    if let Ok(root) = xml::parse(doc) {
+    let tree = xml::parse(doc);
+    if let Ok(root) = &tree {
         for (name, schema) in schemas {
-            let mut out = xml::map_root(schema, &root);
+            let mut out = xml::map_root(schema, root);
             if name == "list_objects" {
                 quirks::decode_listing(&mut out);
             }
             produced += Value::Object(out).to_string().len();
+        }
+    }
+    // The streaming mapping (used where a plan compiles) agrees with the tree, byte for byte
+    // once printed, and fails exactly where the tree fails.
+    for (name, schema) in schemas {
+        let Some(plan) = Manifest::embedded()
+            .operation(name)
+            .and_then(|o| o.xml_plan())
+        else {
+            continue;
+        };
+        let streamed = xml_stream::map_reply(plan, doc);
+        match (&tree, streamed) {
+            (Ok(root), Ok((root_name, out))) => {
+                let want = Value::Object(xml::map_root(schema, root)).to_string();
+                let got = Value::Object(out).to_string();
+                if want != got || root_name != root.name {
+                    return Err(format!(
+                        "{name}: streamed {got} ({root_name}) but the tree gives {want} ({})",
+                        root.name
+                    ));
+                }
+            }
+            (Err(_), Err(_)) => {}
+            (t, s) => {
+                return Err(format!(
+                    "{name}: streamed {:?} but the tree {:?}",
+                    s.map(|_| ()),
+                    t.as_ref().map(|_| ())
+                ))
+            }
         }
     }
     let _ = xml::parse_error(doc);

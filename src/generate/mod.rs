@@ -298,6 +298,7 @@ fn build_operation(
         rules: ov.rules.clone(),
         output,
         corrections,
+        xml_plan: Default::default(),
     })
 }
 
