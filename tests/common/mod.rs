@@ -263,10 +263,16 @@ fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
     if code == 0 {
         check_output_schema(request["operation"].as_str().unwrap(), &envelope["output"]);
     }
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // stderr is a pipe here, as in a host: plain text, no terminal colour codes.
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escape codes in logs written to a pipe: {stderr:?}"
+    );
     Outcome {
         code,
         envelope,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stderr,
     }
 }
 
