@@ -83,23 +83,32 @@ fn thousand_mixed_requests_with_ids_matched_and_bad_lines() {
         );
         expect.insert(id, (op, check));
         if i % 100 == 50 {
-            // Bad lines in the middle: unreadable, unknown operation with an id, invalid input.
+            // Bad lines in the middle: unreadable, unknown operation with an id, invalid input,
+            // and a valid request without an id (refused: its response could not be matched).
             lines.push("{not json".to_string());
+            lines.push(
+                json!({"operation": "put_object", "connection": conn,
+                "input": {"Bucket": b, "Key": format!("noid/{i}"), "Body": "x"}})
+                .to_string(),
+            );
             lines.push(json!({"id": format!("bad-op-{i}"), "operation": "nope"}).to_string());
             lines.push(json!({"id": format!("bad-in-{i}"), "operation": "put_object", "input": {"Bucket": b}, "connection": conn}).to_string());
         }
     }
     let (out, code) = serve(&lines, &[]);
     assert_eq!(code, 0);
-    assert_eq!(out.len(), 1000 + 30, "one response per line");
+    assert_eq!(out.len(), 1000 + 40, "one response per line");
     let mut seen = HashMap::new();
-    let mut unreadable = 0;
+    let (mut unreadable, mut without_id) = (0, 0);
     for r in &out {
         match r["id"].as_str() {
             None => {
-                assert!(r["id"].is_null());
+                assert_eq!(r.get("id"), Some(&Value::Null), "{r}");
                 assert_eq!(r["error"]["kind"], "invalid_request");
-                unreadable += 1;
+                match r["error"]["details"][0]["pointer"].as_str() {
+                    Some("/id") => without_id += 1,
+                    _ => unreadable += 1,
+                }
             }
             Some(id) if id.starts_with("bad-") => {
                 assert_eq!(r["ok"], false);
@@ -115,7 +124,7 @@ fn thousand_mixed_requests_with_ids_matched_and_bad_lines() {
             }
         }
     }
-    assert_eq!(unreadable, 10);
+    assert_eq!((unreadable, without_id), (10, 10));
     assert_eq!(seen.len(), 1000);
     for (id, (op, check)) in &expect {
         let r = &seen[id];
@@ -141,6 +150,9 @@ fn thousand_mixed_requests_with_ids_matched_and_bad_lines() {
     assert_eq!(listed.output()["Contents"].as_array().unwrap().len(), 400);
     let got = run(s, "get_object", json!({"Bucket": b, "Key": "new/501"}));
     assert_eq!(got.output()["Body"], "new body 501");
+    // The requests without an id were not run.
+    let listed = run(s, "list_objects", json!({"Bucket": b, "prefix": "noid/"}));
+    assert_eq!(listed.output()["Contents"], json!([]));
 }
 
 #[test]
