@@ -215,6 +215,23 @@ fn generator_refuses_what_it_does_not_understand() {
         1,
     );
     assert!(generate::generate(&page, &bad).is_err());
+    // An added parameter whose schema says no type (minLength alone would let a number pass).
+    let mut untyped: serde_json::Value = serde_json::from_str(&overlay).unwrap();
+    let op = untyped["operations"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|o| o["name"] == "list_multipart_uploads")
+        .unwrap();
+    op["add_parameters"][0]["schema"]
+        .as_object_mut()
+        .unwrap()
+        .remove("type");
+    let e = generate::generate(&page, &untyped.to_string()).unwrap_err();
+    assert!(
+        e.contains("list_multipart_uploads.Bucket") && e.contains("no `type`"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -68,6 +68,14 @@ fn bad_requests_are_refused_with_the_place_named() {
     let cases = cases();
     let bad = cases["bad"].as_array().unwrap();
     assert!(bad.len() >= 40);
+    // Every operation has at least one bad case.
+    let covered: std::collections::BTreeSet<&str> = bad
+        .iter()
+        .filter_map(|c| c["request"]["operation"].as_str())
+        .collect();
+    for op in s3_connector::manifest::Manifest::embedded().operation_names() {
+        assert!(covered.contains(op), "no bad case for {op}");
+    }
     for case in bad {
         let name = case["name"].as_str().unwrap();
         let raw = match case.get("raw") {

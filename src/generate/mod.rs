@@ -366,6 +366,13 @@ fn finish_parameter(op: &str, p: &mut Parameter) -> Result<(), String> {
         ));
     }
     let schema = p.schema.as_object_mut().expect("schema object");
+    // Without a type, keywords such as minLength or pattern pass any number or object.
+    if !schema.contains_key("type") {
+        return Err(format!(
+            "{op}.{}: the schema says no `type`; give one in the overlay",
+            p.name
+        ));
+    }
     if p.secret {
         schema.insert("writeOnly".into(), json!(true));
         schema.insert("format".into(), json!("password"));
