@@ -61,6 +61,53 @@ pub(crate) fn with_content_md5<'i>(
     }
 }
 
+/// SSE-C keys and the MD5 S3 checks them by: `(key, key MD5)` parameter names.
+const SSE_C_KEYS: [(&str, &str); 2] = [
+    (
+        "x-amz-server-side-encryption-customer-key",
+        "x-amz-server-side-encryption-customer-key-MD5",
+    ),
+    (
+        "x-amz-copy-source-server-side-encryption-customer-key",
+        "x-amz-copy-source-server-side-encryption-customer-key-MD5",
+    ),
+];
+
+/// SSE-C: S3 wants the key's MD5 beside the key. Computed when not given (as boto3 does), and
+/// a given one must match, so that a mistyped key is refused before anything is sent.
+pub(crate) fn with_sse_c_key_md5<'i>(
+    op: &Operation,
+    input: &'i Map<String, Value>,
+) -> Result<std::borrow::Cow<'i, Map<String, Value>>, Error> {
+    use md5::{Digest, Md5};
+    let mut out = std::borrow::Cow::Borrowed(input);
+    for (key, md5_name) in SSE_C_KEYS {
+        let Some(k) = input.get(key).and_then(Value::as_str) else {
+            continue;
+        };
+        if op.parameter(md5_name).is_none() {
+            continue;
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(k)
+            .map_err(|_| Error::invalid_at(format!("/input/{key}"), "is not valid base64"))?;
+        let actual = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&raw));
+        match input.get(md5_name).and_then(Value::as_str) {
+            Some(given) if given != actual => {
+                return Err(Error::invalid_at(
+                    format!("/input/{md5_name}"),
+                    "does not match the key (base64 MD5 of the decoded key)",
+                ))
+            }
+            Some(_) => {}
+            None => {
+                out.to_mut().insert(md5_name.into(), Value::String(actual));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The body from the body-source parameters: text, base64 or a file (stat'ed, not read).
 pub fn prepare_payload(op: &Operation, input: &Map<String, Value>) -> Result<Payload, Error> {
     for p in &op.parameters {
@@ -225,4 +272,53 @@ fn next_tmp_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+    use serde_json::json;
+
+    #[test]
+    fn sse_c_key_md5_is_computed_or_checked() {
+        let put = Manifest::embedded().operation("put_object").unwrap();
+        let key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // "0123456789abcdef" twice
+        let md5 = "hRasmdxgYDKV3nvbahU1MA=="; // base64 MD5 of those 32 bytes
+        let input: Map<String, Value> = serde_json::from_value(
+            json!({"Bucket": "b", "Key": "k", "x-amz-server-side-encryption-customer-key": key}),
+        )
+        .unwrap();
+        let out = with_sse_c_key_md5(put, &input).unwrap();
+        assert_eq!(
+            out["x-amz-server-side-encryption-customer-key-MD5"],
+            json!(md5)
+        );
+        let mut given = input.clone();
+        given.insert(
+            "x-amz-server-side-encryption-customer-key-MD5".into(),
+            json!(md5),
+        );
+        assert!(matches!(
+            with_sse_c_key_md5(put, &given).unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        given.insert(
+            "x-amz-server-side-encryption-customer-key-MD5".into(),
+            json!("AAAAAAAAAAAAAAAAAAAAAA=="),
+        );
+        let e = with_sse_c_key_md5(put, &given).unwrap_err();
+        assert_eq!(
+            e.details[0].pointer,
+            "/input/x-amz-server-side-encryption-customer-key-MD5"
+        );
+        assert!(!e.message.contains(key), "the key is never echoed");
+        // Without a key, nothing changes.
+        let plain: Map<String, Value> =
+            serde_json::from_value(json!({"Bucket": "b", "Key": "k"})).unwrap();
+        assert!(matches!(
+            with_sse_c_key_md5(put, &plain).unwrap(),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

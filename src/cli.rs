@@ -136,7 +136,10 @@ pub fn main() -> u8 {
             }
         }
         Command::Validate => {
-            let response = match read_stdin().and_then(|t| validate::parse_request(&t)) {
+            let checked = read_stdin()
+                .and_then(|t| validate::parse_request(&t))
+                .and_then(|req| crate::execute::preflight(&req).map(|()| req));
+            let response = match checked {
                 Ok(req) => Response::success(
                     req.id,
                     serde_json::json!({"valid": true, "operation": req.operation.name}),

@@ -12,7 +12,8 @@ use serde_json::{json, Map, Value};
 
 pub use crate::body::prepare_payload;
 use crate::body::{
-    check_etag, check_length, with_content_md5, write_at, write_output_file, BAD_DIGEST,
+    check_etag, check_length, with_content_md5, with_sse_c_key_md5, write_at, write_output_file,
+    BAD_DIGEST,
 };
 use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
@@ -124,6 +125,34 @@ impl Executor {
             region,
         })
     }
+}
+
+/// What `run` refuses before sending anything, checked without sending: the connection resolves
+/// (environment and profile files as fallbacks, as for `run`) and the operation's first request
+/// builds (body source, `Content-MD5`, region rules). `validate` runs this, so that a request it
+/// calls valid is not then refused by `run` as `invalid_request`. Credentials absent from the
+/// connection may exist only where `run` runs, so a stand-in pair is used when it gives neither
+/// half (the key pair plays no part in building).
+pub fn preflight(req: &Request) -> Result<(), Error> {
+    let mut connection = req.connection.clone();
+    if connection.access_key_id.is_none() && connection.secret_access_key.is_none() {
+        connection.access_key_id = Some("AKIDPREFLIGHT".into());
+        connection.secret_access_key = Some(crate::connection::Secret::new("preflight"));
+    }
+    let conn = credentials::resolve(&connection, &credentials::process_env)?;
+    let op = req.operation;
+    let payload = match quirks::xml_body(op, &req.input, &conn.region)? {
+        Some(p) => p,
+        None => prepare_payload(op, &req.input)?,
+    };
+    let input = with_content_md5(op, &req.input, &payload, conn.checksums)?;
+    let input = with_sse_c_key_md5(op, &input)?;
+    let dest = Destination {
+        endpoint: &conn.endpoint,
+        addressing: conn.addressing,
+        region: &conn.region,
+    };
+    request::build(op, &input, &dest, payload).map(|_| ())
 }
 
 pub(crate) struct Ctx<'a> {
@@ -276,6 +305,7 @@ impl Ctx<'_> {
             (None, None) => prepare_payload(op, input)?,
         };
         let input = with_content_md5(op, input, &payload, self.conn.checksums)?;
+        let input = with_sse_c_key_md5(op, &input)?;
         let dest = Destination {
             endpoint: &endpoint,
             addressing: self.conn.addressing,

@@ -7,7 +7,19 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 fn validate(raw: &str) -> (i32, Value, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
+    // validate checks what run would refuse, with the same fallbacks (environment, profile
+    // files): none of the developer's AWS settings, a HOME without `.aws`.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .env(
+            "HOME",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/target/test-home"),
+        )
         .arg("validate")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::piped())
