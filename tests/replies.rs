@@ -7,22 +7,35 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-/// Answers every request with `200 OK` and `body`; counts the requests. Stops with the test.
-fn canned(body: &'static str) -> (String, Arc<AtomicUsize>) {
+/// One request the responder received.
+struct Seen {
+    method: String,
+    target: String,
+    body: Vec<u8>,
+}
+
+/// Answers each request with `200 OK` and the body `reply` gives for it; records the requests.
+/// Stops with the test process.
+fn responder(reply: impl Fn(&Seen) -> String + Send + 'static) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { continue };
-            seen.fetch_add(1, Ordering::SeqCst);
             let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = String::new();
+            let _ = reader.read_line(&mut head);
+            let mut parts = head.split_whitespace();
+            let (method, target) = (
+                parts.next().unwrap_or_default().to_string(),
+                parts.next().unwrap_or_default().to_string(),
+            );
             let mut length = 0usize;
             loop {
                 let mut line = String::new();
@@ -33,17 +46,29 @@ fn canned(body: &'static str) -> (String, Arc<AtomicUsize>) {
                     length = v.trim().parse().unwrap_or(0);
                 }
             }
-            let mut body_in = vec![0u8; length];
-            let _ = reader.read_exact(&mut body_in);
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            let req = Seen {
+                method,
+                target,
+                body,
+            };
+            let out = reply(&req);
+            seen.lock().unwrap().push(req);
             let reply = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
-                 x-amz-request-id: canned-1\r\nConnection: close\r\n\r\n{body}",
-                body.len()
+                 x-amz-request-id: canned-1\r\nConnection: close\r\n\r\n{out}",
+                out.len()
             );
             let _ = conn.write_all(reply.as_bytes());
         }
     });
-    (endpoint, count)
+    (endpoint, log)
+}
+
+/// Answers every request with `body`.
+fn canned(body: &'static str) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    responder(move |_| body.to_string())
 }
 
 fn run(endpoint: &str, operation: &str, input: Value) -> common::Outcome {
@@ -84,7 +109,7 @@ fn ok_status_with_an_error_document_is_an_error() {
         assert_eq!(e["retryable"], true, "{operation}: {e}");
         assert_eq!(e["attempts"], 3, "{operation}: {e}");
         assert_eq!(e["request_id"], "in-body-1", "{operation}: {e}");
-        assert_eq!(count.load(Ordering::SeqCst), 3, "{operation}");
+        assert_eq!(count.lock().unwrap().len(), 3, "{operation}");
 
         // Not transient (AccessDenied): one attempt.
         let (endpoint, count) = canned(FINAL);
@@ -99,6 +124,64 @@ fn ok_status_with_an_error_document_is_an_error() {
             (Some("AccessDenied"), Some(false), Some(1)),
             "{operation}: {e}"
         );
-        assert_eq!(count.load(Ordering::SeqCst), 1, "{operation}");
+        assert_eq!(count.lock().unwrap().len(), 1, "{operation}");
     }
+}
+
+#[test]
+fn complete_without_parts_collects_every_page_of_parts() {
+    // ListParts answers 1,000 parts a page (S3's most), 2,500 in all; the completion must list
+    // every part, in order, with its ETag.
+    const TOTAL: u32 = 2500;
+    let (endpoint, log) = responder(|req| {
+        if req.method == "GET" {
+            let marker: u32 = req
+                .target
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix("part-number-marker="))
+                .map_or(0, |v| v.parse().unwrap());
+            let last = (marker + 1000).min(TOTAL);
+            let mut xml = format!(
+                "<ListPartsResult><Bucket>b-1</Bucket><Key>k</Key><UploadId>u1</UploadId>\
+                 <PartNumberMarker>{marker}</PartNumberMarker><NextPartNumberMarker>{last}</NextPartNumberMarker>\
+                 <MaxParts>1000</MaxParts><IsTruncated>{}</IsTruncated>",
+                last < TOTAL
+            );
+            for n in marker + 1..=last {
+                xml.push_str(&format!(
+                    "<Part><PartNumber>{n}</PartNumber><ETag>&quot;etag-{n}&quot;</ETag><Size>5242880</Size></Part>"
+                ));
+            }
+            xml + "</ListPartsResult>"
+        } else {
+            "<CompleteMultipartUploadResult><Bucket>b-1</Bucket><Key>k</Key>\
+             <ETag>\"done-2500\"</ETag></CompleteMultipartUploadResult>"
+                .to_string()
+        }
+    });
+    let r = run(
+        &endpoint,
+        "complete_multipart_upload",
+        json!({"Bucket": "b-1", "Key": "k", "uploadId": "u1"}),
+    );
+    assert_eq!(r.code, 0, "{}", r.envelope);
+    assert_eq!(r.output()["ETag"], "\"done-2500\"");
+    let log = log.lock().unwrap();
+    let lists = log.iter().filter(|s| s.method == "GET").count();
+    assert_eq!(lists, 3, "three pages of parts");
+    let post = log
+        .iter()
+        .find(|s| s.method == "POST")
+        .expect("a completion");
+    let body = String::from_utf8(post.body.clone()).unwrap();
+    let numbers: Vec<u32> = body
+        .split("<PartNumber>")
+        .skip(1)
+        .map(|p| p.split('<').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=TOTAL).collect::<Vec<_>>());
+    assert!(
+        body.contains("<ETag>&quot;etag-2500&quot;</ETag>"),
+        "ETags carried"
+    );
 }
