@@ -23,6 +23,9 @@ use serde_json::{json, Map, Value};
 use crate::error::{Error, ErrorKind};
 use crate::execute::{op_named as op, CallOpts, Ctx, Sink};
 
+/// Pages of 1,000 uploads read when listing one key's uploads in progress.
+const MAX_UPLOAD_PAGES: usize = 10;
+
 /// A `POST` made safe to repeat by the caller.
 const REPEAT_SAFE: CallOpts = CallOpts {
     payload: None,
@@ -141,30 +144,51 @@ impl Ctx<'_> {
         Ok(done)
     }
 
-    /// Upload ids of the multipart uploads in progress for exactly this key.
+    /// Upload ids of the multipart uploads in progress for exactly this key. Listed by the key
+    /// as prefix, so the key's own uploads come first (it sorts before every longer key);
+    /// further pages only while they are still this key's, at most `MAX_UPLOAD_PAGES`.
     pub(crate) async fn uploads_of(
         &self,
         input: &Map<String, Value>,
     ) -> Result<HashSet<String>, Error> {
+        let key = input.get("Key").cloned().unwrap_or_default();
         let mut list = pick(input, "list_multipart_uploads");
-        list.insert(
-            "prefix".into(),
-            input.get("Key").cloned().unwrap_or_default(),
-        );
+        list.insert("prefix".into(), key.clone());
         list.insert("max-uploads".into(), json!(1000));
-        let out = self.call(op("list_multipart_uploads"), &list).await?;
-        Ok(out
-            .get("Uploads")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|u| u.get("Key") == input.get("Key"))
-            .filter_map(|u| {
-                u.get("UploadId")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .collect())
+        let mut ids = HashSet::new();
+        for _ in 0..MAX_UPLOAD_PAGES {
+            let out = self.call(op("list_multipart_uploads"), &list).await?;
+            let uploads = out
+                .get("Uploads")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            ids.extend(
+                uploads
+                    .iter()
+                    .filter(|u| u.get("Key") == Some(&key))
+                    .filter_map(|u| u.get("UploadId").and_then(Value::as_str))
+                    .map(str::to_string),
+            );
+            let more = out.get("IsTruncated") == Some(&Value::Bool(true))
+                && uploads.last().and_then(|u| u.get("Key")) == Some(&key);
+            if !more {
+                return Ok(ids);
+            }
+            for (marker, next) in [
+                ("key-marker", "NextKeyMarker"),
+                ("upload-id-marker", "NextUploadIdMarker"),
+            ] {
+                list.insert(marker.into(), out.get(next).cloned().unwrap_or_default());
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Service,
+            format!(
+                "more than {} multipart uploads in progress for this key",
+                MAX_UPLOAD_PAGES * 1000
+            ),
+        ))
     }
 
     /// Aborts this key's uploads that were not there `before`, but `keep`.

@@ -18,9 +18,12 @@ struct Seen {
     body: Vec<u8>,
 }
 
-/// Answers each request with `200 OK` and the body `reply` gives for it; records the requests.
-/// Stops with the test process.
-fn responder(reply: impl Fn(&Seen) -> String + Send + 'static) -> (String, Arc<Mutex<Vec<Seen>>>) {
+/// Answers each request with `200 OK` and the body `reply` gives for it, or closes the
+/// connection without a reply when it gives None; records the requests. Stops with the test
+/// process.
+fn responder_or_drop(
+    reply: impl Fn(&Seen) -> Option<String> + Send + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -55,6 +58,9 @@ fn responder(reply: impl Fn(&Seen) -> String + Send + 'static) -> (String, Arc<M
             };
             let out = reply(&req);
             seen.lock().unwrap().push(req);
+            let Some(out) = out else {
+                continue; // dropped: the connection closes with no reply
+            };
             let reply = format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
                  x-amz-request-id: canned-1\r\nConnection: close\r\n\r\n{out}",
@@ -64,6 +70,10 @@ fn responder(reply: impl Fn(&Seen) -> String + Send + 'static) -> (String, Arc<M
         }
     });
     (endpoint, log)
+}
+
+fn responder(reply: impl Fn(&Seen) -> String + Send + 'static) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    responder_or_drop(move |req| Some(reply(req)))
 }
 
 /// Answers every request with `body`.
@@ -184,4 +194,67 @@ fn complete_without_parts_collects_every_page_of_parts() {
         body.contains("<ETag>&quot;etag-2500&quot;</ETag>"),
         "ETags carried"
     );
+}
+
+#[test]
+fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
+    // The key already has 1,005 uploads in progress (two pages of ListMultipartUploads). The
+    // first create is applied (upload new-1) but its reply is lost; the repeat makes new-2.
+    // Only new-1 may be aborted: the uploads on the second page were there before.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let creates = Arc::new(AtomicUsize::new(0));
+    let c = creates.clone();
+    let (endpoint, log) = responder_or_drop(move |req| {
+        if req.method == "POST" {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            return (n > 1).then(|| {
+                format!(
+                    "<InitiateMultipartUploadResult><Bucket>b-1</Bucket><Key>k</Key>\
+                     <UploadId>new-{n}</UploadId></InitiateMultipartUploadResult>"
+                )
+            });
+        }
+        if req.method == "DELETE" {
+            return Some(String::new());
+        }
+        let mut ids: Vec<String> = (1..=1005).map(|i| format!("u{i:04}")).collect();
+        ids.extend((1..=c.load(Ordering::SeqCst)).map(|n| format!("new-{n}")));
+        let from = req
+            .target
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("upload-id-marker="))
+            .and_then(|m| ids.iter().position(|id| id == m))
+            .map_or(0, |i| i + 1);
+        let page = &ids[from..(from + 1000).min(ids.len())];
+        let truncated = from + page.len() < ids.len();
+        let mut xml = format!(
+            "<ListMultipartUploadsResult><Bucket>b-1</Bucket><Prefix>k</Prefix>\
+             <MaxUploads>1000</MaxUploads><IsTruncated>{truncated}</IsTruncated>\
+             <NextKeyMarker>k</NextKeyMarker><NextUploadIdMarker>{}</NextUploadIdMarker>",
+            page.last().unwrap()
+        );
+        for id in page {
+            xml.push_str(&format!(
+                "<Upload><Key>k</Key><UploadId>{id}</UploadId><Initiated>2026-11-26T00:00:00.000Z</Initiated></Upload>"
+            ));
+        }
+        Some(xml + "</ListMultipartUploadsResult>")
+    });
+    let r = run(
+        &endpoint,
+        "create_multipart_upload",
+        json!({"Bucket": "b-1", "Key": "k"}),
+    );
+    assert_eq!(r.code, 0, "{}", r.envelope);
+    assert_eq!(r.output()["UploadId"], "new-2");
+    let log = log.lock().unwrap();
+    let aborted: Vec<&str> = log
+        .iter()
+        .filter(|s| s.method == "DELETE")
+        .map(|s| s.target.as_str())
+        .collect();
+    assert_eq!(aborted.len(), 1, "{aborted:?}");
+    assert!(aborted[0].contains("uploadId=new-1"), "{aborted:?}");
+    let lists = log.iter().filter(|s| s.method == "GET").count();
+    assert_eq!(lists, 4, "two pages before, two after");
 }
