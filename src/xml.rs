@@ -137,6 +137,28 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, String> {
     }
 }
 
+/// The properties of an object schema that come from the XML reply, with the element path each
+/// takes: its `x-s3.xml` path, or (unless `path_required`, as below the root) its own name.
+/// Properties from headers are left out.
+pub(crate) fn xml_properties(
+    schema: &Value,
+    path_required: bool,
+) -> impl Iterator<Item = (&String, &Value, &str)> {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(move |(name, ps)| {
+            let path = ps
+                .get("x-s3")
+                .and_then(|x| x.get("xml"))
+                .and_then(Value::as_str);
+            path.or((!path_required).then_some(name.as_str()))
+                .map(|path| (name, ps, path))
+        })
+}
+
 /// Maps `root` to JSON by the properties of an object schema. Properties without an `x-s3.xml`
 /// path (headers) are skipped here.
 pub fn map_root(schema: &Value, root: &Element) -> Map<String, Value> {
@@ -147,19 +169,7 @@ pub fn map_root(schema: &Value, root: &Element) -> Map<String, Value> {
 /// unless `path_required`, the child element of the property's own name).
 fn map_fields(schema: &Value, el: &Element, path_required: bool) -> Map<String, Value> {
     let mut out = Map::new();
-    for (name, ps) in schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        let path = ps
-            .get("x-s3")
-            .and_then(|x| x.get("xml"))
-            .and_then(Value::as_str);
-        let Some(path) = path.or((!path_required).then_some(name.as_str())) else {
-            continue;
-        };
+    for (name, ps, path) in xml_properties(schema, path_required) {
         if let Some(v) = map_path(ps, el, path) {
             out.insert(name.clone(), v);
         }

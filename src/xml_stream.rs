@@ -55,19 +55,7 @@ impl Plan {
 
 fn fields(schema: &Value, path_required: bool) -> Option<Fields> {
     let mut out = Vec::new();
-    for (name, ps) in schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        let path = ps
-            .get("x-s3")
-            .and_then(|x| x.get("xml"))
-            .and_then(Value::as_str);
-        let Some(path) = path.or((!path_required).then_some(name.as_str())) else {
-            continue; // a header field
-        };
+    for (name, ps, path) in crate::xml::xml_properties(schema, path_required) {
         if path.is_empty() || path == "." || path.contains('/') {
             return None;
         }

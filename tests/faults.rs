@@ -1838,6 +1838,20 @@ fn upload_file_leaves_nothing_when_create_reply_is_lost() {
     assert_eq!(left, Vec::<String>::new(), "unfinished uploads left behind");
 }
 
+/// A proxy that cuts the reply of the first request `only` selects (after the server acted),
+/// and passes everything else.
+fn cut_first_reply(only: fn(&str, &str) -> bool) -> Proxy {
+    Proxy::start(Config {
+        rates: Rates {
+            truncate: 1.0,
+            ..Rates::default()
+        },
+        only: Some(only),
+        only_first: Some(1),
+        ..Config::new(upstream_addr(), SEED)
+    })
+}
+
 /// upload_file of a 6 MiB file in two parts through a proxy that cuts the reply of the first
 /// request `only` selects; returns the run, the proxy's counts and the unfinished uploads left.
 fn upload_file_with_one_reply_cut(
@@ -1846,15 +1860,7 @@ fn upload_file_with_one_reply_cut(
     seed: u64,
 ) -> (Run, Counts, Vec<String>) {
     let b = new_bucket(name);
-    let p = Proxy::start(Config {
-        rates: Rates {
-            truncate: 1.0,
-            ..Rates::default()
-        },
-        only: Some(only),
-        only_first: Some(1),
-        ..Config::new(upstream_addr(), SEED)
-    });
+    let p = cut_first_reply(only);
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("six.bin");
     let data = bytes(seed, 6 * MIB);
@@ -1950,23 +1956,12 @@ fn manual_multipart_posts_survive_lost_replies() {
     // first reply cut after the server acted: both succeed, the object is whole, and the upload
     // the lost create reply made is aborted.
     let b = new_bucket("manualpost");
-    let cut_first = |only: fn(&str, &str) -> bool| {
-        Proxy::start(Config {
-            rates: Rates {
-                truncate: 1.0,
-                ..Rates::default()
-            },
-            only: Some(only),
-            only_first: Some(1),
-            ..Config::new(upstream_addr(), SEED)
-        })
-    };
     let patient = |p: &Proxy| {
         let mut conn = proxied_connection(p, 3);
         conn["read_timeout_seconds"] = json!(30);
         conn
     };
-    let p = cut_first(is_create_upload);
+    let p = cut_first_reply(is_create_upload);
     let r = run_via_conn(
         patient(&p),
         "create_multipart_upload",
@@ -1991,7 +1986,7 @@ fn manual_multipart_posts_survive_lost_replies() {
         );
         parts.push(json!({"PartNumber": n, "ETag": out["ETag"]}));
     }
-    let p = cut_first(is_complete_upload);
+    let p = cut_first_reply(is_complete_upload);
     let r = run_via_conn(
         patient(&p),
         "complete_multipart_upload",
