@@ -13,15 +13,19 @@
 //!   that is accepted when the object's ETag is the multipart ETag of exactly these parts (and,
 //!   when known, its size is the expected one).
 //!
-//! The cleanup aborts uploads of the same key started in that short window by anyone; a
-//! concurrent writer of the same key would lose its upload (docs/reliability.md).
+//! The cleanup aborts uploads of the same key started in that short window by the same
+//! initiator (when the listing names initiators); a concurrent writer of the same key with the
+//! same credentials would lose its upload (docs/reliability.md).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::execute::{op_named as op, CallOpts, Ctx, Sink};
+
+/// One key's uploads in progress: upload id → its initiator's id, when the listing says.
+type Uploads = HashMap<String, Option<String>>;
 
 /// Pages of 1,000 uploads read when listing one key's uploads in progress.
 const MAX_UPLOAD_PAGES: usize = 10;
@@ -147,15 +151,12 @@ impl Ctx<'_> {
     /// Upload ids of the multipart uploads in progress for exactly this key. Listed by the key
     /// as prefix, so the key's own uploads come first (it sorts before every longer key);
     /// further pages only while they are still this key's, at most `MAX_UPLOAD_PAGES`.
-    pub(crate) async fn uploads_of(
-        &self,
-        input: &Map<String, Value>,
-    ) -> Result<HashSet<String>, Error> {
+    pub(crate) async fn uploads_of(&self, input: &Map<String, Value>) -> Result<Uploads, Error> {
         let key = input.get("Key").cloned().unwrap_or_default();
         let mut list = pick(input, "list_multipart_uploads");
         list.insert("prefix".into(), key.clone());
         list.insert("max-uploads".into(), json!(1000));
-        let mut ids = HashSet::new();
+        let mut ids = Uploads::new();
         for _ in 0..MAX_UPLOAD_PAGES {
             let out = self.call(op("list_multipart_uploads"), &list).await?;
             let uploads = out
@@ -167,8 +168,14 @@ impl Ctx<'_> {
                 uploads
                     .iter()
                     .filter(|u| u.get("Key") == Some(&key))
-                    .filter_map(|u| u.get("UploadId").and_then(Value::as_str))
-                    .map(str::to_string),
+                    .filter_map(|u| {
+                        let id = u.get("UploadId").and_then(Value::as_str)?;
+                        let initiator = u
+                            .pointer("/Initiator/ID")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        Some((id.to_string(), initiator))
+                    }),
             );
             let more = out.get("IsTruncated") == Some(&Value::Bool(true))
                 && uploads.last().and_then(|u| u.get("Key")) == Some(&key);
@@ -191,20 +198,28 @@ impl Ctx<'_> {
         ))
     }
 
-    /// Aborts this key's uploads that were not there `before`, but `keep`.
+    /// Aborts this key's uploads that were not there `before`, but `keep`. When `keep` is
+    /// known, so is who we are (its initiator): uploads another initiator started meanwhile
+    /// (a concurrent writer with other credentials) are left alone.
     async fn abort_uploads_since(
         &self,
         input: &Map<String, Value>,
-        before: &HashSet<String>,
+        before: &Uploads,
         keep: Option<&str>,
     ) {
         let Ok(now) = self.uploads_of(input).await else {
             return;
         };
-        for id in now
-            .difference(before)
-            .filter(|id| Some(id.as_str()) != keep)
-        {
+        let me = keep.and_then(|k| now.get(k)).cloned().flatten();
+        for (id, initiator) in &now {
+            if before.contains_key(id) || Some(id.as_str()) == keep {
+                continue;
+            }
+            if let (Some(me), Some(them)) = (&me, initiator) {
+                if me != them {
+                    continue;
+                }
+            }
             let mut abort = pick(input, "abort_multipart_upload");
             abort.insert("uploadId".into(), json!(id));
             match self.call(op("abort_multipart_upload"), &abort).await {

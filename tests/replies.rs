@@ -200,7 +200,9 @@ fn complete_without_parts_collects_every_page_of_parts() {
 fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
     // The key already has 1,005 uploads in progress (two pages of ListMultipartUploads). The
     // first create is applied (upload new-1) but its reply is lost; the repeat makes new-2.
-    // Only new-1 may be aborted: the uploads on the second page were there before.
+    // Meanwhile another writer, with other credentials, starts other-1 on the same key.
+    // Only new-1 may be aborted: the uploads on the second page were there before, and
+    // other-1 has another initiator than new-2, the upload the connector goes on with.
     use std::sync::atomic::{AtomicUsize, Ordering};
     let creates = Arc::new(AtomicUsize::new(0));
     let c = creates.clone();
@@ -218,7 +220,11 @@ fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
             return Some(String::new());
         }
         let mut ids: Vec<String> = (1..=1005).map(|i| format!("u{i:04}")).collect();
-        ids.extend((1..=c.load(Ordering::SeqCst)).map(|n| format!("new-{n}")));
+        let made = c.load(Ordering::SeqCst);
+        ids.extend((1..=made).map(|n| format!("new-{n}")));
+        if made > 0 {
+            ids.push("other-1".into());
+        }
         let from = req
             .target
             .split(['?', '&'])
@@ -234,8 +240,14 @@ fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
             page.last().unwrap()
         );
         for id in page {
+            let who = if id.starts_with("other") {
+                "someone-else"
+            } else {
+                "me"
+            };
             xml.push_str(&format!(
-                "<Upload><Key>k</Key><UploadId>{id}</UploadId><Initiated>2026-11-26T00:00:00.000Z</Initiated></Upload>"
+                "<Upload><Key>k</Key><UploadId>{id}</UploadId><Initiator><ID>{who}</ID></Initiator>\
+                 <Initiated>2026-11-26T00:00:00.000Z</Initiated></Upload>"
             ));
         }
         Some(xml + "</ListMultipartUploadsResult>")
