@@ -178,8 +178,7 @@ impl Ctx<'_> {
         mut input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
         match op.name.as_str() {
-            "list_objects" => self.list_objects(op, input).await,
-            "list_parts_for_multipart_upload" => self.list_parts(op, input).await,
+            _ if op.pagination.is_some() => self.paginate(op, input).await,
             "upload_file" => self.upload_file(input).await,
             "download_file" => self.download_file(input).await,
             "complete_multipart_upload" if !input.contains_key("Parts") => {

@@ -62,6 +62,9 @@ pub struct Operation {
     /// Cross-field rules that JSON Schema alone reports poorly.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
+    /// How the listing is paged, when the connector pages it automatically (up to `MaxItems`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Pagination>,
     /// Output JSON Schema; each property carries `x-s3` saying where in the reply it comes from.
     pub output: Value,
     /// Every correction the overlay made to this operation, with its reason.
@@ -70,6 +73,32 @@ pub struct Operation {
     /// `output` compiled for mapping XML replies from their events, on first use.
     #[serde(skip)]
     pub(crate) xml_plan: std::sync::OnceLock<Option<crate::xml_stream::Plan>>,
+}
+
+/// Automatic pagination, as botocore's paginators describe it: pages are requested until the
+/// reply is no longer truncated or `MaxItems` result items are collected.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Pagination {
+    /// The page-size input parameter (S3 gives at most 1,000 a page).
+    pub page_size: String,
+    /// Output lists concatenated across pages; together they count against `MaxItems`.
+    pub results: Vec<String>,
+    /// The boolean output that says another page follows.
+    pub more: String,
+    /// Where the next page starts: each input parameter takes an output field of the last page.
+    pub tokens: Vec<PageToken>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PageToken {
+    pub input: String,
+    pub output: String,
+    /// When a truncated reply lacks `output` (ListObjects sends NextMarker only with a
+    /// delimiter): the greatest of these `List/Field` values on the page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub else_last_of: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,137 +1,79 @@
-//! Composite listings: ListObjects and ListParts paged automatically up to an item limit, and
-//! the full parts list CompleteMultipartUpload needs when the caller gives none. Each page is
-//! one ordinary call.
+//! Composite listings: the operations whose manifest entry has a `pagination` spec are paged
+//! automatically up to an item limit (`MaxItems`), one ordinary call a page, driven by the spec
+//! alone (page size, result lists, `more` flag, tokens); and the full parts list that
+//! CompleteMultipartUpload needs when the caller gives none.
 
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
 use crate::execute::{op_named as op, Ctx};
-use crate::manifest::Operation;
+use crate::manifest::{Operation, Pagination};
 use crate::quirks;
 
 impl Ctx<'_> {
-    /// ListObjects with automatic pagination up to `MaxItems` (objects plus common prefixes).
-    pub(crate) async fn list_objects(
+    /// A listing with automatic pagination up to `MaxItems` result items (all `results` lists
+    /// together). The merged output is the first page's, with every page's result lists, the
+    /// last page's `more` flag, and the tokens to continue from when stopped at the limit.
+    pub(crate) async fn paginate(
         &self,
         op: &'static Operation,
         mut input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
-        let limit = item_limit(&input, "max-keys");
-        let page_size = input.get("max-keys").and_then(Value::as_u64);
+        let spec = op.pagination.as_ref().expect("a paginated operation");
+        let limit = item_limit(&input, &spec.page_size);
+        let page_size = input.get(&spec.page_size).and_then(Value::as_u64);
         input.remove("MaxItems");
         let auto = quirks::auto_encoding_type(op, &mut input);
         let mut merged: Option<Map<String, Value>> = None;
         loop {
-            let collected = merged.as_ref().map_or(0, count_listing);
-            let remaining = limit - collected;
-            let want = page_size.unwrap_or(1000).min(remaining).min(1000);
-            input.insert("max-keys".into(), json!(want));
+            let collected = merged.as_ref().map_or(0, |m| count(spec, m));
+            let want = page_size.unwrap_or(1000).min(limit - collected).min(1000);
+            input.insert(spec.page_size.clone(), json!(want));
             let mut page = self.call(op, &input).await?;
             if auto {
                 quirks::decode_listing(&mut page);
             }
-            let truncated = page
-                .get("IsTruncated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            // S3 sends NextMarker only with a delimiter; otherwise the last key is the marker.
-            let next = page
-                .get("NextMarker")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| last_listed(&page));
+            let more = page.get(&spec.more).and_then(Value::as_bool) == Some(true);
+            let next: Option<Vec<Value>> =
+                spec.tokens.iter().map(|t| next_token(t, &page)).collect();
             let m = match merged.as_mut() {
-                None => {
-                    merged = Some(page);
-                    merged.as_mut().expect("just set")
-                }
+                None => merged.insert(page),
                 Some(m) => {
-                    for list in ["Contents", "CommonPrefixes"] {
-                        let more = page
-                            .get(list)
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
+                    for list in &spec.results {
+                        let items = match page.get_mut(list) {
+                            Some(Value::Array(a)) => std::mem::take(a),
+                            _ => Vec::new(),
+                        };
                         if let Some(Value::Array(a)) = m.get_mut(list) {
-                            a.extend(more);
+                            a.extend(items);
                         }
                     }
-                    m.insert("IsTruncated".into(), json!(truncated));
-                    m
-                }
-            };
-            match (&next, truncated) {
-                (Some(marker), true) => {
-                    m.insert("NextMarker".into(), json!(marker));
-                    if count_listing(m) >= limit {
-                        break;
-                    }
-                    let sent = if auto {
-                        marker.clone()
-                    } else {
-                        wire_marker(&input, marker)
-                    };
-                    input.insert("marker".into(), json!(sent));
-                }
-                _ => {
-                    m.remove("NextMarker");
-                    break;
-                }
-            }
-        }
-        // `Marker` stays the first page's: where the caller started.
-        Ok(merged.unwrap_or_default())
-    }
-
-    /// ListParts with automatic pagination up to `MaxItems`.
-    pub(crate) async fn list_parts(
-        &self,
-        op: &'static Operation,
-        mut input: Map<String, Value>,
-    ) -> Result<Map<String, Value>, Error> {
-        let limit = item_limit(&input, "max-parts");
-        let page_size = input.get("max-parts").and_then(Value::as_u64);
-        input.remove("MaxItems");
-        let mut merged: Option<Map<String, Value>> = None;
-        loop {
-            let have = merged.as_ref().map_or(0, |m| list_len(m, "Parts"));
-            let want = page_size.unwrap_or(1000).min(limit - have).min(1000);
-            input.insert("max-parts".into(), json!(want));
-            let page = self.call(op, &input).await?;
-            let truncated = page
-                .get("IsTruncated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            let next = page.get("NextPartNumberMarker").and_then(Value::as_u64);
-            let m = match merged.as_mut() {
-                None => {
-                    merged = Some(page);
-                    merged.as_mut().expect("just set")
-                }
-                Some(m) => {
-                    let more = page
-                        .get("Parts")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    if let Some(Value::Array(a)) = m.get_mut("Parts") {
-                        a.extend(more);
-                    }
-                    m.insert("IsTruncated".into(), json!(truncated));
-                    match next {
-                        Some(n) => m.insert("NextPartNumberMarker".into(), json!(n)),
-                        None => m.remove("NextPartNumberMarker"),
-                    };
+                    m.insert(spec.more.clone(), json!(more));
                     m
                 }
             };
             match next {
-                Some(n) if truncated && list_len(m, "Parts") < limit => {
-                    input.insert("part-number-marker".into(), json!(n));
+                Some(values) if more => {
+                    for (t, v) in spec.tokens.iter().zip(&values) {
+                        m.insert(t.output.clone(), v.clone());
+                    }
+                    if count(spec, m) >= limit {
+                        break;
+                    }
+                    for (t, v) in spec.tokens.iter().zip(values) {
+                        let sent = if auto { v } else { wire_token(&input, v) };
+                        input.insert(t.input.clone(), sent);
+                    }
                 }
-                _ => break,
+                _ => {
+                    for t in &spec.tokens {
+                        m.remove(&t.output);
+                    }
+                    break;
+                }
             }
         }
+        // The input markers stay the first page's: where the caller started.
         Ok(merged.unwrap_or_default())
     }
 
@@ -145,7 +87,7 @@ impl Ctx<'_> {
         }
         list_input.insert("MaxItems".into(), json!(10000));
         let listed = self
-            .list_parts(op("list_parts_for_multipart_upload"), list_input)
+            .paginate(op("list_parts_for_multipart_upload"), list_input)
             .await?;
         Ok(listed
             .get("Parts")
@@ -167,36 +109,37 @@ fn item_limit(input: &Map<String, Value>, page_param: &str) -> u64 {
         .unwrap_or(1000)
 }
 
-fn list_len(m: &Map<String, Value>, list: &str) -> u64 {
-    m.get(list)
-        .and_then(Value::as_array)
-        .map_or(0, |a| a.len() as u64)
+/// Result items collected so far: every `results` list together.
+fn count(spec: &Pagination, m: &Map<String, Value>) -> u64 {
+    spec.results
+        .iter()
+        .filter_map(|l| m.get(l).and_then(Value::as_array))
+        .map(|a| a.len() as u64)
+        .sum()
 }
 
-fn count_listing(m: &Map<String, Value>) -> u64 {
-    list_len(m, "Contents") + list_len(m, "CommonPrefixes")
-}
-
-fn last_listed(page: &Map<String, Value>) -> Option<String> {
-    let last = |list: &str, field: &str| {
-        page.get(list)
-            .and_then(Value::as_array)
-            .and_then(|a| a.last())
-            .and_then(|v| v.get(field))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    };
-    match (last("Contents", "Key"), last("CommonPrefixes", "Prefix")) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+/// A token's value for the next page: its output field, else the greatest of the
+/// `else_last_of` values (`List/Field`, the last item of each list) on the page.
+fn next_token(t: &crate::manifest::PageToken, page: &Map<String, Value>) -> Option<Value> {
+    if let Some(v) = page.get(&t.output).filter(|v| !v.is_null()) {
+        return Some(v.clone());
     }
+    t.else_last_of
+        .iter()
+        .filter_map(|path| {
+            let (list, field) = path.split_once('/')?;
+            page.get(list)?.as_array()?.last()?.get(field)?.as_str()
+        })
+        .max()
+        .map(|s| Value::String(s.to_string()))
 }
 
-/// A marker taken from a reply the caller asked to be URL-encoded must be decoded to send again.
-fn wire_marker(input: &Map<String, Value>, marker: &str) -> String {
-    if input.get("encoding-type").and_then(Value::as_str) == Some("url") {
-        crate::endpoint::decode_url(marker)
-    } else {
-        marker.to_string()
+/// A token taken from a reply the caller asked to be URL-encoded must be decoded to send again.
+fn wire_token(input: &Map<String, Value>, v: Value) -> Value {
+    match v {
+        Value::String(s) if input.get("encoding-type").and_then(Value::as_str) == Some("url") => {
+            Value::String(crate::endpoint::decode_url(&s))
+        }
+        other => other,
     }
 }

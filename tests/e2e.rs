@@ -925,3 +925,53 @@ on_servers!(every_operation_succeeds, |s| {
         .collect();
     assert_eq!(done, all, "operations that succeeded vs the manifest's");
 });
+
+on_servers!(list_multipart_uploads_lists_every_upload, |s| {
+    // Five uploads in progress over three keys, each listed once. Paging itself is tested in
+    // tests/replies.rs: neither server pages this listing as S3 does (moto ignores max-uploads;
+    // SeaweedFS 4.48, asked for 2 a page, lists one key's uploads, says truncated without
+    // NextKeyMarker/NextUploadIdMarker, and lists nothing after them).
+    let b = create_bucket(s, "mpl");
+    let mut ids = Vec::new();
+    for key in ["u/a", "u/b", "u/b", "u/c", "u/c"] {
+        let out = run(
+            s,
+            "create_multipart_upload",
+            json!({"Bucket": b, "Key": key}),
+        );
+        ids.push((key, out.output()["UploadId"].as_str().unwrap().to_string()));
+    }
+    let out = run(
+        s,
+        "list_multipart_uploads",
+        json!({"Bucket": b, "MaxItems": 100}),
+    );
+    let mut got: Vec<(String, String)> = out.output()["Uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["Key"].as_str().unwrap().to_string(),
+                u["UploadId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = ids
+        .iter()
+        .map(|(k, id)| (k.to_string(), id.clone()))
+        .collect();
+    want.sort();
+    assert_eq!(got, want, "every upload once");
+    assert_eq!(out.output()["IsTruncated"], false);
+    for (key, id) in &ids {
+        run(
+            s,
+            "abort_multipart_upload",
+            json!({"Bucket": b, "Key": key, "uploadId": id}),
+        )
+        .output();
+    }
+    cleanup(s, &b);
+});

@@ -232,6 +232,20 @@ fn generator_refuses_what_it_does_not_understand() {
         e.contains("list_multipart_uploads.Bucket") && e.contains("no `type`"),
         "{e}"
     );
+    // A pagination spec naming a page-size parameter the operation does not have.
+    let mut bad_page: serde_json::Value = serde_json::from_str(&overlay).unwrap();
+    let op = bad_page["operations"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|o| o["name"] == "list_parts_for_multipart_upload")
+        .unwrap();
+    op["pagination"]["page_size"] = serde_json::json!("max-partz");
+    let e = generate::generate(&page, &bad_page.to_string()).unwrap_err();
+    assert!(
+        e.contains("list_parts_for_multipart_upload") && e.contains("parameter `max-partz`"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -270,3 +270,95 @@ fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
     let lists = log.iter().filter(|s| s.method == "GET").count();
     assert_eq!(lists, 4, "two pages before, two after");
 }
+
+/// A ListMultipartUploads responder over `total` uploads of keys k0000.., `per_page` a page,
+/// honouring key-marker and upload-id-marker as S3 does.
+fn uploads_responder(total: usize, per_page: usize) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    responder(move |req| {
+        let all: Vec<(String, String)> = (0..total)
+            .map(|i| (format!("k{:04}", i / 2), format!("id{i:04}")))
+            .collect();
+        let param = |name: &str| {
+            req.target
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")).map(str::to_string))
+        };
+        let after = match (param("key-marker"), param("upload-id-marker")) {
+            (Some(k), Some(u)) => all
+                .iter()
+                .position(|(key, id)| *key == k && *id == u)
+                .map_or(0, |i| i + 1),
+            _ => 0,
+        };
+        let asked: usize = param("max-uploads").map_or(1000, |v| v.parse().unwrap());
+        let n = asked.min(per_page);
+        let page = &all[after..(after + n).min(total)];
+        let truncated = after + page.len() < total;
+        let mut xml = format!(
+            "<ListMultipartUploadsResult><Bucket>b-1</Bucket><MaxUploads>{n}</MaxUploads>\
+             <IsTruncated>{truncated}</IsTruncated>"
+        );
+        if let (true, Some((k, id))) = (truncated, page.last()) {
+            xml.push_str(&format!(
+                "<NextKeyMarker>{k}</NextKeyMarker><NextUploadIdMarker>{id}</NextUploadIdMarker>"
+            ));
+        }
+        for (k, id) in page {
+            xml.push_str(&format!(
+                "<Upload><Key>{k}</Key><UploadId>{id}</UploadId></Upload>"
+            ));
+        }
+        xml + "</ListMultipartUploadsResult>"
+    })
+}
+
+#[test]
+fn list_multipart_uploads_follows_pages_up_to_max_items() {
+    let ids = |out: &Value| -> Vec<String> {
+        out["Uploads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["UploadId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // 2,500 uploads, 1,000 a page: all of them in three requests.
+    let (endpoint, log) = uploads_responder(2500, 1000);
+    let r = run(
+        &endpoint,
+        "list_multipart_uploads",
+        json!({"Bucket": "b-1", "MaxItems": 10000}),
+    );
+    let out = r.output().clone();
+    assert_eq!(
+        ids(&out),
+        (0..2500).map(|i| format!("id{i:04}")).collect::<Vec<_>>()
+    );
+    assert_eq!(out["IsTruncated"], false);
+    assert!(
+        out.get("NextKeyMarker").is_none(),
+        "nothing to continue from"
+    );
+    assert_eq!(log.lock().unwrap().len(), 3);
+
+    // Stopped at MaxItems: the markers to continue from, which give the rest.
+    let (endpoint, _) = uploads_responder(7, 1000);
+    let r = run(
+        &endpoint,
+        "list_multipart_uploads",
+        json!({"Bucket": "b-1", "max-uploads": 2, "MaxItems": 5}),
+    );
+    let first = r.output().clone();
+    assert_eq!(ids(&first).len(), 5, "{first}");
+    assert_eq!(first["IsTruncated"], true);
+    let rest = run(
+        &endpoint,
+        "list_multipart_uploads",
+        json!({"Bucket": "b-1", "key-marker": first["NextKeyMarker"],
+               "upload-id-marker": first["NextUploadIdMarker"], "MaxItems": 100}),
+    );
+    assert_eq!(
+        [ids(&first), ids(rest.output())].concat(),
+        (0..7).map(|i| format!("id{i:04}")).collect::<Vec<_>>()
+    );
+}

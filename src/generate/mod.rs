@@ -14,7 +14,9 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{Location, Manifest, Operation, Origin, Parameter, ResponseBody, Sources};
+use crate::manifest::{
+    Location, Manifest, Operation, Origin, Pagination, Parameter, ResponseBody, Sources,
+};
 use docs_page::{DocOperation, DocParameter};
 use overlay::{OperationOverlay, Overlay, ParameterPatch};
 
@@ -280,6 +282,20 @@ fn build_operation(
         output_props.insert(name.clone(), Value::Object(expanded));
     }
     let (output, response_body) = build_output(&ov.name, &output_props)?;
+    let pagination = match &ov.pagination {
+        None => None,
+        Some(p) => {
+            let spec = Pagination {
+                page_size: p.page_size.clone(),
+                results: p.results.clone(),
+                more: p.more.clone(),
+                tokens: p.tokens.clone(),
+            };
+            check_pagination(&ov.name, &spec, &parameters, &output)?;
+            corrections.push(format!("pagination: {}", p.reason));
+            Some(spec)
+        }
+    };
     Ok(Operation {
         name: ov.name.clone(),
         title: ov.title.clone(),
@@ -296,10 +312,59 @@ fn build_operation(
         response_body,
         parameters,
         rules: ov.rules.clone(),
+        pagination,
         output,
         corrections,
         xml_plan: Default::default(),
     })
+}
+
+/// A pagination spec must name parameters and outputs the operation has: the page size and
+/// each token's input among the parameters (and `MaxItems`, the total limit), the result lists
+/// as arrays, `more` as a boolean, and each token's output among the outputs.
+fn check_pagination(
+    op: &str,
+    p: &Pagination,
+    parameters: &[Parameter],
+    output: &Value,
+) -> Result<(), String> {
+    let has_param = |n: &str| parameters.iter().any(|q| q.name == n);
+    let out_type = |n: &str| {
+        output
+            .pointer(&format!("/properties/{n}/type"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let mut missing = Vec::new();
+    for n in [p.page_size.as_str(), "MaxItems"]
+        .into_iter()
+        .chain(p.tokens.iter().map(|t| t.input.as_str()))
+    {
+        if !has_param(n) {
+            missing.push(format!("parameter `{n}`"));
+        }
+    }
+    for r in &p.results {
+        if out_type(r).as_deref() != Some("array") {
+            missing.push(format!("array output `{r}`"));
+        }
+    }
+    if out_type(&p.more).as_deref() != Some("boolean") {
+        missing.push(format!("boolean output `{}`", p.more));
+    }
+    for t in &p.tokens {
+        if out_type(&t.output).is_none() {
+            missing.push(format!("output `{}`", t.output));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{op}: pagination names what the operation lacks: {}",
+            missing.join(", ")
+        ))
+    }
 }
 
 fn doc_parameter(op: &str, dp: &DocParameter) -> Result<Parameter, String> {

@@ -43,6 +43,31 @@ pub fn render(m: &Manifest) -> String {
         if op.origin == Origin::Overlay {
             let _ = writeln!(s, "Not on the vendor docs page: added by the overlay.\n");
         }
+        if let Some(p) = &op.pagination {
+            let tokens: Vec<String> = p
+                .tokens
+                .iter()
+                .map(|t| {
+                    let mut m = format!("`{}` from `{}`", t.input, t.output);
+                    if !t.else_last_of.is_empty() {
+                        let last: Vec<String> =
+                            t.else_last_of.iter().map(|l| format!("`{l}`")).collect();
+                        m.push_str(&format!(" (else the greatest last {})", last.join(", ")));
+                    }
+                    m
+                })
+                .collect();
+            let results: Vec<String> = p.results.iter().map(|r| format!("`{r}`")).collect();
+            let _ = writeln!(
+                s,
+                "Pages automatically up to `MaxItems` items of {} (`{}` per page; `{}` alone means \
+                 one page), continuing with {}.\n",
+                results.join(" and "),
+                p.page_size,
+                p.page_size,
+                tokens.join(" and ")
+            );
+        }
         if op.parameters.is_empty() {
             let _ = writeln!(s, "No parameters.\n");
         } else {

@@ -48,8 +48,21 @@ pub struct OperationOverlay {
     pub add_parameters: Vec<ParameterPatch>,
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Automatic pagination of a listing.
+    #[serde(default)]
+    pub pagination: Option<PaginationOverlay>,
     /// Output properties, each with `x-s3` saying where it comes from.
     pub output: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaginationOverlay {
+    pub reason: String,
+    pub page_size: String,
+    pub results: Vec<String>,
+    pub more: String,
+    pub tokens: Vec<crate::manifest::PageToken>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +130,9 @@ impl Overlay {
                         op.name
                     ));
                 }
+            }
+            if let Some(p) = &op.pagination {
+                check(&format!("{}.pagination", op.name), &p.reason)?;
             }
             if let Some(from) = &op.parameters_from {
                 check(&format!("{}.parameters_from", op.name), &from.reason)?;
