@@ -18,11 +18,27 @@ struct Seen {
     body: Vec<u8>,
 }
 
-/// Answers each request with `200 OK` and the body `reply` gives for it, or closes the
-/// connection without a reply when it gives None; records the requests. Stops with the test
-/// process.
-fn responder_or_drop(
-    reply: impl Fn(&Seen) -> Option<String> + Send + 'static,
+/// A reply: status line (`200 OK`), extra header lines, body.
+struct Reply {
+    status: &'static str,
+    headers: Vec<String>,
+    body: String,
+}
+
+impl Reply {
+    fn ok(body: String) -> Reply {
+        Reply {
+            status: "200 OK",
+            headers: Vec::new(),
+            body,
+        }
+    }
+}
+
+/// Answers each request with the reply `reply` gives for it, or closes the connection without
+/// one when it gives None; records the requests. Stops with the test process.
+fn scripted(
+    reply: impl Fn(&Seen) -> Option<Reply> + Send + 'static,
 ) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -61,10 +77,13 @@ fn responder_or_drop(
             let Some(out) = out else {
                 continue; // dropped: the connection closes with no reply
             };
+            let extra: String = out.headers.iter().map(|h| format!("{h}\r\n")).collect();
             let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
-                 x-amz-request-id: canned-1\r\nConnection: close\r\n\r\n{out}",
-                out.len()
+                "HTTP/1.1 {}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+                 x-amz-request-id: canned-1\r\n{extra}Connection: close\r\n\r\n{}",
+                out.status,
+                out.body.len(),
+                out.body
             );
             let _ = conn.write_all(reply.as_bytes());
         }
@@ -72,6 +91,14 @@ fn responder_or_drop(
     (endpoint, log)
 }
 
+/// `200 OK` with the body `reply` gives, or no reply at all for None.
+fn responder_or_drop(
+    reply: impl Fn(&Seen) -> Option<String> + Send + 'static,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    scripted(move |req| reply(req).map(Reply::ok))
+}
+
+/// `200 OK` with the body `reply` gives.
 fn responder(reply: impl Fn(&Seen) -> String + Send + 'static) -> (String, Arc<Mutex<Vec<Seen>>>) {
     responder_or_drop(move |req| Some(reply(req)))
 }
@@ -361,4 +388,60 @@ fn list_multipart_uploads_follows_pages_up_to_max_items() {
         [ids(&first), ids(rest.output())].concat(),
         (0..7).map(|i| format!("id{i:04}")).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn repeated_completion_is_checked_against_the_object() {
+    // The first completion is applied but its reply lost; the repeat gets NoSuchUpload. The
+    // object is accepted only if its ETag is the multipart ETag of exactly the parts given.
+    use md5::{Digest, Md5};
+    let parts = [Md5::digest(b"part one"), Md5::digest(b"part two")];
+    let etags: Vec<String> = parts
+        .iter()
+        .map(|d| format!("\"{}\"", hex::encode(d)))
+        .collect();
+    let good = format!("\"{}-2\"", hex::encode(Md5::digest(parts.concat())));
+    for (object_etag, accepted) in [(good.clone(), true), ("\"0123abcd-2\"".to_string(), false)] {
+        let completes = Arc::new(Mutex::new(0));
+        let c = completes.clone();
+        let (endpoint, log) = scripted(move |req| match req.method.as_str() {
+            "POST" => {
+                let mut n = c.lock().unwrap();
+                *n += 1;
+                (*n > 1).then(|| Reply {
+                    status: "404 Not Found",
+                    headers: Vec::new(),
+                    body: "<Error><Code>NoSuchUpload</Code><Message>gone</Message></Error>".into(),
+                })
+            }
+            _ => Some(Reply {
+                status: "206 Partial Content",
+                headers: vec![
+                    format!("ETag: {object_etag}"),
+                    "Content-Range: bytes 0-0/10485760".into(),
+                ],
+                body: "x".into(),
+            }),
+        });
+        let r = run(
+            &endpoint,
+            "complete_multipart_upload",
+            json!({"Bucket": "b-1", "Key": "k", "uploadId": "u1", "Parts": [
+                {"PartNumber": 1, "ETag": etags[0]}, {"PartNumber": 2, "ETag": etags[1]}]}),
+        );
+        let gets = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.method == "GET")
+            .count();
+        assert_eq!(gets, 1, "one look at the object");
+        if accepted {
+            assert_eq!(r.code, 0, "{}", r.envelope);
+            assert_eq!(r.output()["ETag"], good.as_str());
+            assert_eq!(r.output()["Key"], "k");
+        } else {
+            assert_eq!(r.error()["code"], "NoSuchUpload", "{}", r.envelope);
+        }
+    }
 }
