@@ -136,15 +136,22 @@ pub fn main() -> u8 {
             }
         }
         Command::Validate => {
-            let checked = read_stdin()
-                .and_then(|t| validate::parse_request(&t))
-                .and_then(|req| crate::execute::preflight(&req).map(|()| req));
+            let (id, checked) = match read_stdin() {
+                Ok(text) => {
+                    let (id, parsed) = validate::parse_request_with_id(&text);
+                    (
+                        id,
+                        parsed.and_then(|req| crate::execute::preflight(&req).map(|()| req)),
+                    )
+                }
+                Err(e) => (None, Err(e)),
+            };
             let response = match checked {
                 Ok(req) => Response::success(
                     req.id,
                     serde_json::json!({"valid": true, "operation": req.operation.name}),
                 ),
-                Err(e) => Response::failure(None, e),
+                Err(e) => Response::failure(id, e),
             };
             emit(&response)
         }

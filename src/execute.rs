@@ -37,7 +37,22 @@ pub(crate) struct CallOpts {
     pub sink: Sink,
     /// The caller makes a repeat of this `POST` harmless, so it is retried like a `PUT`.
     pub repeat_safe: bool,
+    /// Cleanup after a failure (aborting an upload, listing what a lost reply left): runs even
+    /// past the overall deadline, within `CLEANUP_GRACE`.
+    pub cleanup: bool,
 }
+
+/// Options for a cleanup call.
+pub(crate) const CLEANUP: CallOpts = CallOpts {
+    payload: None,
+    sink: Sink::Default,
+    repeat_safe: false,
+    cleanup: true,
+};
+
+/// How long cleanup may run past the overall timeout (`timeout_seconds`) before the operation
+/// is cut off regardless.
+const CLEANUP_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Default)]
 pub(crate) enum Sink {
@@ -96,21 +111,19 @@ impl Executor {
             transport: &transport,
             progress: progress.clone(),
             attempts: Default::default(),
+            maybe_applied: Default::default(),
             redirect: Mutex::new(None),
+            deadline: conn
+                .overall_timeout
+                .map(|limit| (tokio::time::Instant::now() + limit, limit)),
         };
         let work = ctx.dispatch(req.operation, req.input.clone());
+        // Each request stops at the deadline (`call_with`), so that the operation can still
+        // clean up after itself; the grace period bounds that cleanup.
         let out = match conn.overall_timeout {
-            Some(limit) => tokio::time::timeout(limit, work).await.map_err(|_| {
-                let attempts = ctx.attempts.load(std::sync::atomic::Ordering::Relaxed);
-                Error {
-                    attempts: Some(attempts),
-                    ..Error::new(
-                        ErrorKind::Timeout,
-                        format!("operation exceeded the overall timeout of {limit:?}"),
-                    )
-                    .retryable(true)
-                }
-            })?,
+            Some(limit) => tokio::time::timeout(limit + CLEANUP_GRACE, work)
+                .await
+                .map_err(|_| ctx.deadline_error())?,
             None => work.await,
         }?;
         progress.finish();
@@ -161,8 +174,25 @@ pub(crate) struct Ctx<'a> {
     pub(crate) progress: Progress,
     /// Attempts made so far by the whole operation (for the overall-timeout error).
     attempts: std::sync::atomic::AtomicU32,
+    /// Attempts that failed after the request may have been applied (a reset or a timeout once
+    /// sent, an unreadable success reply): what a lost reply may have left behind.
+    maybe_applied: std::sync::atomic::AtomicU32,
+    /// The overall deadline (`timeout_seconds`), and that limit for the error message.
+    deadline: Option<(tokio::time::Instant, Duration)>,
     /// Region and endpoint after a redirect; later requests of the operation use them too.
     redirect: Mutex<Option<(String, Endpoint)>>,
+}
+
+/// Whether a failed attempt's request may have been applied by S3 even so: it was sent and the
+/// reply was lost (reset, timeout) or unreadable. Not when nothing was sent (`cannot connect`)
+/// or S3 answered with an error.
+fn may_have_been_applied(err: &Error) -> bool {
+    match err.kind {
+        ErrorKind::Network => !err.message.starts_with("cannot connect"),
+        ErrorKind::Timeout => true,
+        ErrorKind::Service => err.status.is_none(),
+        _ => false,
+    }
 }
 
 pub(crate) fn op_named(name: &str) -> &'static Operation {
@@ -218,13 +248,33 @@ impl Ctx<'_> {
         let mut attempt = 0;
         let mut redirected = false;
         loop {
+            let deadline = self.deadline.filter(|_| !opts.cleanup).map(|(d, _)| d);
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                return Err(self.deadline_error());
+            }
             attempt += 1;
             self.attempts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let err = match self.attempt(op, input, opts).await {
+            let result = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, self.attempt(op, input, opts)).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Cut off in flight: the request may have been applied.
+                        self.maybe_applied
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return Err(self.deadline_error());
+                    }
+                },
+                None => self.attempt(op, input, opts).await,
+            };
+            let err = match result {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
             };
+            if may_have_been_applied(&err) {
+                self.maybe_applied
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if err.kind == ErrorKind::InvalidRequest {
                 return Err(err);
             }
@@ -247,7 +297,8 @@ impl Ctx<'_> {
             if policy.should_retry(&err, idempotent, attempt) {
                 let delay = policy.delay(attempt, retry::jitter_unit());
                 tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = delay.as_millis() as u64, "retrying after: {}", err.message);
-                tokio::time::sleep(delay).await;
+                let wake = tokio::time::Instant::now() + delay;
+                tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
                 continue;
             }
             let mut err = Error {
@@ -278,6 +329,25 @@ impl Ctx<'_> {
     /// Attempts made so far by the whole operation.
     pub(crate) fn attempts_made(&self) -> u32 {
         self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Attempts so far that failed after their request may have been applied.
+    pub(crate) fn maybe_applied(&self) -> u32 {
+        self.maybe_applied
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The error for an operation stopped by its overall timeout.
+    fn deadline_error(&self) -> Error {
+        let limit = self.deadline.map(|(_, l)| l).unwrap_or_default();
+        Error {
+            attempts: Some(self.attempts_made()),
+            ..Error::new(
+                ErrorKind::Timeout,
+                format!("operation exceeded the overall timeout of {limit:?}"),
+            )
+            .retryable(true)
+        }
     }
 
     fn region(&self) -> String {

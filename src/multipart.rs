@@ -3,11 +3,11 @@
 //! A `POST` whose reply is lost may have been applied, so the retry policy does not repeat it on
 //! its own. Here each one is made harmless to repeat:
 //!
-//! - `create_multipart_upload`: the key's uploads in progress are listed first. When the create
-//!   took more than one attempt, a lost reply may have left an upload whose id nobody learned:
-//!   the key's uploads are listed again and every new one but the one returned is aborted (all
-//!   of them when every attempt failed). Without the first listing (no permission, say) the
-//!   create is not repeated.
+//! - `create_multipart_upload`: the key's uploads in progress are listed first. When an attempt
+//!   failed after its request may have been applied, a lost reply may have left an upload whose
+//!   id nobody learned: the key's uploads are listed again and every new one but the one
+//!   returned is aborted (all of them when no attempt succeeded). Without the first listing (no
+//!   permission, say) the create is not repeated.
 //! - `complete_multipart_upload`: completing the same parts again makes the same object. When a
 //!   repeat gets `NoSuchUpload`, an earlier attempt completed the upload and its reply was lost:
 //!   that is accepted when the object's ETag is the multipart ETag of exactly these parts (and,
@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, ErrorKind};
-use crate::execute::{op_named as op, CallOpts, Ctx, Sink};
+use crate::execute::{op_named as op, CallOpts, Ctx, Sink, CLEANUP};
 
 /// One key's uploads in progress: upload id → its initiator's id, when the listing says.
 type Uploads = HashMap<String, Option<String>>;
@@ -35,6 +35,7 @@ const REPEAT_SAFE: CallOpts = CallOpts {
     payload: None,
     sink: Sink::Default,
     repeat_safe: true,
+    cleanup: false,
 };
 
 /// The input entries (of `from`) that the operation `to` takes, by the same names.
@@ -53,7 +54,7 @@ impl Ctx<'_> {
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
         let create = op("create_multipart_upload");
-        let before = match self.uploads_of(&input).await {
+        let before = match self.uploads_of(&input, &CallOpts::default()).await {
             Ok(b) => Some(b),
             Err(e) => {
                 tracing::debug!("cannot list the key's uploads, so a lost create reply cannot be cleaned up and the create is not repeated: {}", e.message);
@@ -65,17 +66,19 @@ impl Ctx<'_> {
         } else {
             CallOpts::default()
         };
-        let attempts = self.attempts_made();
+        let applied = self.maybe_applied();
         let result = self.call_with(create, &input, &opts).await;
-        let repeated = self.attempts_made() - attempts > 1;
-        let keep = match &result {
-            Ok(out) => out.get("UploadId").and_then(Value::as_str),
-            // Only a reply lost in the network can hide an upload S3 made.
-            Err(e) if !matches!(e.kind, ErrorKind::Network | ErrorKind::Timeout) => return result,
-            Err(_) => None,
-        };
-        if let (Some(before), true) = (&before, repeated || result.is_err()) {
-            self.abort_uploads_since(&input, before, keep).await;
+        // Only an attempt whose reply was lost after sending can have made an upload nobody
+        // knows of; whatever the last attempt's outcome.
+        if self.maybe_applied() > applied {
+            if let Some(before) = &before {
+                let keep = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|out| out.get("UploadId"))
+                    .and_then(Value::as_str);
+                self.abort_uploads_since(&input, before, keep).await;
+            }
         }
         result
     }
@@ -87,14 +90,14 @@ impl Ctx<'_> {
         input: Map<String, Value>,
         size: Option<u64>,
     ) -> Result<Map<String, Value>, Error> {
-        let attempts = self.attempts_made();
+        let applied = self.maybe_applied();
         match self
             .call_with(op("complete_multipart_upload"), &input, &REPEAT_SAFE)
             .await
         {
+            // NoSuchUpload after an attempt that may have been applied: that one completed it.
             Err(e)
-                if e.code.as_deref() == Some("NoSuchUpload")
-                    && self.attempts_made() - attempts > 1 =>
+                if e.code.as_deref() == Some("NoSuchUpload") && self.maybe_applied() > applied =>
             {
                 self.completed_earlier(&input, size, e).await
             }
@@ -151,14 +154,20 @@ impl Ctx<'_> {
     /// Upload ids of the multipart uploads in progress for exactly this key. Listed by the key
     /// as prefix, so the key's own uploads come first (it sorts before every longer key);
     /// further pages only while they are still this key's, at most `MAX_UPLOAD_PAGES`.
-    pub(crate) async fn uploads_of(&self, input: &Map<String, Value>) -> Result<Uploads, Error> {
+    pub(crate) async fn uploads_of(
+        &self,
+        input: &Map<String, Value>,
+        opts: &CallOpts,
+    ) -> Result<Uploads, Error> {
         let key = input.get("Key").cloned().unwrap_or_default();
         let mut list = pick(input, "list_multipart_uploads");
         list.insert("prefix".into(), key.clone());
         list.insert("max-uploads".into(), json!(1000));
         let mut ids = Uploads::new();
         for _ in 0..MAX_UPLOAD_PAGES {
-            let out = self.call(op("list_multipart_uploads"), &list).await?;
+            let out = self
+                .call_with(op("list_multipart_uploads"), &list, opts)
+                .await?;
             let uploads = out
                 .get("Uploads")
                 .and_then(Value::as_array)
@@ -186,7 +195,17 @@ impl Ctx<'_> {
                 ("key-marker", "NextKeyMarker"),
                 ("upload-id-marker", "NextUploadIdMarker"),
             ] {
-                list.insert(marker.into(), out.get(next).cloned().unwrap_or_default());
+                let value = out
+                    .get(next)
+                    .and_then(Value::as_str)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Service,
+                            format!("the uploads listing is truncated without {next}"),
+                        )
+                    })?;
+                list.insert(marker.into(), json!(value));
             }
         }
         Err(Error::new(
@@ -207,8 +226,12 @@ impl Ctx<'_> {
         before: &Uploads,
         keep: Option<&str>,
     ) {
-        let Ok(now) = self.uploads_of(input).await else {
-            return;
+        let now = match self.uploads_of(input, &CLEANUP).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::error!("after a lost create_multipart_upload reply, the key's uploads cannot be listed, so an upload it made may remain: {}", e.message);
+                return;
+            }
         };
         let me = keep.and_then(|k| now.get(k)).cloned().flatten();
         for (id, initiator) in &now {
@@ -222,7 +245,10 @@ impl Ctx<'_> {
             }
             let mut abort = pick(input, "abort_multipart_upload");
             abort.insert("uploadId".into(), json!(id));
-            match self.call(op("abort_multipart_upload"), &abort).await {
+            match self
+                .call_with(op("abort_multipart_upload"), &abort, &CLEANUP)
+                .await
+            {
                 Ok(_) => {
                     tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind")
                 }

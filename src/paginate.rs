@@ -25,7 +25,12 @@ impl Ctx<'_> {
         input.remove("MaxItems");
         let auto = quirks::auto_encoding_type(op, &mut input);
         let mut merged: Option<Map<String, Value>> = None;
-        loop {
+        let mut sent: Option<Vec<Value>> = None;
+        // Every page but the last adds at least one item, or the listing is not advancing.
+        for page_number in 1.. {
+            if page_number > limit + 1 {
+                return Err(stuck(op, "it returned pages without items"));
+            }
             let collected = merged.as_ref().map_or(0, |m| count(spec, m));
             let want = page_size.unwrap_or(1000).min(limit - collected).min(1000);
             input.insert(spec.page_size.clone(), json!(want));
@@ -53,6 +58,9 @@ impl Ctx<'_> {
                 }
             };
             match next {
+                Some(values) if more && sent.as_ref() == Some(&values) => {
+                    return Err(stuck(op, "it gave the same continuation marker twice"));
+                }
                 Some(values) if more => {
                     for (t, v) in spec.tokens.iter().zip(&values) {
                         m.insert(t.output.clone(), v.clone());
@@ -60,10 +68,11 @@ impl Ctx<'_> {
                     if count(spec, m) >= limit {
                         break;
                     }
-                    for (t, v) in spec.tokens.iter().zip(values) {
-                        let sent = if auto { v } else { wire_token(&input, v) };
-                        input.insert(t.input.clone(), sent);
+                    for (t, v) in spec.tokens.iter().zip(values.iter().cloned()) {
+                        let wire = if auto { v } else { wire_token(&input, v) };
+                        input.insert(t.input.clone(), wire);
                     }
+                    sent = Some(values);
                 }
                 _ => {
                     for t in &spec.tokens {
@@ -109,6 +118,14 @@ fn item_limit(input: &Map<String, Value>, page_param: &str) -> u64 {
         .unwrap_or(1000)
 }
 
+/// The error for a listing that says it is truncated but does not advance.
+fn stuck(op: &Operation, why: &str) -> Error {
+    Error::new(
+        crate::error::ErrorKind::Service,
+        format!("{}: the listing does not advance: {why}", op.name),
+    )
+}
+
 /// Result items collected so far: every `results` list together.
 fn count(spec: &Pagination, m: &Map<String, Value>) -> u64 {
     spec.results
@@ -121,7 +138,7 @@ fn count(spec: &Pagination, m: &Map<String, Value>) -> u64 {
 /// A token's value for the next page: its output field, else the greatest of the
 /// `else_last_of` values (`List/Field`, the last item of each list) on the page.
 fn next_token(t: &crate::manifest::PageToken, page: &Map<String, Value>) -> Option<Value> {
-    if let Some(v) = page.get(&t.output).filter(|v| !v.is_null()) {
+    if let Some(v) = page.get(&t.output).filter(|v| !v.is_null() && *v != "") {
         return Some(v.clone());
     }
     t.else_last_of

@@ -21,9 +21,9 @@ use crate::progress::Progress;
 use crate::protocol::Response;
 use crate::validate;
 
-/// Requests in flight at once. 32: on 2 cores against a local SeaweedFS, 1,000 small puts
-/// ran 2.03x s5cmd's batch throughput at 32 and 1.84x at 16 (docs/benchmarks.md); S3 itself
-/// takes far more per prefix, and s5cmd's own default is 256 workers.
+/// Requests in flight at once. 32: on 2 cores against a local SeaweedFS, 1,000 small puts ran
+/// at 1.84x-2.05x s5cmd's batch throughput at 16 and 2.03x-2.18x at 32 (docs/benchmarks.md);
+/// S3 itself takes far more per prefix, and s5cmd's own default is 256 workers.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Runs the loop over the process's stdin and stdout; returns the exit code.

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use crate::body::temp_path_for;
 use crate::error::{Error, ErrorKind};
-use crate::execute::{op_named as op, CallOpts, Ctx, Sink};
+use crate::execute::{op_named as op, CallOpts, Ctx, Sink, CLEANUP};
 use crate::manifest::Location;
 use crate::request::Payload;
 
@@ -108,7 +108,10 @@ impl Ctx<'_> {
             // Leave nothing behind: parts of an unfinished upload are stored (and billed).
             let mut abort = for_operation("abort_multipart_upload", &input);
             abort.insert("uploadId".into(), json!(upload_id));
-            match self.call(op("abort_multipart_upload"), &abort).await {
+            match self
+                .call_with(op("abort_multipart_upload"), &abort, &CLEANUP)
+                .await
+            {
                 Ok(_) => {
                     tracing::warn!(upload_id = %upload_id, "upload failed and was aborted: {}", e.message)
                 }
@@ -145,6 +148,7 @@ impl Ctx<'_> {
                     }),
                     sink: Sink::Default,
                     repeat_safe: false,
+                    cleanup: false,
                 };
                 async move {
                     let out = self.call_with(upload, &pi, &opts).await?;
@@ -237,6 +241,7 @@ impl Ctx<'_> {
                 offset,
             },
             repeat_safe: false,
+            cleanup: false,
         };
         let mut first_in = base.clone();
         first_in.insert(

@@ -2005,3 +2005,46 @@ fn manual_multipart_posts_survive_lost_replies() {
     assert_eq!(unfinished_uploads(&b), Vec::<String>::new());
     cleanup(&b);
 }
+
+fn is_upload_part(method: &str, target: &str) -> bool {
+    method == "PUT" && target.contains("partNumber=")
+}
+
+#[test]
+fn overall_timeout_still_aborts_the_upload() {
+    // Every part upload stalls; timeout_seconds stops the operation, and upload_file still
+    // aborts its multipart upload (cleanup runs past the deadline, within a grace period).
+    let b = new_bucket("ufdeadline");
+    let p = fault_proxy_for(
+        Rates {
+            stall: 1.0,
+            ..Rates::default()
+        },
+        StallAt::Head,
+        is_upload_part,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("six.bin");
+    std::fs::write(&f, bytes(15, 6 * MIB)).unwrap();
+    let mut conn = proxied_connection(&p, 3);
+    conn["read_timeout_seconds"] = json!(30);
+    conn["timeout_seconds"] = json!(2);
+    let r = exec(
+        &json!({"operation": "upload_file", "connection": conn,
+                "input": {"Bucket": b, "Key": "six", "BodyFile": f, "PartSize": 5 * MIB, "MultipartThreshold": 5 * MIB}}),
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.error()["kind"], "timeout", "{}", r.envelope);
+    assert!(
+        r.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("overall timeout"),
+        "{}",
+        r.envelope
+    );
+    assert!(r.elapsed < Duration::from_secs(15), "took {:?}", r.elapsed);
+    let left = unfinished_uploads(&b);
+    cleanup(&b);
+    assert_eq!(left, Vec::<String>::new(), "unfinished uploads left behind");
+}

@@ -445,3 +445,123 @@ fn repeated_completion_is_checked_against_the_object() {
         }
     }
 }
+
+/// A create_multipart_upload responder: `post(n)` answers the n-th create (None: applied, but
+/// no reply; an error status: not applied). The listing shows `listing_extra` XML, then the
+/// uploads the applied creates made (new-n).
+fn create_responder(
+    post: impl Fn(usize) -> Option<Reply> + Send + 'static,
+    listing_extra: &'static str,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
+    let creates = Arc::new(Mutex::new((0usize, Vec::<usize>::new())));
+    scripted(move |req| match req.method.as_str() {
+        "POST" => {
+            let mut c = creates.lock().unwrap();
+            c.0 += 1;
+            let n = c.0;
+            let reply = post(n);
+            if reply.as_ref().is_none_or(|r| r.status.starts_with("200")) {
+                c.1.push(n);
+            }
+            reply
+        }
+        "DELETE" => Some(Reply::ok(String::new())),
+        _ => {
+            let uploads: String = creates
+                .lock()
+                .unwrap()
+                .1
+                .iter()
+                .map(|n| format!("<Upload><Key>k</Key><UploadId>new-{n}</UploadId></Upload>"))
+                .collect();
+            Some(Reply::ok(format!(
+                "<ListMultipartUploadsResult><Bucket>b-1</Bucket>{listing_extra}{uploads}\
+                 </ListMultipartUploadsResult>"
+            )))
+        }
+    })
+}
+
+fn slow_down() -> Reply {
+    Reply {
+        status: "503 Slow Down",
+        headers: Vec::new(),
+        body: "<Error><Code>SlowDown</Code><Message>slow</Message></Error>".into(),
+    }
+}
+
+#[test]
+fn a_lost_create_reply_is_cleaned_up_whatever_the_last_attempt_says() {
+    // The first create is applied but its reply lost; the repeats get 503 SlowDown. The
+    // operation fails with SlowDown, and the upload the first attempt made is aborted.
+    let (endpoint, log) = create_responder(
+        |n| (n > 1).then(slow_down),
+        "<IsTruncated>false</IsTruncated>",
+    );
+    let r = run(
+        &endpoint,
+        "create_multipart_upload",
+        json!({"Bucket": "b-1", "Key": "k"}),
+    );
+    assert_eq!(r.error()["code"], "SlowDown", "{}", r.envelope);
+    let log = log.lock().unwrap();
+    let aborted: Vec<&str> = log
+        .iter()
+        .filter(|s| s.method == "DELETE")
+        .map(|s| s.target.as_str())
+        .collect();
+    assert_eq!(aborted.len(), 1, "{aborted:?}");
+    assert!(aborted[0].contains("uploadId=new-1"), "{aborted:?}");
+}
+
+#[test]
+fn without_a_usable_listing_a_create_is_not_repeated() {
+    // The listing says truncated but gives no markers to continue from: the key's uploads
+    // cannot be known, so a lost create reply could not be cleaned up, and the create is sent
+    // once only.
+    let (endpoint, log) = create_responder(
+        |_| None,
+        "<IsTruncated>true</IsTruncated><Upload><Key>k</Key><UploadId>old-1</UploadId></Upload>",
+    );
+    let r = run(
+        &endpoint,
+        "create_multipart_upload",
+        json!({"Bucket": "b-1", "Key": "k"}),
+    );
+    assert_eq!(r.error()["kind"], "network", "{}", r.envelope);
+    assert_eq!(r.error()["attempts"], 1, "{}", r.envelope);
+    let posts = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == "POST")
+        .count();
+    assert_eq!(posts, 1);
+}
+
+#[test]
+fn a_listing_that_does_not_advance_is_an_error() {
+    // Truncated, no items, the same markers every time: stopped at the second page instead
+    // of asking forever.
+    let (endpoint, log) = responder(|_| {
+        "<ListMultipartUploadsResult><Bucket>b-1</Bucket><IsTruncated>true</IsTruncated>\
+         <NextKeyMarker>a</NextKeyMarker><NextUploadIdMarker>x</NextUploadIdMarker>\
+         </ListMultipartUploadsResult>"
+            .to_string()
+    });
+    let r = run(
+        &endpoint,
+        "list_multipart_uploads",
+        json!({"Bucket": "b-1", "MaxItems": 10000}),
+    );
+    assert_eq!(r.code, 1, "{}", r.envelope);
+    assert!(
+        r.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not advance"),
+        "{}",
+        r.envelope
+    );
+    assert_eq!(log.lock().unwrap().len(), 2);
+}

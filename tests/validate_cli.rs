@@ -98,6 +98,9 @@ fn bad_requests_are_refused_with_the_place_named() {
         assert_eq!(code, 2, "{name}: {v}");
         assert_eq!(v["ok"], false, "{name}");
         assert_eq!(v["error"]["kind"], "invalid_request", "{name}");
+        if let Some(id) = case["request"].get("id") {
+            assert_eq!(&v["id"], id, "{name}: the id is echoed");
+        }
         let pointers: Vec<&str> = v["error"]["details"]
             .as_array()
             .unwrap()
