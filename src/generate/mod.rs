@@ -356,6 +356,14 @@ fn check_pagination(
         if out_type(&t.output).is_none() {
             missing.push(format!("output `{}`", t.output));
         }
+        for path in &t.else_last_of {
+            let field = path.split_once('/').and_then(|(list, field)| {
+                output.pointer(&format!("/properties/{list}/items/properties/{field}"))
+            });
+            if field.is_none() {
+                missing.push(format!("list item field `{path}`"));
+            }
+        }
     }
     if missing.is_empty() {
         Ok(())
