@@ -53,12 +53,31 @@ pub(crate) fn with_content_md5<'i>(
         )),
         Some(_) => Ok(std::borrow::Cow::Borrowed(input)),
         None if enabled => {
-            let mut with = input.clone();
+            let mut with = without_body_sources(op, input);
             with.insert("Content-MD5".into(), Value::String(actual));
             Ok(std::borrow::Cow::Owned(with))
         }
         None => Ok(std::borrow::Cow::Borrowed(input)),
     }
+}
+
+/// A copy of the input for building the request, without the body-source parameters (`Body`,
+/// `BodyBase64`, `BodyFile`): the body travels as the payload, and an inline body may be tens
+/// of MiB, not worth copying again to add a header.
+fn without_body_sources(op: &Operation, input: &Map<String, Value>) -> Map<String, Value> {
+    use crate::manifest::Encoding;
+    input
+        .iter()
+        .filter(|(k, _)| {
+            !op.parameter(k).is_some_and(|p| {
+                matches!(
+                    p.encoding,
+                    Some(Encoding::Text | Encoding::Base64 | Encoding::File)
+                )
+            })
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// SSE-C keys and the MD5 S3 checks them by: `(key, key MD5)` parameter names.
@@ -101,6 +120,9 @@ pub(crate) fn with_sse_c_key_md5<'i>(
             }
             Some(_) => {}
             None => {
+                if let std::borrow::Cow::Borrowed(_) = out {
+                    out = std::borrow::Cow::Owned(without_body_sources(op, input));
+                }
                 out.to_mut().insert(md5_name.into(), Value::String(actual));
             }
         }
@@ -313,6 +335,16 @@ mod tests {
             "/input/x-amz-server-side-encryption-customer-key-MD5"
         );
         assert!(!e.message.contains(key), "the key is never echoed");
+        // A computed MD5 comes with a copy of the input without the body sources (the body
+        // travels as the payload): no second copy of a large inline body.
+        let mut with_body = input.clone();
+        with_body.insert("Body".into(), json!("x".repeat(1000)));
+        let out = with_sse_c_key_md5(put, &with_body).unwrap();
+        assert!(out.get("Body").is_none());
+        assert_eq!(
+            out["x-amz-server-side-encryption-customer-key-MD5"],
+            json!(md5)
+        );
         // Without a key, nothing changes.
         let plain: Map<String, Value> =
             serde_json::from_value(json!({"Bucket": "b", "Key": "k"})).unwrap();
