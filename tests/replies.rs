@@ -91,6 +91,16 @@ fn scripted(
     (endpoint, log)
 }
 
+/// The targets of the requests with this method the responder received, in order.
+fn targets(log: &Mutex<Vec<Seen>>, method: &str) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.method == method)
+        .map(|s| s.target.clone())
+        .collect()
+}
+
 /// `200 OK` with the body `reply` gives, or no reply at all for None.
 fn responder_or_drop(
     reply: impl Fn(&Seen) -> Option<String> + Send + 'static,
@@ -286,16 +296,10 @@ fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
     );
     assert_eq!(r.code, 0, "{}", r.envelope);
     assert_eq!(r.output()["UploadId"], "new-2");
-    let log = log.lock().unwrap();
-    let aborted: Vec<&str> = log
-        .iter()
-        .filter(|s| s.method == "DELETE")
-        .map(|s| s.target.as_str())
-        .collect();
+    let aborted = targets(&log, "DELETE");
     assert_eq!(aborted.len(), 1, "{aborted:?}");
     assert!(aborted[0].contains("uploadId=new-1"), "{aborted:?}");
-    let lists = log.iter().filter(|s| s.method == "GET").count();
-    assert_eq!(lists, 4, "two pages before, two after");
+    assert_eq!(targets(&log, "GET").len(), 4, "two pages before, two after");
 }
 
 /// A ListMultipartUploads responder over `total` uploads of keys k0000.., `per_page` a page,
@@ -429,13 +433,7 @@ fn repeated_completion_is_checked_against_the_object() {
             json!({"Bucket": "b-1", "Key": "k", "uploadId": "u1", "Parts": [
                 {"PartNumber": 1, "ETag": etags[0]}, {"PartNumber": 2, "ETag": etags[1]}]}),
         );
-        let gets = log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|s| s.method == "GET")
-            .count();
-        assert_eq!(gets, 1, "one look at the object");
+        assert_eq!(targets(&log, "GET").len(), 1, "one look at the object");
         if accepted {
             assert_eq!(r.code, 0, "{}", r.envelope);
             assert_eq!(r.output()["ETag"], good.as_str());
@@ -504,12 +502,7 @@ fn a_lost_create_reply_is_cleaned_up_whatever_the_last_attempt_says() {
         json!({"Bucket": "b-1", "Key": "k"}),
     );
     assert_eq!(r.error()["code"], "SlowDown", "{}", r.envelope);
-    let log = log.lock().unwrap();
-    let aborted: Vec<&str> = log
-        .iter()
-        .filter(|s| s.method == "DELETE")
-        .map(|s| s.target.as_str())
-        .collect();
+    let aborted = targets(&log, "DELETE");
     assert_eq!(aborted.len(), 1, "{aborted:?}");
     assert!(aborted[0].contains("uploadId=new-1"), "{aborted:?}");
 }
@@ -530,13 +523,7 @@ fn without_a_usable_listing_a_create_is_not_repeated() {
     );
     assert_eq!(r.error()["kind"], "network", "{}", r.envelope);
     assert_eq!(r.error()["attempts"], 1, "{}", r.envelope);
-    let posts = log
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|s| s.method == "POST")
-        .count();
-    assert_eq!(posts, 1);
+    assert_eq!(targets(&log, "POST").len(), 1);
 }
 
 #[test]
