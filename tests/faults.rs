@@ -137,25 +137,6 @@ fn exec(request: &Value, limit: Duration) -> Run {
     }
 }
 
-fn check_output_schema(operation: &str, output: &Value) -> Result<(), String> {
-    let op = s3_connector::manifest::Manifest::embedded()
-        .operation(operation)
-        .ok_or_else(|| format!("no operation {operation}"))?;
-    let schema = op.output_schema();
-    let validator = jsonschema::draft202012::new(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(output)
-        .map(|e| format!("{} {e}", e.instance_path()))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{operation} output does not match its schema: {errors:?}"
-        ))
-    }
-}
-
 /// A failed run's error must say what happened and whether to try again, and agree with the
 /// retry policy: a retryable failure is retried up to `max_attempts` (the connector makes its
 /// POSTs safe to repeat).
@@ -475,7 +456,7 @@ impl Ctx<'_> {
                 ));
             }
             let out = r.envelope["output"].clone();
-            if let Err(e) = check_output_schema(op, &out) {
+            if let Err(e) = common::output_matches_schema(op, &out) {
                 log.problems.push(e);
             }
             log.invocations.push(Inv {
@@ -1996,7 +1977,7 @@ fn manual_multipart_posts_survive_lost_replies() {
         .unwrap()
         .trim_matches('"')
         .ends_with("-2"));
-    check_output_schema("complete_multipart_upload", &r.envelope["output"]).unwrap();
+    common::output_matches_schema("complete_multipart_upload", &r.envelope["output"]).unwrap();
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(
         read_direct(&b, "m", dir.path()),

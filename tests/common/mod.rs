@@ -283,20 +283,30 @@ pub fn run(server: &Server, operation: &str, input: Value) -> Outcome {
     )
 }
 
-fn check_output_schema(operation: &str, output: &Value) {
+/// Checks an operation's output against its output schema; the error lists every mismatch.
+pub fn output_matches_schema(operation: &str, output: &Value) -> Result<(), String> {
     let op = s3_connector::manifest::Manifest::embedded()
         .operation(operation)
-        .unwrap();
+        .ok_or_else(|| format!("no operation {operation}"))?;
     let schema = op.output_schema();
     let validator = jsonschema::draft202012::new(&schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(output)
         .map(|e| format!("{} {e}", e.instance_path()))
         .collect();
-    assert!(
-        errors.is_empty(),
-        "{operation} output does not match its schema: {errors:?}\n{output}"
-    );
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{operation} output does not match its schema: {errors:?}\n{output}"
+        ))
+    }
+}
+
+fn check_output_schema(operation: &str, output: &Value) {
+    if let Err(e) = output_matches_schema(operation, output) {
+        panic!("{e}");
+    }
 }
 
 /// Runs a Python snippet with boto3 against `server`; `ENDPOINT`, `s3` (a path-style client) are
