@@ -327,7 +327,7 @@ impl Ctx<'_> {
     }
 
     /// Attempts made so far by the whole operation.
-    pub(crate) fn attempts_made(&self) -> u32 {
+    fn attempts_made(&self) -> u32 {
         self.attempts.load(std::sync::atomic::Ordering::Relaxed)
     }
 
