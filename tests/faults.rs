@@ -1778,6 +1778,20 @@ struct SixUpload {
     data: Vec<u8>,
 }
 
+impl SixUpload {
+    /// One reply was cut, and the upload succeeded anyway: the object whole, nothing left.
+    fn assert_survived_one_cut(self) {
+        assert!(self.run.ok(), "{}", self.run.envelope);
+        assert_eq!(self.counts.truncate, 1);
+        assert_eq!(
+            self.left,
+            Vec::<String>::new(),
+            "unfinished uploads left behind"
+        );
+        assert_eq!(self.stored, Some(self.data), "the object read back");
+    }
+}
+
 fn upload_six_with_replies_cut(
     name: &str,
     only: fn(&str, &str) -> bool,
@@ -1847,15 +1861,8 @@ fn upload_file_survives_a_lost_create_reply() {
     // The first create is applied but its reply cut; the repeat makes a second upload, which
     // the transfer finishes, and it aborts the first.
     let u = upload_six_with_replies_cut("ufcreate1", is_create_upload, Some(1), 13);
-    assert!(u.run.ok(), "{}", u.run.envelope);
     assert_eq!(u.run.envelope["output"]["Parts"], 2);
-    assert_eq!(u.counts.truncate, 1);
-    assert_eq!(
-        u.left,
-        Vec::<String>::new(),
-        "unfinished uploads left behind"
-    );
-    assert_eq!(u.stored, Some(u.data), "the object read back");
+    u.assert_survived_one_cut();
 }
 
 #[test]
@@ -1873,13 +1880,7 @@ fn upload_file_survives_a_lost_completion_reply() {
     );
     // SeaweedFS answers the repeat with 200 or, when the first completion has finished, with
     // NoSuchUpload, then checked against the object; tests/replies.rs pins the second path.
-    assert_eq!(u.counts.truncate, 1);
-    assert_eq!(
-        u.left,
-        Vec::<String>::new(),
-        "unfinished uploads left behind"
-    );
-    assert_eq!(u.stored, Some(u.data), "the object read back");
+    u.assert_survived_one_cut();
 }
 
 // ---------------------------------------------------------------------------------------------
