@@ -61,18 +61,51 @@ fn start(kind: &'static str) -> Server {
 
 /// Starts a server of `kind` with extra arguments for it (`scripts/s3-server`'s
 /// EXTRA_SERVER_ARGS); `tls`: it serves https (and the endpoint says so).
+///
+/// A server that is not ready in time (a slow machine, or a port taken between our check and
+/// its bind) is killed and started again on other ports, up to three times; every failed
+/// attempt prints the end of its log, so a failure says why.
 pub fn start_with(kind: &'static str, extra: &[&str], tls: bool) -> Server {
-    // Disjoint port ranges per kind, so two servers starting at once never pick the same port.
-    let (span, base) = if kind == "seaweedfs" {
-        (10, 20000)
+    let mut failures = Vec::new();
+    for attempt in 0..3u16 {
+        match try_start(kind, extra, tls, attempt) {
+            Ok(server) => return server,
+            Err(why) => {
+                let first = why.lines().next().unwrap_or_default();
+                eprintln!("{kind}: start attempt {} failed: {first}", attempt + 1);
+                failures.push(why);
+            }
+        }
+    }
+    panic!(
+        "{kind} did not start in 3 attempts:\n{}",
+        failures.join("\n\n")
+    );
+}
+
+/// Ports for `kind`: disjoint ranges per kind, so two servers starting at once never pick the
+/// same port, and all below Linux's ephemeral range (32768..), so an outgoing connection's
+/// local port cannot take one while the server is starting.
+fn pick_port(kind: &str, attempt: u16) -> u16 {
+    let (span, base, slots) = if kind == "seaweedfs" {
+        (10, 20000, 1000)
     } else {
-        (1, 45000)
+        (1, 30000, 2700)
     };
-    let seed = std::process::id() as u16;
-    let port = (0..200u16)
-        .map(|i| base + ((seed.wrapping_mul(7).wrapping_add(i * 37)) % 1500) * 10)
+    let seed = (std::process::id() as u16).wrapping_add(attempt.wrapping_mul(101));
+    (0..200u16)
+        .map(|i| base + ((seed.wrapping_mul(7).wrapping_add(i * 37)) % slots) * span)
         .find(|&p| ports_free(p, span))
-        .expect("free ports on 127.0.0.1");
+        .expect("free ports on 127.0.0.1")
+}
+
+fn try_start(
+    kind: &'static str,
+    extra: &[&str],
+    tls: bool,
+    attempt: u16,
+) -> Result<Server, String> {
+    let port = pick_port(kind, attempt);
     let dir = Path::new(ROOT)
         .join("target/test-servers")
         .join(format!("{kind}-{port}"));
@@ -80,7 +113,8 @@ pub fn start_with(kind: &'static str, extra: &[&str], tls: bool) -> Server {
     std::fs::create_dir_all(&dir).unwrap();
     let script = Path::new(ROOT).join("scripts/s3-server");
     let log = dir.join("server.log");
-    // The wrapper starts the server, then blocks reading stdin; EOF (this process gone) kills it.
+    // The wrapper starts the server, then blocks reading stdin; EOF (this process gone, or the
+    // handle dropped after a failed attempt) kills it.
     let wrapper = format!(
         "\"$0\" {kind} {port} \"$1\" \"${{@:3}}\" >\"$2\" 2>&1 </dev/null & s=$!; echo started; read -r _; kill -9 $s 2>/dev/null; wait $s 2>/dev/null; rm -rf \"$1\""
     );
@@ -100,61 +134,83 @@ pub fn start_with(kind: &'static str, extra: &[&str], tls: bool) -> Server {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{kind} did not start; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // Make sure the port is answered by the server we started (anonymous `GET /`: SeaweedFS
-    // refuses it, moto lists buckets), not by something else that grabbed it. (Over TLS the
-    // caller checks it.)
-    if !tls {
-        let status = anonymous_get_status(addr);
-        let expected = if kind == "seaweedfs" { 403 } else { 200 };
-        assert_eq!(
-            status,
-            expected,
-            "{kind} on port {port} answered {status}; see {}",
-            log.display()
-        );
-    }
-    let lifeline = child.stdin.take().unwrap();
-    Server {
+    let server = Server {
         kind,
         endpoint: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
         port,
-        _lifeline: Mutex::new(lifeline),
+        _lifeline: Mutex::new(child.stdin.take().unwrap()),
         _wrapper: Mutex::new(child),
+    };
+    match wait_ready(kind, port, tls) {
+        Ok(()) => Ok(server),
+        Err(why) => {
+            let tail = log_tail(&log, 40);
+            // Closing the lifeline makes the wrapper kill the server; wait until it has.
+            let Server {
+                _lifeline,
+                _wrapper,
+                ..
+            } = server;
+            drop(_lifeline);
+            let _ = _wrapper.into_inner().unwrap().wait();
+            Err(format!(
+                "{kind} on port {port}: {why}; its log ends:\n{tail}"
+            ))
+        }
     }
 }
 
-fn anonymous_get_status(addr: SocketAddr) -> u16 {
-    use std::io::Read;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = (|| -> std::io::Result<u16> {
-            let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-            c.set_read_timeout(Some(Duration::from_secs(10)))?;
-            c.write_all(
-                format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-            )?;
-            let mut head = [0u8; 12];
-            c.read_exact(&mut head)?;
-            String::from_utf8_lossy(&head[9..12])
-                .parse()
-                .map_err(|_| std::io::Error::other("bad status"))
-        })();
-        match attempt {
-            Ok(s) if s != 503 => return s,
-            _ if Instant::now() > deadline => return 0,
-            _ => std::thread::sleep(Duration::from_millis(200)),
+/// Waits until the port answers, and (without TLS) until an anonymous `GET /` gets the answer
+/// of the server we started (SeaweedFS refuses it with 403, moto lists buckets with 200), not
+/// a 503 of a server still starting, or something else that grabbed the port. (Over TLS the
+/// caller checks it.)
+fn wait_ready(kind: &str, port: u16, tls: bool) -> Result<(), String> {
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            return Err("the port never opened in 120 s".into());
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    if tls {
+        return Ok(());
+    }
+    let expected = if kind == "seaweedfs" { 403 } else { 200 };
+    loop {
+        let last = match anonymous_get_status(addr) {
+            Ok(s) if s == expected => return Ok(()),
+            Ok(s) if s != 503 => return Err(format!("GET / answered {s}, not {expected}")),
+            Ok(s) => format!("status {s}"),
+            Err(e) => format!("error: {e}"),
+        };
+        if Instant::now() > deadline {
+            return Err(format!(
+                "not ready {:.0} s after starting; GET / last got {last}",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn log_tail(log: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_else(|e| format!("(unreadable: {e})"));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn anonymous_get_status(addr: SocketAddr) -> std::io::Result<u16> {
+    use std::io::Read;
+    let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    c.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())?;
+    let mut head = [0u8; 12];
+    c.read_exact(&mut head)?;
+    String::from_utf8_lossy(&head[9..12])
+        .parse()
+        .map_err(|_| std::io::Error::other("bad status line"))
 }
 
 pub fn server(kind: &'static str) -> &'static Server {
