@@ -56,19 +56,23 @@ fn ports_free(base: u16, n: u16) -> bool {
 }
 
 fn start(kind: &'static str) -> Server {
-    start_with(kind, &[], false)
+    start_with(kind, &[], None)
 }
 
+/// Whether a TLS server at this endpoint answers as it should yet.
+pub type TlsReady<'a> = dyn Fn(&str) -> Result<(), String> + 'a;
+
 /// Starts a server of `kind` with extra arguments for it (`scripts/s3-server`'s
-/// EXTRA_SERVER_ARGS); `tls`: it serves https (and the endpoint says so).
+/// EXTRA_SERVER_ARGS). With `tls_ready` it serves https (and the endpoint says so), and is
+/// ready when `tls_ready(endpoint)` succeeds: the port opens before the TLS layer is set up.
 ///
 /// A server that is not ready in time (a slow machine, or a port taken between our check and
 /// its bind) is killed and started again on other ports, up to three times; every failed
 /// attempt prints the end of its log, so a failure says why.
-pub fn start_with(kind: &'static str, extra: &[&str], tls: bool) -> Server {
+pub fn start_with(kind: &'static str, extra: &[&str], tls_ready: Option<&TlsReady<'_>>) -> Server {
     let mut failures = Vec::new();
     for attempt in 0..3u16 {
-        match try_start(kind, extra, tls, attempt) {
+        match try_start(kind, extra, tls_ready, attempt) {
             Ok(server) => return server,
             Err(why) => {
                 let first = why.lines().next().unwrap_or_default();
@@ -102,7 +106,7 @@ fn pick_port(kind: &str, attempt: u16) -> u16 {
 fn try_start(
     kind: &'static str,
     extra: &[&str],
-    tls: bool,
+    tls_ready: Option<&TlsReady<'_>>,
     attempt: u16,
 ) -> Result<Server, String> {
     let port = pick_port(kind, attempt);
@@ -136,12 +140,15 @@ fn try_start(
         .unwrap();
     let server = Server {
         kind,
-        endpoint: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
+        endpoint: format!(
+            "{}://127.0.0.1:{port}",
+            if tls_ready.is_some() { "https" } else { "http" }
+        ),
         port,
         _lifeline: Mutex::new(child.stdin.take().unwrap()),
         _wrapper: Mutex::new(child),
     };
-    match wait_ready(kind, port, tls) {
+    match wait_ready(kind, &server.endpoint, port, tls_ready) {
         Ok(()) => Ok(server),
         Err(why) => {
             let tail = log_tail(&log, 40);
@@ -164,7 +171,12 @@ fn try_start(
 /// of the server we started (SeaweedFS refuses it with 403, moto lists buckets with 200), not
 /// a 503 of a server still starting, or something else that grabbed the port. (Over TLS the
 /// caller checks it.)
-fn wait_ready(kind: &str, port: u16, tls: bool) -> Result<(), String> {
+fn wait_ready(
+    kind: &str,
+    endpoint: &str,
+    port: u16,
+    tls_ready: Option<&TlsReady<'_>>,
+) -> Result<(), String> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let started = Instant::now();
@@ -174,8 +186,17 @@ fn wait_ready(kind: &str, port: u16, tls: bool) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    if tls {
-        return Ok(());
+    if let Some(check) = tls_ready {
+        loop {
+            let last = match check(endpoint) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if Instant::now() > deadline {
+                return Err(format!("not ready over TLS in 120 s; last: {last}"));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
     let expected = if kind == "seaweedfs" { 403 } else { 200 };
     loop {
