@@ -186,29 +186,27 @@ fn wait_ready(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    if let Some(check) = tls_ready {
-        loop {
-            let last = match check(endpoint) {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            if Instant::now() > deadline {
-                return Err(format!("not ready over TLS in 120 s; last: {last}"));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
+    // One poll: Ok(Ok) ready, Ok(Err) not yet (with what it saw), Err a wrong server.
     let expected = if kind == "seaweedfs" { 403 } else { 200 };
+    let probe = || -> Result<Result<(), String>, String> {
+        match tls_ready {
+            Some(check) => Ok(check(endpoint)),
+            None => match anonymous_get_status(addr) {
+                Ok(s) if s == expected => Ok(Ok(())),
+                Ok(503) => Ok(Err("GET / got status 503".into())),
+                Ok(s) => Err(format!("GET / answered {s}, not {expected}")),
+                Err(e) => Ok(Err(format!("GET / got error: {e}"))),
+            },
+        }
+    };
     loop {
-        let last = match anonymous_get_status(addr) {
-            Ok(s) if s == expected => return Ok(()),
-            Ok(s) if s != 503 => return Err(format!("GET / answered {s}, not {expected}")),
-            Ok(s) => format!("status {s}"),
-            Err(e) => format!("error: {e}"),
+        let last = match probe()? {
+            Ok(()) => return Ok(()),
+            Err(last) => last,
         };
         if Instant::now() > deadline {
             return Err(format!(
-                "not ready {:.0} s after starting; GET / last got {last}",
+                "not ready {:.0} s after starting; last: {last}",
                 started.elapsed().as_secs_f64()
             ));
         }
