@@ -203,8 +203,8 @@ def render(res):
     req_names = [
         ("parse + validate envelope", "parse + validate the envelope (`validate::parse_request`)"),
         ("resolve connection", "resolve the connection (`credentials::resolve`)"),
-        ("prepare payload", "prepare the payload (`execute::prepare_payload`)"),
-        ("build HTTP request", "build (`request::build`)"),
+        ("body source", "the body source (`body::input_payload_blocking`)"),
+        ("prepare HTTP request", "prepare: Content-MD5 and build (`prepare::prepare`)"),
         ("sign (SigV4, SHA-256 of body)", "sign (`signing::sign`, SHA-256 of the 1 KiB body)"),
         ("validate + build + sign (all stages)", "**all of the above, one request**"),
     ]

@@ -22,10 +22,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
+use s3_connector::body::input_payload_blocking;
 use s3_connector::credentials::{self, Resolved};
-use s3_connector::execute::prepare_payload;
 use s3_connector::manifest::Manifest;
-use s3_connector::request::{self, Destination, HttpRequest, Payload};
+use s3_connector::prepare::prepare;
+use s3_connector::request::{Destination, HttpRequest, Payload};
 use s3_connector::validate::{self, Request};
 use s3_connector::{quirks, signing, xml, xml_stream};
 
@@ -150,7 +151,8 @@ fn build_request(req: &Request, conn: &Resolved, payload: Payload) -> HttpReques
         addressing: conn.addressing,
         region: &conn.region,
     };
-    request::build(req.operation, &req.input, &dest, payload).expect("build")
+    // What `run` does: XML body, Content-MD5, SSE-C key MD5, then the build.
+    prepare(req.operation, &req.input, &dest, conn.checksums, payload).expect("prepare")
 }
 
 fn bench_request(cfg: &Config) {
@@ -158,7 +160,7 @@ fn bench_request(cfg: &Config) {
     let req = validate::parse_request(&text)
         .unwrap_or_else(|e| panic!("the bench envelope is invalid: {e:?}"));
     let conn = credentials::resolve(&req.connection, &no_env).expect("connection");
-    let payload = prepare_payload(req.operation, &req.input).expect("payload");
+    let payload = input_payload_blocking(req.operation, &req.input).expect("payload");
     let built = build_request(&req, &conn, payload.clone());
     let now = SystemTime::now();
 
@@ -169,10 +171,10 @@ fn bench_request(cfg: &Config) {
     let resolve = measure(cfg, "resolve connection", || {
         credentials::resolve(black_box(&req.connection), &no_env).expect("resolved")
     });
-    let prep = measure(cfg, "prepare payload", || {
-        prepare_payload(req.operation, black_box(&req.input)).expect("payload")
+    let prep = measure(cfg, "body source", || {
+        input_payload_blocking(req.operation, black_box(&req.input)).expect("payload")
     });
-    let build = measure(cfg, "build HTTP request", || {
+    let build = measure(cfg, "prepare HTTP request", || {
         build_request(&req, &conn, black_box(payload.clone()))
     });
     let sign = measure(cfg, "sign (SigV4, SHA-256 of body)", || {
@@ -340,7 +342,7 @@ fn first_use() {
 fn one_request(text: &str) -> HttpRequest {
     let req = validate::parse_request(black_box(text)).expect("valid");
     let conn = credentials::resolve(&req.connection, &no_env).expect("resolved");
-    let payload = prepare_payload(req.operation, &req.input).expect("payload");
+    let payload = input_payload_blocking(req.operation, &req.input).expect("payload");
     let mut r = build_request(&req, &conn, payload);
     signing::sign(&mut r, &conn.credentials, &conn.region, SystemTime::now()).expect("signed");
     r

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{Error, ErrorKind};
+use crate::classify::BAD_DIGEST;
+use crate::error::{Error, Failure};
 use crate::manifest::{Encoding, Operation};
 use crate::progress::Progress;
 use crate::request::Payload;
@@ -18,11 +19,10 @@ use crate::transport;
 
 pub(crate) fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error> {
     match expected {
-        Some(n) if n != got => Err(Error::new(
-            ErrorKind::Network,
+        Some(n) if n != got => Err(Error::of(
+            Failure::Lost,
             format!("reply body truncated: {got} of {n} bytes"),
-        )
-        .retryable(true)),
+        )),
         _ => Ok(()),
     }
 }
@@ -130,37 +130,83 @@ pub(crate) fn with_sse_c_key_md5<'i>(
     Ok(out)
 }
 
-/// The body from the body-source parameters: text, base64 or a file (stat'ed, not read).
-pub fn prepare_payload(op: &Operation, input: &Map<String, Value>) -> Result<Payload, Error> {
+/// Where the body comes from, before any file is looked at.
+pub(crate) enum Source<'i> {
+    /// In memory (text or base64), or no body at all.
+    Ready(Payload),
+    /// A local file, to be stat'ed by the caller (sync or async) and given to [`file_payload`].
+    File { path: &'i str, pointer: String },
+}
+
+/// The body source among the input's parameters: text, base64 or a file path. Pure.
+pub(crate) fn source<'i>(
+    op: &Operation,
+    input: &'i Map<String, Value>,
+) -> Result<Source<'i>, Error> {
     for p in &op.parameters {
         let Some(Value::String(v)) = input.get(&p.name) else {
             continue;
         };
-        let at = format!("/input/{}", p.name);
+        let pointer = format!("/input/{}", p.name);
         match p.encoding {
-            Some(Encoding::Text) => return Ok(Payload::Bytes(Bytes::from(v.clone().into_bytes()))),
+            Some(Encoding::Text) => {
+                return Ok(Source::Ready(Payload::Bytes(Bytes::from(
+                    v.clone().into_bytes(),
+                ))))
+            }
             Some(Encoding::Base64) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(v)
-                    .map_err(|e| Error::invalid_at(at, format!("is not valid base64: {e}")))?;
-                return Ok(Payload::Bytes(Bytes::from(bytes)));
+                    .map_err(|e| Error::invalid_at(pointer, format!("is not valid base64: {e}")))?;
+                return Ok(Source::Ready(Payload::Bytes(Bytes::from(bytes))));
             }
-            Some(Encoding::File) => {
-                let meta = std::fs::metadata(v)
-                    .map_err(|e| Error::invalid_at(at.clone(), format!("cannot be read: {e}")))?;
-                if !meta.is_file() {
-                    return Err(Error::invalid_at(at, "is not a regular file"));
-                }
-                return Ok(Payload::File {
-                    path: PathBuf::from(v),
-                    offset: 0,
-                    len: meta.len(),
-                });
-            }
+            Some(Encoding::File) => return Ok(Source::File { path: v, pointer }),
             _ => {}
         }
     }
-    Ok(Payload::Empty)
+    Ok(Source::Ready(Payload::Empty))
+}
+
+/// A whole file as the body, from what stat'ing `path` found. Pure.
+pub(crate) fn file_payload(
+    path: &str,
+    pointer: String,
+    meta: std::io::Result<std::fs::Metadata>,
+) -> Result<Payload, Error> {
+    let meta =
+        meta.map_err(|e| Error::invalid_at(pointer.clone(), format!("cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(Error::invalid_at(pointer, "is not a regular file"));
+    }
+    Ok(Payload::File {
+        path: PathBuf::from(path),
+        offset: 0,
+        len: meta.len(),
+    })
+}
+
+/// The input's body, a file stat'ed on the async runtime's blocking pool.
+pub(crate) async fn input_payload(
+    op: &Operation,
+    input: &Map<String, Value>,
+) -> Result<Payload, Error> {
+    match source(op, input)? {
+        Source::Ready(p) => Ok(p),
+        Source::File { path, pointer } => {
+            file_payload(path, pointer, tokio::fs::metadata(path).await)
+        }
+    }
+}
+
+/// The input's body, a file stat'ed in place (`validate`, goldens, benches: no runtime).
+pub fn input_payload_blocking(
+    op: &Operation,
+    input: &Map<String, Value>,
+) -> Result<Payload, Error> {
+    match source(op, input)? {
+        Source::Ready(p) => Ok(p),
+        Source::File { path, pointer } => file_payload(path, pointer, std::fs::metadata(path)),
+    }
 }
 
 /// A temporary name next to `path`, for writing before an atomic rename.
@@ -181,7 +227,7 @@ pub(crate) fn temp_path_for(path: &Path) -> PathBuf {
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
+    move |e| Error::of(Failure::Io, format!("writing {}", path.display())).caused_by(e)
 }
 
 /// Copies a reply body into `file`, chunk by chunk; returns the bytes written.
@@ -259,9 +305,6 @@ pub(crate) async fn write_at(
 
 /// An uploaded file's ETag must be the MD5 of the bytes streamed, when S3 computes it so (not
 /// for SSE-KMS or SSE-C objects, API_Object ETag): catches corruption between disk and S3.
-/// The code of a body that reached S3 altered (S3 uses it for a Content-MD5 mismatch too).
-pub const BAD_DIGEST: &str = "BadDigest";
-
 pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<(), Error> {
     let encrypted = headers
         .get("x-amz-server-side-encryption")
@@ -277,14 +320,13 @@ pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<()
     if !etag.eq_ignore_ascii_case(&hex::encode(md5)) {
         return Err(Error {
             code: Some(BAD_DIGEST.into()),
-            ..Error::new(
-                ErrorKind::Network,
+            ..Error::of(
+                Failure::Corrupt,
                 format!(
                     "upload corrupted in transit: S3 stored MD5 {etag}, the file's bytes have {}",
                     hex::encode(md5)
                 ),
             )
-            .retryable(true)
         });
     }
     Ok(())

@@ -10,18 +10,15 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-pub use crate::body::prepare_payload;
-use crate::body::{
-    check_etag, check_length, with_content_md5, with_sse_c_key_md5, write_at, write_output_file,
-    BAD_DIGEST,
-};
+use crate::body::{self, check_etag, check_length, write_at, write_output_file};
 use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, Failure};
 use crate::manifest::{Manifest, Operation, ResponseBody};
+use crate::prepare::prepare;
 use crate::progress::Progress;
-use crate::request::{self, Destination, Payload};
-use crate::transport::{self, Transport};
+use crate::request::{Destination, HttpRequest, Payload};
+use crate::transport::{self, Sent, Transport};
 use crate::validate::Request;
 use crate::{quirks, response, retry, signing, xml, xml_stream};
 
@@ -153,19 +150,13 @@ pub fn preflight(req: &Request) -> Result<(), Error> {
         connection.secret_access_key = Some(crate::connection::Secret::new("preflight"));
     }
     let conn = credentials::resolve(&connection, &credentials::process_env)?;
-    let op = req.operation;
-    let payload = match quirks::xml_body(op, &req.input, &conn.region)? {
-        Some(p) => p,
-        None => prepare_payload(op, &req.input)?,
-    };
-    let input = with_content_md5(op, &req.input, &payload, conn.checksums)?;
-    let input = with_sse_c_key_md5(op, &input)?;
+    let body = body::input_payload_blocking(req.operation, &req.input)?;
     let dest = Destination {
         endpoint: &conn.endpoint,
         addressing: conn.addressing,
         region: &conn.region,
     };
-    request::build(op, &input, &dest, payload).map(|_| ())
+    prepare(req.operation, &req.input, &dest, conn.checksums, body).map(|_| ())
 }
 
 pub(crate) struct Ctx<'a> {
@@ -181,18 +172,6 @@ pub(crate) struct Ctx<'a> {
     deadline: Option<(tokio::time::Instant, Duration)>,
     /// Region and endpoint after a redirect; later requests of the operation use them too.
     redirect: Mutex<Option<(String, Endpoint)>>,
-}
-
-/// Whether a failed attempt's request may have been applied by S3 even so: it was sent and the
-/// reply was lost (reset, timeout) or unreadable. Not when nothing was sent (`cannot connect`)
-/// or S3 answered with an error.
-fn may_have_been_applied(err: &Error) -> bool {
-    match err.kind {
-        ErrorKind::Network => !err.message.starts_with("cannot connect"),
-        ErrorKind::Timeout => true,
-        ErrorKind::Service => err.status.is_none(),
-        _ => false,
-    }
 }
 
 pub(crate) fn op_named(name: &str) -> &'static Operation {
@@ -271,11 +250,11 @@ impl Ctx<'_> {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
             };
-            if may_have_been_applied(&err) {
+            if err.maybe_applied() {
                 self.maybe_applied
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            if err.kind == ErrorKind::InvalidRequest {
+            if err.failure == Failure::Invalid {
                 return Err(err);
             }
             if let Some(region) = err
@@ -296,7 +275,7 @@ impl Ctx<'_> {
             let idempotent = op.http.method != "POST" || opts.repeat_safe;
             if policy.should_retry(&err, idempotent, attempt) {
                 let delay = policy.delay(attempt, retry::jitter_unit());
-                tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = delay.as_millis() as u64, "retrying after: {}", err.message);
+                tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = delay.as_millis() as u64, "retrying after: {}", err.full_message());
                 let wake = tokio::time::Instant::now() + delay;
                 tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
                 continue;
@@ -305,22 +284,8 @@ impl Ctx<'_> {
                 attempts: Some(attempt),
                 ..err
             };
-            if err.code.as_deref() == Some(BAD_DIGEST) && op.name == "put_object" {
-                // Every attempt's bytes arrived altered: leave no corrupt object behind.
-                let key: Map<String, Value> = ["Bucket", "Key"]
-                    .iter()
-                    .filter_map(|k| input.get(*k).map(|v| (k.to_string(), v.clone())))
-                    .collect();
-                match self
-                    .attempt(op_named("delete_object"), &key, &CallOpts::default())
-                    .await
-                {
-                    Ok(_) => err.message.push_str("; the corrupted object was deleted"),
-                    Err(d) => err.message.push_str(&format!(
-                        "; deleting the corrupted object failed too: {}",
-                        d.message
-                    )),
-                }
+            if let Some(undo) = quirks::undo_after(op, &err) {
+                self.undo(undo, input, &mut err).await;
             }
             return Err(err);
         }
@@ -342,11 +307,10 @@ impl Ctx<'_> {
         let limit = self.deadline.map(|(_, l)| l).unwrap_or_default();
         Error {
             attempts: Some(self.attempts_made()),
-            ..Error::new(
-                ErrorKind::Timeout,
+            ..Error::of(
+                Failure::Deadline,
                 format!("operation exceeded the overall timeout of {limit:?}"),
             )
-            .retryable(true)
         }
     }
 
@@ -357,40 +321,75 @@ impl Ctx<'_> {
         }
     }
 
-    /// One attempt: prepare the body afresh (a file is reopened), build, sign now, send, read.
+    /// Region and endpoint of this operation's requests (after a redirect, the new ones).
+    fn target(&self) -> (String, Endpoint) {
+        match &*self.redirect.lock().expect("redirect") {
+            Some((r, e)) => (r.clone(), e.clone()),
+            None => (self.conn.region.clone(), self.conn.endpoint.clone()),
+        }
+    }
+
+    /// One attempt: prepare afresh (a file is stat'ed and reopened), sign now, send, read. The
+    /// bytes it reported as progress are taken back when it fails.
     async fn attempt(
         &self,
         op: &Operation,
         input: &Map<String, Value>,
         opts: &CallOpts,
     ) -> Result<Map<String, Value>, Error> {
-        let (region, endpoint) = match &*self.redirect.lock().expect("redirect") {
-            Some((r, e)) => (r.clone(), e.clone()),
-            None => (self.conn.region.clone(), self.conn.endpoint.clone()),
+        let progress = self.progress.attempt();
+        let result = async {
+            let req = self.signed_request(op, input, opts).await?;
+            if let (Payload::File { len, .. }, None) = (&req.payload, &opts.payload) {
+                progress.set_total(*len); // a whole-file put_object or upload part
+            }
+            tracing::debug!(method = %req.method, uri = %req.uri, bytes = req.payload.len(), "sending");
+            let sent = self
+                .transport
+                .send(req, self.conn.read_timeout, &progress, self.conn.checksums)
+                .await?;
+            self.read_reply(op, input, opts, sent, &progress).await
+        }
+        .await;
+        if result.is_err() {
+            progress.take_back();
+        }
+        result
+    }
+
+    /// The request of one attempt, prepared and signed at this moment.
+    async fn signed_request(
+        &self,
+        op: &Operation,
+        input: &Map<String, Value>,
+        opts: &CallOpts,
+    ) -> Result<HttpRequest, Error> {
+        let (region, endpoint) = self.target();
+        let body = match &opts.payload {
+            Some(p) => p.clone(),
+            None => body::input_payload(op, input).await?,
         };
-        let payload = match (&opts.payload, quirks::xml_body(op, input, &region)?) {
-            (Some(p), _) => p.clone(),
-            (None, Some(p)) => p,
-            (None, None) => prepare_payload(op, input)?,
-        };
-        let input = with_content_md5(op, input, &payload, self.conn.checksums)?;
-        let input = with_sse_c_key_md5(op, &input)?;
         let dest = Destination {
             endpoint: &endpoint,
             addressing: self.conn.addressing,
             region: &region,
         };
-        let mut req = request::build(op, &input, &dest, payload)?;
+        let mut req = prepare(op, input, &dest, self.conn.checksums, body)?;
         signing::sign(&mut req, &self.conn.credentials, &region, SystemTime::now())?;
-        tracing::debug!(method = %req.method, uri = %req.uri, bytes = req.payload.len(), "sending");
+        Ok(req)
+    }
+
+    /// The reply: an S3 error, or the output from its headers and body (XML, or the object's
+    /// bytes into the sink).
+    async fn read_reply(
+        &self,
+        op: &Operation,
+        input: &Map<String, Value>,
+        opts: &CallOpts,
+        sent: Sent,
+        progress: &Progress,
+    ) -> Result<Map<String, Value>, Error> {
         let idle = self.conn.read_timeout;
-        if let (Payload::File { len, .. }, None) = (&req.payload, &opts.payload) {
-            self.progress.set_total(*len); // a whole-file put_object or upload part
-        }
-        let sent = self
-            .transport
-            .send(req, idle, &self.progress, self.conn.checksums)
-            .await?;
         let (parts, mut body) = sent.response.into_parts();
         tracing::debug!(status = parts.status.as_u16(), "reply");
         if !parts.status.is_success() {
@@ -407,82 +406,119 @@ impl Ctx<'_> {
             check_etag(&parts.headers, &md5)?;
         }
         let mut out = response::headers_output(&op.output, &parts.headers);
+        let length = parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
         match op.response_body {
             ResponseBody::Xml => {
                 let bytes = transport::read_all(&mut body, idle, MAX_XML_REPLY).await?;
-                let unreadable = |e: String| {
-                    Error::new(ErrorKind::Service, format!("unreadable reply: {e}")).retryable(true)
-                };
-                // Straight from the events when the schema allows (listings), else via the tree.
-                let (root, mapped) = match op.xml_plan() {
-                    Some(plan) => xml_stream::map_reply(plan, &bytes).map_err(unreadable)?,
-                    None => {
-                        let root = xml::parse(&bytes).map_err(unreadable)?;
-                        (root.name, xml::map_root(&op.output, &root))
-                    }
-                };
-                if root == "Error" && quirks::error_in_success(op) {
-                    return Err(response::service_error(
-                        parts.status,
-                        &parts.headers,
-                        &bytes,
-                    ));
-                }
-                out.extend(mapped);
+                out.extend(read_xml(op, &parts, &bytes)?);
             }
             ResponseBody::Payload => {
-                let expected = parts
-                    .headers
-                    .get("content-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok());
-                let output_file = input.get("OutputFile").and_then(Value::as_str);
-                match (&opts.sink, output_file) {
-                    (Sink::At { path, offset }, _) => {
-                        let written =
-                            write_at(path, *offset, &mut body, idle, expected, &self.progress)
-                                .await?;
-                        out.insert("ContentLength".into(), json!(written));
-                    }
-                    (Sink::Default, Some(path)) => {
-                        let written = write_output_file(
-                            Path::new(path),
-                            &mut body,
-                            idle,
-                            expected,
-                            &self.progress,
-                        )
-                        .await?;
-                        out.insert("OutputFile".into(), json!(path));
-                        out.insert("ContentLength".into(), json!(written));
-                    }
-                    (Sink::Default, None) => {
-                        if expected.is_some_and(|n| n > MAX_INLINE_BODY as u64) {
-                            return Err(Error::new(
-                                ErrorKind::Io,
-                                format!(
-                                    "the object is {} bytes, more than {MAX_INLINE_BODY} returned inline; give OutputFile",
-                                    expected.unwrap_or(0)
-                                ),
-                            ));
-                        }
-                        let bytes = transport::read_all(&mut body, idle, MAX_INLINE_BODY).await?;
-                        check_length(bytes.len() as u64, expected)?;
-                        match String::from_utf8(bytes) {
-                            Ok(text) => out.insert("Body".into(), Value::String(text)),
-                            Err(e) => out.insert(
-                                "BodyBase64".into(),
-                                Value::String(
-                                    base64::engine::general_purpose::STANDARD
-                                        .encode(e.into_bytes()),
-                                ),
-                            ),
-                        };
-                    }
-                }
+                let sink = match (&opts.sink, input.get("OutputFile").and_then(Value::as_str)) {
+                    (Sink::At { path, offset }, _) => BytesTo::At(path, *offset),
+                    (Sink::Default, Some(path)) => BytesTo::File(Path::new(path)),
+                    (Sink::Default, None) => BytesTo::Inline,
+                };
+                out.extend(self.read_object(sink, &mut body, length, progress).await?);
             }
             ResponseBody::None => while transport::next_chunk(&mut body, idle).await?.is_some() {},
         }
         Ok(out)
     }
+
+    /// The object's bytes, into a file (at an offset, or whole through a temporary name) or
+    /// inline as `Body` (UTF-8) or `BodyBase64`.
+    async fn read_object(
+        &self,
+        sink: BytesTo<'_>,
+        body: &mut hyper::body::Incoming,
+        length: Option<u64>,
+        progress: &Progress,
+    ) -> Result<Map<String, Value>, Error> {
+        let idle = self.conn.read_timeout;
+        let mut out = Map::new();
+        match sink {
+            BytesTo::At(path, offset) => {
+                let written = write_at(path, offset, body, idle, length, progress).await?;
+                out.insert("ContentLength".into(), json!(written));
+            }
+            BytesTo::File(path) => {
+                let written = write_output_file(path, body, idle, length, progress).await?;
+                out.insert("OutputFile".into(), json!(path));
+                out.insert("ContentLength".into(), json!(written));
+            }
+            BytesTo::Inline => {
+                if let Some(n) = length.filter(|n| *n > MAX_INLINE_BODY as u64) {
+                    return Err(Error::of(
+                        Failure::Io,
+                        format!("the object is {n} bytes, more than {MAX_INLINE_BODY} returned inline; give OutputFile"),
+                    ));
+                }
+                let bytes = transport::read_all(body, idle, MAX_INLINE_BODY).await?;
+                check_length(bytes.len() as u64, length)?;
+                let (name, text) = match String::from_utf8(bytes) {
+                    Ok(text) => ("Body", text),
+                    Err(e) => (
+                        "BodyBase64",
+                        base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                    ),
+                };
+                out.insert(name.into(), Value::String(text));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Undoes what a failed request left on the server, adding the outcome to `err`'s message.
+    async fn undo(&self, undo: quirks::Undo, input: &Map<String, Value>, err: &mut Error) {
+        let (op, what) = match undo {
+            quirks::Undo::DeleteObject => (op_named("delete_object"), "the corrupted object"),
+        };
+        let key: Map<String, Value> = ["Bucket", "Key"]
+            .iter()
+            .filter_map(|k| input.get(*k).map(|v| ((*k).to_string(), v.clone())))
+            .collect();
+        match self.attempt(op, &key, &CallOpts::default()).await {
+            Ok(_) => err.message.push_str(&format!("; {what} was deleted")),
+            Err(d) => err.message.push_str(&format!(
+                "; deleting {what} failed too: {}",
+                d.full_message()
+            )),
+        }
+    }
+}
+
+/// Where a downloaded object's bytes go.
+enum BytesTo<'a> {
+    /// Into an existing file at an offset (one range of a parallel download).
+    At(&'a Path, u64),
+    /// A whole file, written through a temporary name.
+    File(&'a Path),
+    /// Returned in the output.
+    Inline,
+}
+
+/// An XML reply mapped to output fields: straight from the events when the schema allows
+/// (listings), else via the tree. An `<Error>` root where the operation may send one in a
+/// `200 OK` is S3's error.
+fn read_xml(
+    op: &Operation,
+    parts: &http::response::Parts,
+    bytes: &[u8],
+) -> Result<Map<String, Value>, Error> {
+    let unreadable = |e: String| Error::of(Failure::Unreadable, format!("unreadable reply: {e}"));
+    let (root, mapped) = match op.xml_plan() {
+        Some(plan) => xml_stream::map_reply(plan, bytes).map_err(unreadable)?,
+        None => {
+            let root = xml::parse(bytes).map_err(unreadable)?;
+            (root.name, xml::map_root(&op.output, &root))
+        }
+    };
+    if root == "Error" && quirks::error_in_success(op) {
+        return Err(response::service_error(parts.status, &parts.headers, bytes));
+    }
+    Ok(mapped)
 }

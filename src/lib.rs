@@ -9,7 +9,9 @@
 #![allow(clippy::result_large_err)]
 
 pub mod body;
+mod classify;
 pub mod cli;
+mod connect;
 pub mod connection;
 pub mod credentials;
 pub mod endpoint;
@@ -19,6 +21,7 @@ pub mod generate;
 pub mod manifest;
 pub mod multipart;
 pub mod paginate;
+pub mod prepare;
 pub mod progress;
 pub mod protocol;
 pub mod quirks;

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, Failure};
 use crate::execute::{op_named as op, CallOpts, Ctx, Sink, CLEANUP};
 
 /// One key's uploads in progress: upload id → its initiator's id, when the listing says.
@@ -57,7 +57,7 @@ impl Ctx<'_> {
         let before = match self.uploads_of(&input, &CallOpts::default()).await {
             Ok(b) => Some(b),
             Err(e) => {
-                tracing::debug!("cannot list the key's uploads, so a lost create reply cannot be cleaned up and the create is not repeated: {}", e.message);
+                tracing::debug!("cannot list the key's uploads, so a lost create reply cannot be cleaned up and the create is not repeated: {}", e.full_message());
                 None
             }
         };
@@ -200,16 +200,16 @@ impl Ctx<'_> {
                     .and_then(Value::as_str)
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Service,
+                        Error::of(
+                            Failure::Unexpected,
                             format!("the uploads listing is truncated without {next}"),
                         )
                     })?;
                 list.insert(marker.into(), json!(value));
             }
         }
-        Err(Error::new(
-            ErrorKind::Service,
+        Err(Error::of(
+            Failure::Unexpected,
             format!(
                 "more than {} multipart uploads in progress for this key",
                 MAX_UPLOAD_PAGES * 1000
@@ -229,7 +229,7 @@ impl Ctx<'_> {
         let now = match self.uploads_of(input, &CLEANUP).await {
             Ok(now) => now,
             Err(e) => {
-                tracing::error!("after a lost create_multipart_upload reply, the key's uploads cannot be listed, so an upload it made may remain: {}", e.message);
+                tracing::error!("after a lost create_multipart_upload reply, the key's uploads cannot be listed, so an upload it made may remain: {}", e.full_message());
                 return;
             }
         };
@@ -253,7 +253,7 @@ impl Ctx<'_> {
                     tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind")
                 }
                 Err(e) => {
-                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.message)
+                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.full_message())
                 }
             }
         }

@@ -120,8 +120,8 @@ fn item_limit(input: &Map<String, Value>, page_param: &str) -> u64 {
 
 /// The error for a listing that says it is truncated but does not advance.
 fn stuck(op: &Operation, why: &str) -> Error {
-    Error::new(
-        crate::error::ErrorKind::Service,
+    Error::of(
+        crate::error::Failure::Unexpected,
         format!("{}: the listing does not advance: {why}", op.name),
     )
 }

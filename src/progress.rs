@@ -13,6 +13,8 @@ type Sink = dyn Fn(u64, u64) + Send + Sync;
 #[derive(Clone, Default)]
 pub struct Progress {
     inner: Option<Arc<Inner>>,
+    /// Bytes added through this view, when it is one attempt's ([`Progress::attempt`]).
+    tally: Option<Arc<AtomicU64>>,
 }
 
 struct Inner {
@@ -25,7 +27,7 @@ struct Inner {
 
 impl Progress {
     pub fn none() -> Self {
-        Progress { inner: None }
+        Progress::default()
     }
 
     /// Reports `(bytes_done, bytes_total)` to `sink`.
@@ -38,7 +40,31 @@ impl Progress {
                 last: Mutex::new(None),
                 sink: Box::new(sink),
             })),
+            tally: None,
         }
+    }
+
+    /// A view for one attempt: it reports to the same sink and counts what it adds, so that a
+    /// failed attempt's bytes are taken back ([`Self::take_back`]) before a retry sends them
+    /// again.
+    pub(crate) fn attempt(&self) -> Progress {
+        Progress {
+            inner: self.inner.clone(),
+            tally: self.inner.as_ref().map(|_| Arc::new(AtomicU64::new(0))),
+        }
+    }
+
+    /// Takes back every byte this attempt's view added: the attempt failed.
+    pub(crate) fn take_back(&self) {
+        let (Some(i), Some(t)) = (&self.inner, &self.tally) else {
+            return;
+        };
+        let n = t.swap(0, Ordering::Relaxed);
+        let _ = i
+            .done
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(n))
+            });
     }
 
     pub fn set_total(&self, total: u64) {
@@ -47,9 +73,12 @@ impl Progress {
         }
     }
 
-    /// Adds transferred bytes (negative progress after a retry is reported via [`Self::rewind`]).
+    /// Adds transferred bytes (an attempt that fails takes its own back: [`Self::take_back`]).
     pub fn add(&self, n: u64) {
         let Some(i) = &self.inner else { return };
+        if let Some(t) = &self.tally {
+            t.fetch_add(n, Ordering::Relaxed);
+        }
         let done = i.done.fetch_add(n, Ordering::Relaxed) + n;
         let now = Instant::now();
         let mut last = i.last.lock().expect("progress");
@@ -61,17 +90,6 @@ impl Progress {
             *last = Some(now);
             drop(last);
             (i.sink)(done, i.total.load(Ordering::Relaxed));
-        }
-    }
-
-    /// Takes back bytes of an attempt that failed and will be retried.
-    pub fn rewind(&self, n: u64) {
-        if let Some(i) = &self.inner {
-            let _ = i
-                .done
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
-                    Some(d.saturating_sub(n))
-                });
         }
     }
 
@@ -108,5 +126,26 @@ mod tests {
         p.finish();
         assert_eq!(*seen.lock().unwrap(), vec![(10, 10), (10, 10)]);
         Progress::none().add(1);
+    }
+
+    #[test]
+    fn a_failed_attempt_takes_back_its_bytes() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let p = Progress::new(move |d, t| s.lock().unwrap().push((d, t)));
+        p.set_total(100);
+        let other = p.attempt();
+        other.add(30); // a parallel part that succeeds
+        let failed = p.attempt();
+        failed.add(50);
+        failed.take_back();
+        failed.take_back(); // idempotent
+        let retry = p.attempt();
+        retry.add(70);
+        std::thread::sleep(INTERVAL);
+        p.add(0);
+        p.finish();
+        assert_eq!(seen.lock().unwrap().last(), Some(&(100, 100)));
+        Progress::none().attempt().take_back();
     }
 }

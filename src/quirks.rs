@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use crate::classify::BAD_DIGEST;
 use crate::endpoint::{decode_url, encode_key};
 use crate::error::Error;
 use crate::manifest::{Operation, RequestBody};
@@ -137,6 +138,23 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
         }
     }
     output.remove("EncodingType");
+}
+
+/// What to undo on the server after a request failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Undo {
+    /// Delete the object the request wrote.
+    DeleteObject,
+}
+
+/// PutObject whose every attempt reached S3 altered (`BadDigest`: S3's own Content-MD5 check,
+/// or the ETag of a streamed file that is not its MD5, `body::check_etag`): S3 refuses a
+/// mismatching Content-MD5 before storing, but a streamed file is checked only after S3 stored
+/// it, so the corrupt object is deleted rather than left under the caller's key (API_PutObject,
+/// "To ensure that data is not corrupted traversing the network, use the Content-MD5 header").
+pub(crate) fn undo_after(op: &Operation, err: &Error) -> Option<Undo> {
+    (err.code.as_deref() == Some(BAD_DIGEST) && op.name == "put_object")
+        .then_some(Undo::DeleteObject)
 }
 
 /// CopyObject, UploadPartCopy and CompleteMultipartUpload can answer 200 with an `<Error>` body

@@ -3,7 +3,8 @@
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind};
+use crate::classify::{code_for_status, is_redirect, retryable_reply};
+use crate::error::{Error, Failure};
 use crate::timefmt;
 use crate::xml;
 
@@ -50,44 +51,6 @@ pub fn headers_output(output_schema: &Value, headers: &HeaderMap) -> Map<String,
     out
 }
 
-/// S3 error codes worth retrying (AWS SDK standard retry mode: transient and throttling).
-const RETRYABLE_CODES: &[&str] = &[
-    "InternalError",
-    "SlowDown",
-    "RequestTimeout",
-    "RequestTimeTooSkewed",
-    "ServiceUnavailable",
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-];
-
-pub fn retryable(status: StatusCode, code: &str) -> bool {
-    RETRYABLE_CODES.contains(&code) || matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
-}
-
-/// The code used when the reply has no XML error body (HEAD-style replies, 304, proxies).
-fn code_for_status(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        304 => "NotModified",
-        400 => "BadRequest",
-        403 => "Forbidden",
-        404 => "NotFound",
-        405 => "MethodNotAllowed",
-        409 => "Conflict",
-        412 => "PreconditionFailed",
-        416 => "InvalidRange",
-        429 => "TooManyRequests",
-        500 => "InternalError",
-        501 => "NotImplemented",
-        502 => "BadGateway",
-        503 => "ServiceUnavailable",
-        504 => "GatewayTimeout",
-        _ => "HttpError",
-    }
-}
-
 /// The error envelope for a reply S3 marked as failed (by status, or a 200 with `<Error>`).
 pub fn service_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
     let header_request_id = headers
@@ -115,13 +78,8 @@ pub fn service_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Er
         }
         None => {
             let reason = status.canonical_reason().unwrap_or("");
-            let code = match status.as_u16() {
-                301 => "PermanentRedirect",
-                307 => "TemporaryRedirect",
-                _ => code_for_status(status),
-            };
             (
-                code.to_string(),
+                code_for_status(status.as_u16()).to_string(),
                 format!("S3 replied {} {reason}", status.as_u16()),
                 header_request_id,
                 header_region,
@@ -129,20 +87,14 @@ pub fn service_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Er
         }
     };
     // A redirect to another region is followed once (`execute.rs`), when S3 names the region.
-    let redirect = matches!(
-        code.as_str(),
-        "PermanentRedirect"
-            | "TemporaryRedirect"
-            | "AuthorizationHeaderMalformed"
-            | "IllegalLocationConstraintException"
-    ) || matches!(status.as_u16(), 301 | 307);
+    let redirect = is_redirect(status.as_u16(), &code);
     Error {
         code: Some(code.clone()),
         status: Some(status.as_u16()),
         request_id,
-        retryable: retryable(status, &code),
+        retryable: retryable_reply(status.as_u16(), &code),
         redirect_region: if redirect { region } else { None },
-        ..Error::new(ErrorKind::Service, format!("{code}: {message}"))
+        ..Error::of(Failure::Service, format!("{code}: {message}"))
     }
 }
 

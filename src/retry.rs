@@ -1,16 +1,17 @@
 //! Retry policy: which failures are retried, and how long to wait between attempts.
 //!
 //! Modelled on the AWS SDKs' standard mode and object_store: bounded attempts (default 3),
-//! exponential backoff with full jitter, capped. Retried: connection failures, 429/500/502/503/504,
-//! S3's `SlowDown`, `InternalError`, `RequestTimeout` (`Error::retryable`). A failure after the
-//! request may have been processed (timeout, reset while waiting) is retried only for idempotent
-//! requests; `POST` (create_multipart_upload, complete_multipart_upload) is not, except for
-//! server-declared transient errors, where S3 did not act, or when the caller has made a repeat
-//! harmless (`multipart`: a duplicate upload is aborted, a repeated completion is verified).
+//! exponential backoff with full jitter, capped. What is retried comes from what happened
+//! (`classify.rs`): connection failures always; 429/500/502/503/504 and S3's `SlowDown`,
+//! `InternalError`, `RequestTimeout`; a failure after the request may have been processed
+//! (stall, reset while waiting, an unreadable or corrupt reply) only for idempotent requests.
+//! `POST` (create_multipart_upload, complete_multipart_upload) is not idempotent unless the
+//! caller has made a repeat harmless (`multipart`: a duplicate upload is aborted, a repeated
+//! completion is verified).
 
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const BASE_DELAY: Duration = Duration::from_millis(100);
@@ -25,16 +26,9 @@ impl Policy {
     /// Whether `err` after attempt number `attempt` (1-based) is retried. `idempotent`: a repeat
     /// of the request cannot do harm (every method but `POST`, unless the caller says so).
     pub fn should_retry(&self, err: &Error, idempotent: bool, attempt: u32) -> bool {
-        if attempt >= self.max_attempts || !err.retryable {
-            return false;
-        }
-        match err.kind {
-            ErrorKind::Service => true,
-            ErrorKind::Network | ErrorKind::Timeout => {
-                idempotent || err.message.starts_with("cannot connect")
-            }
-            _ => false,
-        }
+        attempt < self.max_attempts
+            && err.retryable
+            && (idempotent || err.failure.meaning().retry_unsafe)
     }
 
     /// Full-jitter exponential backoff before attempt `attempt + 1`: uniform in
@@ -66,32 +60,35 @@ pub fn jitter_unit() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Failure;
 
-    fn err(kind: ErrorKind, retryable: bool, msg: &str) -> Error {
-        Error::new(kind, msg).retryable(retryable)
+    fn service(retryable: bool) -> Error {
+        Error {
+            retryable,
+            ..Error::of(Failure::Service, "S3 said so")
+        }
     }
 
     #[test]
     fn what_is_retried() {
         let p = Policy { max_attempts: 3 };
-        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), true, 1));
-        assert!(p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), false, 2));
+        assert!(p.should_retry(&service(true), true, 1));
+        assert!(p.should_retry(&service(true), false, 2), "S3 did not act");
+        assert!(!p.should_retry(&service(true), true, 3), "bounded");
+        assert!(!p.should_retry(&service(false), true, 1));
+        let stalled = Error::of(Failure::Stalled, "no reply");
+        assert!(p.should_retry(&stalled, true, 1));
         assert!(
-            !p.should_retry(&err(ErrorKind::Service, true, "SlowDown"), true, 3),
-            "bounded"
-        );
-        assert!(!p.should_retry(&err(ErrorKind::Service, false, "NoSuchKey"), true, 1));
-        assert!(p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), true, 1));
-        assert!(
-            !p.should_retry(&err(ErrorKind::Timeout, true, "stalled"), false, 1),
+            !p.should_retry(&stalled, false, 1),
             "POST may have been applied"
         );
-        assert!(p.should_retry(
-            &err(ErrorKind::Network, true, "cannot connect: refused"),
-            false,
-            1
-        ));
-        assert!(!p.should_retry(&err(ErrorKind::InvalidRequest, false, "bad"), true, 1));
+        // By what happened, whatever the message says.
+        let refused = Error::of(Failure::Connect, "connection failed");
+        assert!(p.should_retry(&refused, false, 1), "nothing was sent");
+        let lost = Error::of(Failure::Lost, "cannot connect");
+        assert!(!p.should_retry(&lost, false, 1), "sent, then lost");
+        assert!(p.should_retry(&lost, true, 1));
+        assert!(!p.should_retry(&Error::invalid_at("/input/Key", "bad"), true, 1));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 use crate::credentials::Credentials;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, Failure};
 use crate::request::{HttpRequest, Payload};
 
 pub fn s3_settings() -> SigningSettings {
@@ -50,7 +50,7 @@ pub fn sign(
         .time(time)
         .settings(s3_settings())
         .build()
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("signing parameters: {e}")))?
+        .map_err(|e| Error::of(Failure::Internal, "signing parameters").caused_by(e))?
         .into();
     let body = match &req.payload {
         Payload::Empty => SignableBody::Bytes(&[]),
@@ -63,14 +63,9 @@ pub fn sign(
         req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
         body,
     )
-    .map_err(|e| {
-        Error::new(
-            ErrorKind::Internal,
-            format!("request cannot be signed: {e}"),
-        )
-    })?;
+    .map_err(|e| Error::of(Failure::Internal, "request cannot be signed").caused_by(e))?;
     let (instructions, _signature) = sigv4_sign(signable, &params)
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("signing failed: {e}")))?
+        .map_err(|e| Error::of(Failure::Internal, "signing failed").caused_by(e))?
         .into_parts();
     let (headers, _params) = instructions.into_parts();
     for h in headers {

@@ -14,7 +14,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::body::temp_path_for;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, Failure};
 use crate::execute::{op_named as op, CallOpts, Ctx, Sink, CLEANUP};
 use crate::manifest::Location;
 use crate::request::Payload;
@@ -96,8 +96,8 @@ impl Ctx<'_> {
             .unwrap_or_default()
             .to_string();
         if upload_id.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Service,
+            return Err(Error::of(
+                Failure::Unexpected,
                 "create_multipart_upload returned no UploadId",
             ));
         }
@@ -193,15 +193,15 @@ impl Ctx<'_> {
             Ok((out, total, parts)) => {
                 let len = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(u64::MAX);
                 if len != total {
-                    Err(Error::new(
-                        ErrorKind::Network,
+                    Err(Error::of(
+                        Failure::Lost,
                         format!("download incomplete: {len} of {total} bytes"),
-                    )
-                    .retryable(true))
+                    ))
                 } else {
                     std::fs::rename(&tmp, &path)
                         .map_err(|e| {
-                            Error::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
+                            Error::of(Failure::Io, format!("writing {}", path.display()))
+                                .caused_by(e)
                         })
                         .map(|_| {
                             let mut s = summary(&out, total, parts);
@@ -229,8 +229,9 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         tmp: &Path,
     ) -> Result<(Map<String, Value>, u64, u64), Error> {
-        std::fs::File::create(tmp)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("writing {}: {e}", tmp.display())))?;
+        std::fs::File::create(tmp).map_err(|e| {
+            Error::of(Failure::Io, format!("writing {}", tmp.display())).caused_by(e)
+        })?;
         let get = op("get_object");
         let base = for_operation("get_object", input);
         let plan = plan(input, 0);
@@ -263,7 +264,7 @@ impl Ctx<'_> {
         {
             Some((_, t)) => t
                 .parse::<u64>()
-                .map_err(|_| Error::new(ErrorKind::Service, "unreadable Content-Range"))?,
+                .map_err(|_| Error::of(Failure::Unreadable, "unreadable Content-Range"))?,
             // No range support: the whole object came in this reply.
             None => {
                 return Ok((

@@ -21,7 +21,8 @@ use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use crate::error::{Error, ErrorKind};
+use crate::connect::Connector;
+use crate::error::{Error, Failure};
 use crate::progress::Progress;
 use crate::request::{HttpRequest, Payload};
 
@@ -43,7 +44,7 @@ struct FileDigest {
 }
 
 pub struct Transport {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<HttpsConnector<Connector>, Body>,
 }
 
 impl Transport {
@@ -62,14 +63,14 @@ impl Transport {
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("TLS setup: {e}")))?
+        .map_err(|e| Error::of(Failure::Internal, "TLS setup").caused_by(e))?
         .with_root_certificates(roots)
         .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(Connector::new(http));
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(20))
             .build(https);
@@ -87,7 +88,7 @@ impl Transport {
         let mut builder = http::Request::builder().method(req.method.as_str()).uri(
             req.uri
                 .parse::<http::Uri>()
-                .map_err(|e| Error::new(ErrorKind::Internal, format!("request URI: {e}")))?,
+                .map_err(|e| Error::of(Failure::Internal, "request URI").caused_by(e))?,
         );
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
@@ -104,13 +105,13 @@ impl Transport {
             Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed(),
             Payload::File { path, offset, len } => {
                 let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-                    Error::new(ErrorKind::Io, format!("cannot open the body file: {e}"))
+                    Error::of(Failure::Io, "cannot open the body file").caused_by(e)
                 })?;
                 if offset > 0 {
                     file.seek(std::io::SeekFrom::Start(offset))
                         .await
                         .map_err(|e| {
-                            Error::new(ErrorKind::Io, format!("cannot seek in the body file: {e}"))
+                            Error::of(Failure::Io, "cannot seek in the body file").caused_by(e)
                         })?;
                 }
                 // MD5 while streaming, to check the ETag S3 returns without reading twice.
@@ -140,7 +141,7 @@ impl Transport {
         };
         let request = builder
             .body(body)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("request: {e}")))?;
+            .map_err(|e| Error::of(Failure::Internal, "request").caused_by(e))?;
         // The idle timeout measures silence: while a body is being sent, each chunk restarts it.
         let mut pending = std::pin::pin!(self.client.request(request));
         let response = loop {
@@ -148,12 +149,12 @@ impl Transport {
             tokio::select! {
                 r = &mut pending => match r {
                     Ok(resp) => break resp,
-                    Err(e) => return Err(network_error(&e)),
+                    Err(e) => return Err(network_error(e)),
                 },
                 _ = tokio::time::sleep_until(quiet_since + idle) => {
                     let quiet_since = started + Duration::from_millis(activity.load(Ordering::Relaxed));
                     if tokio::time::Instant::now() >= quiet_since + idle {
-                        return Err(Error::new(ErrorKind::Timeout, format!("no reply within {idle:?}")).retryable(true));
+                        return Err(Error::of(Failure::Stalled, format!("no reply within {idle:?}")));
                     }
                 }
             }
@@ -166,21 +167,13 @@ impl Transport {
     }
 }
 
-fn network_error(e: &hyper_util::client::legacy::Error) -> Error {
-    use std::error::Error as _;
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    let what = if e.is_connect() {
-        "cannot connect"
+/// A failed exchange, by whether a connection was ever made: when not, nothing was sent.
+fn network_error(e: hyper_util::client::legacy::Error) -> Error {
+    if e.is_connect() {
+        Error::of(Failure::Connect, "cannot connect").caused_by(e)
     } else {
-        "connection failed"
-    };
-    Error::new(ErrorKind::Network, format!("{what}: {msg}")).retryable(true)
+        Error::of(Failure::Lost, "connection failed").caused_by(e)
+    }
 }
 
 /// Trust roots: the PEM bundle named by `AWS_CA_BUNDLE` when set, else the system's.
@@ -221,18 +214,14 @@ pub async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<By
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
-                return Err(
-                    Error::new(ErrorKind::Timeout, format!("reply stalled for {idle:?}"))
-                        .retryable(true),
-                )
+                return Err(Error::of(
+                    Failure::Stalled,
+                    format!("reply stalled for {idle:?}"),
+                ))
             }
             Ok(None) => return Ok(None),
             Ok(Some(Err(e))) => {
-                return Err(Error::new(
-                    ErrorKind::Network,
-                    format!("reading the reply failed: {e}"),
-                )
-                .retryable(true))
+                return Err(Error::of(Failure::Lost, "reading the reply failed").caused_by(e))
             }
             Ok(Some(Ok(frame))) => {
                 if let Ok(data) = frame.into_data() {
@@ -248,8 +237,8 @@ pub async fn read_all(body: &mut Incoming, idle: Duration, limit: usize) -> Resu
     let mut out = Vec::new();
     while let Some(chunk) = next_chunk(body, idle).await? {
         if out.len() + chunk.len() > limit {
-            return Err(Error::new(
-                ErrorKind::Service,
+            return Err(Error::of(
+                Failure::Unexpected,
                 format!("reply body exceeds {limit} bytes"),
             ));
         }

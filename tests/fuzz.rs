@@ -913,7 +913,6 @@ fn reply_headers() {
                 let _ = response::headers_output(&rng2.pick(&schemas).1, &h);
             }
             let _ = response::service_error(status, &h, b"");
-            let _ = response::retryable(status, "SlowDown");
         });
         f.slowest = f.slowest.max(t0.elapsed());
         if let Some(p) = p {

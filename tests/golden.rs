@@ -25,8 +25,9 @@ use s3_connector::connection::{Addressing, Secret};
 use s3_connector::credentials::{self, Credentials};
 use s3_connector::endpoint::Endpoint;
 use s3_connector::manifest::{Location, Manifest, Operation};
-use s3_connector::request::{self, Destination, HttpRequest, Payload};
-use s3_connector::{execute, quirks, signing, timefmt, validate};
+use s3_connector::prepare::prepare;
+use s3_connector::request::{Destination, HttpRequest, Payload};
+use s3_connector::{body, signing, timefmt, validate};
 
 /// The AWS documentation example credentials.
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -146,19 +147,15 @@ fn run_case(case: &Value, tmp: &Path) -> Result<Outcome, String> {
         + "Z";
 
     let op = valid.operation;
-    let payload = match quirks::xml_body(op, &valid.input, &conn.region)
-        .map_err(|e| format!("xml body: {e}"))?
-    {
-        Some(p) => p,
-        None => execute::prepare_payload(op, &valid.input).map_err(|e| format!("payload: {e}"))?,
-    };
+    let body = body::input_payload_blocking(op, &valid.input).map_err(|e| format!("body: {e}"))?;
     let dest = Destination {
         endpoint: &conn.endpoint,
         addressing: conn.addressing,
         region: &conn.region,
     };
-    let mut req = request::build(op, &valid.input, &dest, payload)
-        .map_err(|e| format!("build: {e} {:?}", e.details))?;
+    // The same preparation as `run` (XML body, Content-MD5, SSE-C key MD5, build).
+    let mut req = prepare(op, &valid.input, &dest, conn.checksums, body)
+        .map_err(|e| format!("prepare: {e} {:?}", e.details))?;
     signing::sign(&mut req, &conn.credentials, &conn.region, time)
         .map_err(|e| format!("sign: {e}"))?;
 
@@ -374,6 +371,19 @@ fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<
         Payload::Bytes(b) => (hex_sha256(b), b.len() as u64),
         Payload::File { len, .. } => ("UNSIGNED-PAYLOAD".to_string(), *len),
     };
+    // An in-memory body of put_object and upload_part carries its MD5, as `run` sends it.
+    if let Payload::Bytes(b) = &req.payload {
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
+        let wants_md5 = o.op.parameters.iter().any(|p| p.name == "Content-MD5");
+        check(
+            header("content-md5") == wants_md5.then_some(md5),
+            format!(
+                "content-md5 {:?} for a {}-byte body",
+                header("content-md5"),
+                b.len()
+            ),
+        );
+    }
     check(
         header("x-amz-content-sha256").as_deref() == Some(want_sha.as_str()),
         format!(
@@ -761,8 +771,8 @@ fn build_published(
         addressing: Addressing::Virtual,
         region: "us-east-1",
     };
-    let payload = execute::prepare_payload(op, &valid.input).unwrap();
-    let mut req = request::build(op, &valid.input, &dest, payload).unwrap();
+    let body = body::input_payload_blocking(op, &valid.input).unwrap();
+    let mut req = prepare(op, &valid.input, &dest, true, body).unwrap();
     signing::sign(&mut req, creds, "us-east-1", time).unwrap();
     req
 }
