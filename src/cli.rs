@@ -120,7 +120,7 @@ pub fn main() -> u8 {
         } => {
             let m = Manifest::embedded();
             if connection {
-                return print_json(&crate::generate::schemas::connection_file(m));
+                return print_json(&crate::schemas::connection_file(m));
             }
             let name = operation.unwrap_or_default();
             match m.operation(&name) {

@@ -1,11 +1,12 @@
-//! The connection object of a request envelope, and its JSON Schema (`schemas/connection.json`).
+//! The connection object of a request envelope.
 //!
-//! The schema is derived from this struct, so the two cannot drift. Secrets are wrapped in
-//! [`Secret`], whose `Debug` prints `******`: redaction by type, not by remembering.
+//! Its JSON Schema (`schemas/connection.json`, embedded in the manifest) is derived from this
+//! struct by the generator, which turns on the `schema` feature for the derive, so the two cannot
+//! drift. Secrets are wrapped in [`Secret`], whose `Debug` prints `******`: redaction by type, not
+//! by remembering.
 
 use std::fmt;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A secret string: never printed by `Debug` or `Display`.
@@ -30,97 +31,105 @@ impl fmt::Debug for Secret {
 }
 
 /// How the bucket is placed in the URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Addressing {
     /// Virtual-hosted style for AWS endpoints and DNS-safe bucket names, path style otherwise
     /// (custom endpoints, names with dots or capitals).
     #[default]
-    #[schemars(title = "Automatic")]
+    #[cfg_attr(feature = "schema", schemars(title = "Automatic"))]
     Auto,
     /// Always `https://endpoint/bucket/key`.
-    #[schemars(title = "Path style")]
+    #[cfg_attr(feature = "schema", schemars(title = "Path style"))]
     Path,
     /// Always `https://bucket.endpoint/key`.
-    #[schemars(title = "Virtual-hosted style")]
+    #[cfg_attr(feature = "schema", schemars(title = "Virtual-hosted style"))]
     Virtual,
 }
 
 /// Where and as whom to reach S3. Every field is optional: missing ones fall back to the AWS
 /// conventions (environment variables, then the shared config and credentials files).
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "S3 connection")]
+#[cfg_attr(feature = "schema", schemars(title = "S3 connection"))]
 pub struct Connection {
     /// AWS region used for signing and for the default AWS endpoint. Falls back to `AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, the profile's `region`, then `us-east-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Region", example = &"us-east-1", length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Region", example = &"us-east-1", length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$")))]
     pub region: Option<String>,
 
     /// Custom endpoint URL for S3-compatible services, e.g. `http://127.0.0.1:9000`. Falls back to
     /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, then the AWS endpoint of the region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Endpoint URL", example = &"http://127.0.0.1:9000", extend("format" = "uri", "pattern" = "^https?://"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Endpoint URL", example = &"http://127.0.0.1:9000", extend("format" = "uri", "pattern" = "^https?://")))]
     pub endpoint: Option<String>,
 
     /// Access key ID. Falls back to `AWS_ACCESS_KEY_ID`, then the shared credentials file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Access key ID",
-        length(min = 1, max = 256),
-        regex(pattern = r"^[\x21-\x7E]+$")
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Access key ID",
+            length(min = 1, max = 256),
+            regex(pattern = r"^[\x21-\x7E]+$")
+        )
     )]
     pub access_key_id: Option<String>,
 
     /// Secret access key. Falls back to `AWS_SECRET_ACCESS_KEY`, then the shared credentials file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Secret access key", with = "String", length(min = 1), extend("writeOnly" = true, "format" = "password"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Secret access key", with = "String", length(min = 1), extend("writeOnly" = true, "format" = "password")))]
     pub secret_access_key: Option<Secret>,
 
     /// Session token for temporary credentials. Falls back to `AWS_SESSION_TOKEN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Session token", with = "String", regex(pattern = r"^[\x21-\x7E]+$"), extend("writeOnly" = true, "format" = "password"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Session token", with = "String", regex(pattern = r"^[\x21-\x7E]+$"), extend("writeOnly" = true, "format" = "password")))]
     pub session_token: Option<Secret>,
 
     /// Profile in the shared config and credentials files. Falls back to `AWS_PROFILE`, then
     /// `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Profile", length(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Profile", length(min = 1)))]
     pub profile: Option<String>,
 
     /// Path-style or virtual-hosted-style URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Addressing style", extend("default" = "auto"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Addressing style", extend("default" = "auto")))]
     pub addressing: Option<Addressing>,
 
     /// Seconds allowed to open a connection (TCP and TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Connect timeout (s)", range(min = 0.001, max = 3600.0), extend("default" = 10))]
+    #[cfg_attr(feature = "schema", schemars(title = "Connect timeout (s)", range(min = 0.001, max = 3600.0), extend("default" = 10)))]
     pub connect_timeout_seconds: Option<f64>,
 
     /// Seconds the connection may stay silent while a reply is awaited or read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Read idle timeout (s)", range(min = 0.001, max = 86400.0), extend("default" = 60))]
+    #[cfg_attr(feature = "schema", schemars(title = "Read idle timeout (s)", range(min = 0.001, max = 86400.0), extend("default" = 60)))]
     pub read_timeout_seconds: Option<f64>,
 
     /// Seconds one whole operation may take, all attempts included; none by default, so that
     /// large transfers are bounded by the idle timeout only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Overall timeout (s)", range(min = 0.001, max = 604800.0))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Overall timeout (s)", range(min = 0.001, max = 604800.0))
+    )]
     pub timeout_seconds: Option<f64>,
 
     /// Attempts per request, the first included: transient failures (connection errors, 5xx,
     /// throttling) are retried with exponential backoff and jitter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Maximum attempts", range(min = 1, max = 10), extend("default" = 3))]
+    #[cfg_attr(feature = "schema", schemars(title = "Maximum attempts", range(min = 1, max = 10), extend("default" = 3)))]
     pub max_attempts: Option<u32>,
 
     /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
     /// upload, and compare a streamed file's MD5 with the ETag S3 returns. Turn off for
     /// S3-compatible services that reject Content-MD5, or to save the MD5's CPU on large files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Integrity checksums", extend("default" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Integrity checksums", extend("default" = true)))]
     pub checksums: Option<bool>,
 }
 
@@ -138,66 +147,6 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// The connection JSON Schema (2020-12), as committed in `schemas/connection.json`.
-pub fn connection_schema() -> serde_json::Value {
-    let settings = schemars::generate::SchemaSettings::draft2020_12().for_deserialize();
-    let schema = settings
-        .into_generator()
-        .into_root_schema_for::<Connection>();
-    let mut value = serde_json::to_value(schema).expect("schema serialises");
-    drop_null(&mut value);
-    if let Some(obj) = value.as_object_mut() {
-        let order: Vec<serde_json::Value> = obj
-            .get("properties")
-            .and_then(|p| p.as_object())
-            .map(|p| {
-                p.keys()
-                    .map(|k| serde_json::Value::String(k.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        obj.insert("x-propertyOrder".into(), serde_json::Value::Array(order));
-    }
-    value
-}
-
-/// Absent, not null (and unwrapped descriptions): hosts omit a field rather than send `null`, so `Option` adds no null type.
-fn drop_null(v: &mut serde_json::Value) {
-    use serde_json::Value;
-    match v {
-        Value::Object(m) => {
-            // Doc comments wrap at 100 columns; descriptions are prose.
-            if let Some(Value::String(d)) = m.get_mut("description") {
-                *d = d.replace('\n', " ");
-            }
-            if let Some(Value::Array(types)) = m.get("type") {
-                let rest: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
-                if rest.len() == 1 {
-                    m.insert("type".into(), rest[0].clone());
-                }
-            }
-            if let Some(Value::Array(arms)) = m.get("anyOf") {
-                let rest: Vec<Value> = arms
-                    .iter()
-                    .filter(|a| a.get("type") != Some(&Value::from("null")))
-                    .cloned()
-                    .collect();
-                if rest.len() == 1 && arms.len() == 2 {
-                    m.remove("anyOf");
-                    if let Value::Object(arm) = &rest[0] {
-                        for (k, val) in arm {
-                            m.insert(k.clone(), val.clone());
-                        }
-                    }
-                }
-            }
-            m.values_mut().for_each(drop_null);
-        }
-        Value::Array(a) => a.iter_mut().for_each(drop_null),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,16 +161,5 @@ mod tests {
         let printed = format!("{c:?}");
         assert!(!printed.contains("canary"), "{printed}");
         assert!(printed.contains("******"));
-    }
-
-    #[test]
-    fn schema_marks_secrets_and_refuses_unknown_fields() {
-        let s = connection_schema();
-        assert_eq!(s["additionalProperties"], false);
-        for f in ["secret_access_key", "session_token"] {
-            assert_eq!(s["properties"][f]["writeOnly"], true, "{f}");
-            assert_eq!(s["properties"][f]["format"], "password", "{f}");
-        }
-        assert_eq!(s["properties"]["addressing"]["default"], "auto");
     }
 }

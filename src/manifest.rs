@@ -1,6 +1,6 @@
 //! The manifest: every operation, its parameters and where each goes on the wire.
 //!
-//! `connector/manifest.json` is generated (see `src/generate/`) and embedded in the binary, so
+//! `connector/manifest.json` is generated (see `gen/`) and embedded in the binary, so
 //! the executor, the validator and the `manifest` command all read the same facts.
 
 use std::collections::BTreeMap;
@@ -72,8 +72,13 @@ pub struct Operation {
     pub corrections: Vec<String>,
     /// `output` compiled for mapping XML replies from their events, on first use.
     #[serde(skip)]
-    pub(crate) xml_plan: std::sync::OnceLock<Option<crate::xml_stream::Plan>>,
+    pub xml_plan: XmlPlanCache,
 }
+
+/// Where an operation keeps its XML plan once compiled; empty by `Default` (the generator builds
+/// operations with it empty).
+#[derive(Debug, Clone, Default)]
+pub struct XmlPlanCache(OnceLock<Option<crate::xml_stream::Plan>>);
 
 /// Automatic pagination, as botocore's paginators describe it: pages are requested until the
 /// reply is no longer truncated or `MaxItems` result items are collected.
@@ -218,6 +223,7 @@ impl Operation {
     /// The streaming plan for this operation's XML replies, when its output schema has one.
     pub fn xml_plan(&self) -> Option<&crate::xml_stream::Plan> {
         self.xml_plan
+            .0
             .get_or_init(|| crate::xml_stream::Plan::compile(&self.output))
             .as_ref()
     }
@@ -228,11 +234,11 @@ impl Operation {
 
     /// The input JSON Schema (what `schemas/<op>.input.json` holds).
     pub fn input_schema(&self) -> Value {
-        crate::generate::schemas::input_schema(self)
+        crate::schemas::input_schema(self)
     }
 
     /// The output JSON Schema without the `x-s3` wire annotations.
     pub fn output_schema(&self) -> Value {
-        crate::generate::schemas::output_schema(self)
+        crate::schemas::output_schema(self)
     }
 }

@@ -4,11 +4,12 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::manifest::{Location, Manifest, Origin};
+use s3_connector::manifest::{Location, Manifest, Origin};
+use s3_connector::schemas::GENERATED_NOTE;
 
 pub fn render(m: &Manifest) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "<!-- {} -->\n", super::GENERATED_NOTE);
+    let _ = writeln!(s, "<!-- {} -->\n", GENERATED_NOTE);
     let _ = writeln!(s, "# Operations reference\n");
     let _ = writeln!(
         s,
@@ -109,7 +110,7 @@ pub fn render(m: &Manifest) -> String {
             let _ = writeln!(s);
         }
         for rule in &op.rules {
-            let crate::manifest::Rule::AtMostOneOf(names) = rule;
+            let s3_connector::manifest::Rule::AtMostOneOf(names) = rule;
             let _ = writeln!(
                 s,
                 "At most one of: {}.\n",

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::manifest::{Encoding, Http, Location, RequestBody, Rule};
+use s3_connector::manifest::{Encoding, Http, Location, RequestBody, Rule};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +62,7 @@ pub struct PaginationOverlay {
     pub page_size: String,
     pub results: Vec<String>,
     pub more: String,
-    pub tokens: Vec<crate::manifest::PageToken>,
+    pub tokens: Vec<s3_connector::manifest::PageToken>,
 }
 
 #[derive(Debug, Deserialize)]

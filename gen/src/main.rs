@@ -1,12 +1,16 @@
-//! `cargo run --bin gen [-- --check] [--root DIR]`: regenerate connector/manifest.json, schemas/
-//! and docs/operations.md from connector/aws-s3-v2.md + connector/overlay.json.
+//! `cargo run -p s3-connector-gen [-- --check] [--root DIR]`: regenerate connector/manifest.json,
+//! schemas/ and docs/operations.md from connector/aws-s3-v2.md + connector/overlay.json. `DIR`
+//! defaults to the repository root.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// This package sits one level below the repository root.
+const REPO_ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let mut root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut root = PathBuf::from(REPO_ROOT);
     let mut check = false;
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -18,7 +22,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let files = match s3_connector::generate::generate_from(&root) {
+    let files = match s3_connector_gen::generate_from(&root) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("gen: {e}");

@@ -1,12 +1,12 @@
 //! The manifest against the real docs page: nothing documented is lost, locations are right.
 
-use s3_connector::generate::{self, docs_page};
 use s3_connector::manifest::{Location, Manifest, Origin};
+use s3_connector_gen::{docs_page, generate};
 
 fn page() -> String {
     std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/connector/aws-s3-v2.md"
+        "/../connector/aws-s3-v2.md"
     ))
     .unwrap()
 }
@@ -186,17 +186,17 @@ fn generator_refuses_what_it_does_not_understand() {
     let page = page();
     let overlay = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/connector/overlay.json"
+        "/../connector/overlay.json"
     ))
     .unwrap();
     // Unknown type on the page.
     let bad = page.replacen("**Type:** integer", "**Type:** long", 1);
-    assert!(generate::generate(&bad, &overlay)
+    assert!(generate(&bad, &overlay)
         .unwrap_err()
         .contains("unknown type `long`"));
     // A parameter whose location the name does not say, and the overlay does not place.
     let bad = page.replacen("#### delimiter", "#### Delimiter", 1);
-    let e = generate::generate(&bad, &overlay).unwrap_err();
+    let e = generate(&bad, &overlay).unwrap_err();
     assert!(
         e.contains("list_objects.Delimiter") && e.contains("wire location"),
         "{e}"
@@ -205,7 +205,7 @@ fn generator_refuses_what_it_does_not_understand() {
     let bad = format!(
         "{page}\n## get_bucket_acl\n\nGets the ACL.\n\n*This operation has no parameters*\n"
     );
-    assert!(generate::generate(&bad, &overlay)
+    assert!(generate(&bad, &overlay)
         .unwrap_err()
         .contains("get_bucket_acl"));
     // An overlay entry without a reason.
@@ -214,7 +214,7 @@ fn generator_refuses_what_it_does_not_understand() {
         "\"reason\": \"\", \"x\": \"",
         1,
     );
-    assert!(generate::generate(&page, &bad).is_err());
+    assert!(generate(&page, &bad).is_err());
     // An added parameter whose schema says no type (minLength alone would let a number pass).
     let mut untyped: serde_json::Value = serde_json::from_str(&overlay).unwrap();
     let op = untyped["operations"]
@@ -227,7 +227,7 @@ fn generator_refuses_what_it_does_not_understand() {
         .as_object_mut()
         .unwrap()
         .remove("type");
-    let e = generate::generate(&page, &untyped.to_string()).unwrap_err();
+    let e = generate(&page, &untyped.to_string()).unwrap_err();
     assert!(
         e.contains("list_multipart_uploads.Bucket") && e.contains("no `type`"),
         "{e}"
@@ -241,7 +241,7 @@ fn generator_refuses_what_it_does_not_understand() {
         .find(|o| o["name"] == "list_parts_for_multipart_upload")
         .unwrap();
     op["pagination"]["page_size"] = serde_json::json!("max-partz");
-    let e = generate::generate(&page, &bad_page.to_string()).unwrap_err();
+    let e = generate(&page, &bad_page.to_string()).unwrap_err();
     assert!(
         e.contains("list_parts_for_multipart_upload") && e.contains("parameter `max-partz`"),
         "{e}"
