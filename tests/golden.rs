@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -102,35 +103,42 @@ fn prepare_input(case: &Value, tmp: &Path) -> Result<Map<String, Value>, String>
     Ok(input)
 }
 
-fn run_case(case: &Value, tmp: &Path) -> Result<Outcome, String> {
-    let text = |field: &str| {
-        case.get(field)
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("fixture field `{field}` must be a string"))
-    };
-    let operation = text("operation")?;
-    let region = text("region")?;
-    let time_text = text("time")?;
-    let input = prepare_input(case, tmp)?;
+/// A string field of a fixture.
+fn text<'c>(case: &'c Value, field: &str) -> Result<&'c str, String> {
+    case.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("fixture field `{field}` must be a string"))
+}
 
-    // The connection, as a host would send it; no endpoint means the AWS one of the region.
+/// The request envelope of a fixture, as a host would send it; no endpoint means the AWS one
+/// of the region.
+fn envelope(case: &Value, tmp: &Path) -> Result<Value, String> {
     let mut connection = json!({
-        "region": region,
-        "addressing": text("addressing")?,
+        "region": text(case, "region")?,
+        "addressing": text(case, "addressing")?,
         "access_key_id": ACCESS_KEY,
         "secret_access_key": SECRET_KEY,
     });
     if let Some(endpoint) = case.get("endpoint").and_then(Value::as_str) {
         connection["endpoint"] = json!(endpoint);
     }
+    if let Some(token) = case.get("session_token").and_then(Value::as_str) {
+        connection["session_token"] = json!(token);
+    }
+    Ok(json!({
+        "operation": text(case, "operation")?,
+        "input": prepare_input(case, tmp)?,
+        "connection": connection,
+    }))
+}
+
+fn run_case(case: &Value, tmp: &Path) -> Result<Outcome, String> {
+    let time_text = text(case, "time")?;
     let session_token = case
         .get("session_token")
         .and_then(Value::as_str)
         .map(str::to_string);
-    if let Some(token) = &session_token {
-        connection["session_token"] = json!(token);
-    }
-    let envelope = json!({"operation": operation, "input": input, "connection": connection});
+    let envelope = envelope(case, tmp)?;
     let valid = validate::validate_envelope(envelope)
         .map_err(|e| format!("fixture input is invalid: {e} {:?}", e.details))?;
     // An empty environment: everything comes from the connection.
@@ -961,5 +969,337 @@ fn independent_checks_catch_tampering() {
     assert!(
         problems.iter().any(|p| p.starts_with("path")),
         "{problems:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// What `run` puts on the wire
+// ---------------------------------------------------------------------------------------------
+
+/// One HTTP/1.1 request as it arrived: request line, headers in order, body.
+struct Received {
+    method: String,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Reads one request from `stream` (head, then `content-length` bytes of body).
+fn read_request(stream: &mut impl std::io::Read) -> Result<Received, String> {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut buf).map_err(|e| format!("reading: {e}"))?;
+        if n == 0 {
+            return Err("connection closed before the request head ended".into());
+        }
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|e| e.to_string())?;
+    let mut lines = head.split("\r\n");
+    let mut line = lines.next().unwrap_or_default().split(' ');
+    let (method, target) = (
+        line.next().unwrap_or_default(),
+        line.next().unwrap_or_default(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(Ok(0), |(_, v)| v.parse())
+        .map_err(|e| format!("content-length: {e}"))?;
+    let mut body = raw[head_end + 4..].to_vec();
+    while body.len() < len {
+        let n = stream
+            .read(&mut buf)
+            .map_err(|e| format!("reading the body: {e}"))?;
+        if n == 0 {
+            return Err(format!("body ended after {} of {len} bytes", body.len()));
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Ok(Received {
+        method: method.into(),
+        target: target.into(),
+        headers,
+        body,
+    })
+}
+
+/// A reply `run` does not retry: every request is answered with it.
+fn refusal() -> Vec<u8> {
+    let body =
+        "<Error><Code>InvalidRequest</Code><Message>refused by the wire test</Message></Error>";
+    format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one request from a new connection (TLS with `tls` when given) and refuses it.
+fn answer(
+    mut tcp: std::net::TcpStream,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> Result<Received, String> {
+    use std::io::Write;
+    tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    match tls {
+        Some(config) => {
+            let conn = rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+            let mut stream = rustls::StreamOwned::new(conn, tcp);
+            let got = read_request(&mut stream)?;
+            let _ = stream.write_all(&refusal()).and_then(|()| stream.flush());
+            Ok(got)
+        }
+        None => {
+            let got = read_request(&mut tcp)?;
+            let _ = tcp.write_all(&refusal());
+            Ok(got)
+        }
+    }
+}
+
+/// Answers every connection to `listener` until `stop` is set (at most 60 s); returns the
+/// requests in the order they came.
+fn receive_all(
+    listener: &std::net::TcpListener,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Vec<Result<Received, String>> {
+    let mut got = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    listener.set_nonblocking(true).unwrap();
+    while std::time::Instant::now() < deadline {
+        match listener.accept() {
+            Ok((tcp, _)) => got.push(answer(tcp, tls)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => got.push(Err(format!("accept: {e}"))),
+        }
+    }
+    got
+}
+
+/// A TLS server configuration for `host`, and the PEM its client must trust.
+fn tls_for(host: &str) -> (Arc<rustls::ServerConfig>, String) {
+    let certified = rcgen::generate_simple_self_signed(vec![host.to_string()]).unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    (Arc::new(config), certified.cert.pem())
+}
+
+/// Runs `s3-connector run` on `envelope` with every connection sent to `listener` (the debug
+/// build's `S3_CONNECTOR_TEST_CONNECT_TO`), and returns the request that arrived there.
+fn what_run_sends(envelope: &Value, fixture_uri: &str, tmp: &Path) -> Result<Received, String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (scheme, authority, _, _) = split_uri(fixture_uri);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
+    cmd.arg("run")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", tmp)
+        .env("S3_CONNECTOR_TEST_CONNECT_TO", addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let tls = (scheme == "https").then(|| {
+        let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+        let (config, pem) = tls_for(host);
+        let ca = tmp.join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        cmd.env("AWS_CA_BUNDLE", &ca);
+        config
+    });
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(envelope.to_string().as_bytes())
+        .map_err(|e| e.to_string())?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (received, out) = std::thread::scope(|scope| {
+        let receiver = scope.spawn(|| receive_all(&listener, tls.as_ref(), &stop));
+        let out = child.wait_with_output();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (receiver.join().unwrap(), out)
+    });
+    let out = out.map_err(|e| e.to_string())?;
+    let reply: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "run's stdout is not one JSON document ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if reply["error"]["code"] != "InvalidRequest" {
+        return Err(format!("run did not get the listener's reply: {reply}"));
+    }
+    // The operation's own request comes last (create_multipart_upload lists the key's uploads
+    // first, to clean up after a lost reply).
+    received.into_iter().last().ok_or("no request arrived")?
+}
+
+/// The differences between a fixture's `expected` request and what arrived, other than the
+/// time (`x-amz-date`) and so the signature.
+fn wire_differences(
+    expected: &Value,
+    got: &Received,
+    files: Option<&Map<String, Value>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let uri = expected["uri"].as_str().unwrap_or_default();
+    let (scheme, authority, _, _) = split_uri(uri);
+    let header = |name: &str| {
+        got.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let sent_uri = format!(
+        "{scheme}://{}{}",
+        header("host").unwrap_or(authority),
+        got.target
+    );
+    if (got.method.as_str(), sent_uri.as_str())
+        != (expected["method"].as_str().unwrap_or_default(), uri)
+    {
+        problems.push(format!(
+            "sent {} {sent_uri}, fixture has {} {uri}",
+            got.method, expected["method"]
+        ));
+    }
+    // Headers: every one of the fixture's, in its order, and no other but the client's name.
+    let timeless = |n: &str| n != "x-amz-date" && n != "authorization";
+    let want: Vec<(String, String)> = expected["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| Some((h[0].as_str()?.to_string(), h[1].as_str()?.to_string())))
+        .filter(|(n, _)| timeless(n))
+        .collect();
+    let sent: Vec<(String, String)> = got
+        .headers
+        .iter()
+        .filter(|(n, _)| timeless(n) && n != "user-agent")
+        .cloned()
+        .collect();
+    if want != sent {
+        problems.push(format!(
+            "headers differ:\n    fixture {want:?}\n    sent    {sent:?}"
+        ));
+    }
+    if !header("user-agent").is_some_and(|v| v.starts_with("s3-connector/")) {
+        problems.push(format!("user-agent {:?}", header("user-agent")));
+    }
+    // The signature differs by the time alone: same key, scope and signed headers.
+    let fixed = |a: &str| {
+        a.split(", Signature=")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let drop_date = |a: String| {
+        let mut parts: Vec<&str> = a.split('/').collect();
+        if parts.len() > 1 {
+            parts[1] = "DATE";
+        }
+        parts.join("/")
+    };
+    let want_auth = expected["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h[0] == "authorization")
+        .and_then(|h| h[1].as_str())
+        .map(|a| drop_date(fixed(a)));
+    if header("authorization").map(|a| drop_date(fixed(a))) != want_auth {
+        problems.push(format!(
+            "authorization {:?}, fixture {want_auth:?}",
+            header("authorization")
+        ));
+    }
+    let want_body: Vec<u8> = match &expected["body"] {
+        Value::Null => Vec::new(),
+        Value::String(s) => s.clone().into_bytes(),
+        Value::Object(o) if o.contains_key("base64") => base64::engine::general_purpose::STANDARD
+            .decode(o["base64"].as_str().unwrap_or_default())
+            .unwrap_or_default(),
+        // A streamed file: the bytes of the case's only file.
+        Value::Object(_) => files
+            .and_then(|f| f.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec(),
+        other => format!("unexpected body {other}").into_bytes(),
+    };
+    if got.body != want_body {
+        problems.push(format!(
+            "body of {} bytes differs from the fixture's {}",
+            got.body.len(),
+            want_body.len()
+        ));
+    }
+    problems
+}
+
+#[test]
+fn golden_requests_are_what_run_sends() {
+    let mut failures = Vec::new();
+    let paths = fixture_paths();
+    for path in &paths {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let result = envelope(&case, tmp.path()).and_then(|env| {
+            what_run_sends(
+                &env,
+                case["expected"]["uri"].as_str().unwrap_or_default(),
+                tmp.path(),
+            )
+        });
+        match result {
+            Ok(got) => {
+                let problems = wire_differences(
+                    &case["expected"],
+                    &got,
+                    case.get("files").and_then(Value::as_object),
+                );
+                if !problems.is_empty() {
+                    failures.push(format!("{name}:\n  {}", problems.join("\n  ")));
+                }
+            }
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden requests are not what `run` sends:\n\n{}",
+        failures.len(),
+        paths.len(),
+        failures.join("\n\n")
     );
 }
