@@ -76,7 +76,8 @@ impl Ctx<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
         );
-        let size = std::fs::metadata(&path)
+        let size = tokio::fs::metadata(&path)
+            .await
             .map_err(|e| Error::invalid_at("/input/BodyFile", format!("cannot be read: {e}")))?
             .len();
         let plan = plan(&input, size);
@@ -191,7 +192,9 @@ impl Ctx<'_> {
         let result = self.download_into(&input, &tmp).await;
         let result = match result {
             Ok((out, total, parts)) => {
-                let len = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(u64::MAX);
+                let len = tokio::fs::metadata(&tmp)
+                    .await
+                    .map_or(u64::MAX, |m| m.len());
                 if len != total {
                     Err(Error::new(
                         ErrorKind::Network,
@@ -199,7 +202,8 @@ impl Ctx<'_> {
                     )
                     .retryable(true))
                 } else {
-                    std::fs::rename(&tmp, &path)
+                    tokio::fs::rename(&tmp, &path)
+                        .await
                         .map_err(|e| {
                             Error::new(ErrorKind::Io, format!("writing {}: {e}", path.display()))
                         })
@@ -218,7 +222,7 @@ impl Ctx<'_> {
             Err(e) => Err(e),
         };
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = tokio::fs::remove_file(&tmp).await;
         }
         result
     }
@@ -229,7 +233,8 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         tmp: &Path,
     ) -> Result<(Map<String, Value>, u64, u64), Error> {
-        std::fs::File::create(tmp)
+        tokio::fs::File::create(tmp)
+            .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("writing {}: {e}", tmp.display())))?;
         let get = op("get_object");
         let base = for_operation("get_object", input);
