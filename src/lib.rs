@@ -16,6 +16,7 @@ pub mod endpoint;
 pub mod error;
 pub mod execute;
 pub mod generate;
+mod internal;
 pub mod manifest;
 pub mod multipart;
 pub mod paginate;
