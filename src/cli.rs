@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use clap::{Parser, Subcommand};
 
 use crate::error::Error;
+use crate::internal::{self, Stage};
 use crate::manifest::Manifest;
 use crate::protocol::Response;
 use crate::validate;
@@ -161,33 +162,11 @@ pub fn main() -> u8 {
                 Ok(t) => t,
                 Err(e) => return emit(&Response::failure(None, e)),
             };
-            let (id, parsed) = validate::parse_request_with_id(&text);
-            let response = match parsed {
-                Err(e) => Response::failure(id, e),
-                Ok(req) => {
-                    let executor = crate::execute::Executor::new();
-                    let reporter = if progress {
-                        crate::progress::Progress::new(|done, total| {
-                            eprintln!(
-                                "{}",
-                                serde_json::json!({"event": "progress", "bytes": done, "total": total})
-                            );
-                        })
-                    } else {
-                        crate::progress::Progress::none()
-                    };
-                    match runtime().block_on(executor.execute_with_progress(&req, &reporter)) {
-                        Ok(done) => Response {
-                            region: done.region,
-                            ..Response::success(req.id, done.output)
-                        },
-                        Err(e) => {
-                            tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.message);
-                            Response::failure(req.id, e)
-                        }
-                    }
-                }
-            };
+            // A panic is answered like any failure: one response, exit code 1.
+            let response = std::panic::catch_unwind(|| run_request(&text, progress))
+                .unwrap_or_else(|_| {
+                    Response::failure(internal::id_in(&text), internal::panicked())
+                });
             emit(&response)
         }
         Command::Serve {
@@ -201,6 +180,41 @@ pub fn main() -> u8 {
                 .build()
                 .expect("tokio runtime");
             rt.block_on(crate::serve::serve(concurrency, progress))
+        }
+    }
+}
+
+/// `run`'s request, from its text to its response.
+fn run_request(text: &str, progress: bool) -> Response {
+    let (id, parsed) = validate::parse_request_with_id(text);
+    let req = match parsed {
+        Ok(req) => req,
+        Err(e) => return Response::failure(id, e),
+    };
+    internal::test_panic(Stage::Validate, &req.operation.name);
+    let executor = crate::execute::Executor::new();
+    let reporter = if progress {
+        crate::progress::Progress::new(|done, total| {
+            eprintln!(
+                "{}",
+                serde_json::json!({"event": "progress", "bytes": done, "total": total})
+            );
+        })
+    } else {
+        crate::progress::Progress::none()
+    };
+    let work = async {
+        internal::test_panic(Stage::Execute, &req.operation.name);
+        executor.execute_with_progress(&req, &reporter).await
+    };
+    match runtime().block_on(work) {
+        Ok(done) => Response {
+            region: done.region,
+            ..Response::success(req.id, done.output)
+        },
+        Err(e) => {
+            tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.full_message());
+            Response::failure(req.id, e)
         }
     }
 }

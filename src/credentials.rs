@@ -4,8 +4,10 @@
 //! The environment is passed in as a lookup function, so resolution is testable without touching
 //! the process environment.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::connection::{Addressing, Connection, Secret};
@@ -64,30 +66,14 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
         .clone()
         .or_else(|| env("AWS_PROFILE"))
         .unwrap_or_else(|| "default".into());
-    let home = env("HOME").map(PathBuf::from);
-    let file = |var: &str, default: &str| {
-        env(var)
-            .map(PathBuf::from)
-            .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+    // Read only when something must come from the profile: a connection (or environment) that
+    // gives the keys and the region needs neither file.
+    let profile = Profile {
+        name: &profile_name,
+        env,
+        sections: OnceCell::new(),
     };
-    let creds_file = file("AWS_SHARED_CREDENTIALS_FILE", "credentials")
-        .and_then(|p| std::fs::read_to_string(p).ok());
-    let config_file =
-        file("AWS_CONFIG_FILE", "config").and_then(|p| std::fs::read_to_string(p).ok());
-    let from_creds = creds_file
-        .as_deref()
-        .map(|t| ini_section(t, &profile_name))
-        .unwrap_or_default();
-    let config_section = if profile_name == "default" {
-        "default".to_string()
-    } else {
-        format!("profile {profile_name}")
-    };
-    let from_config = config_file
-        .as_deref()
-        .map(|t| ini_section(t, &config_section))
-        .unwrap_or_default();
-    let profile_value = |k: &str| from_creds.get(k).or_else(|| from_config.get(k)).cloned();
+    let profile_value = |k: &str| profile.get(k);
 
     let credentials = match (&conn.access_key_id, &conn.secret_access_key) {
         (Some(id), Some(secret)) => Credentials {
@@ -196,6 +182,64 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
         },
         checksums: conn.checksums.unwrap_or(true),
     })
+}
+
+/// One profile's values in the shared credentials and config files, read on first use.
+struct Profile<'a> {
+    name: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    /// The profile's section of the credentials file, then of the config file.
+    sections: OnceCell<[HashMap<String, String>; 2]>,
+}
+
+impl Profile<'_> {
+    /// `key` from the credentials file, else from the config file.
+    fn get(&self, key: &str) -> Option<String> {
+        let sections = self.sections.get_or_init(|| self.read());
+        sections.iter().find_map(|s| s.get(key)).cloned()
+    }
+
+    fn read(&self) -> [HashMap<String, String>; 2] {
+        let env = self.env;
+        let home = env("HOME").map(PathBuf::from);
+        let file = |var: &str, default: &str| {
+            env(var)
+                .map(PathBuf::from)
+                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
+        };
+        let section = |path: Option<PathBuf>, name: &str| {
+            path.and_then(|p| read_shared_file(&p))
+                .map(|text| ini_section(&text, name))
+                .unwrap_or_default()
+        };
+        let config_section = if self.name == "default" {
+            "default".to_string()
+        } else {
+            format!("profile {}", self.name)
+        };
+        [
+            section(
+                file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
+                self.name,
+            ),
+            section(file("AWS_CONFIG_FILE", "config"), &config_section),
+        ]
+    }
+}
+
+/// A shared credentials or config file's text, read at most once per process and path (`None`
+/// when it cannot be read, remembered too): `serve` resolves a connection for every request, on
+/// the async runtime, where a file read blocks a worker thread.
+fn read_shared_file(path: &Path) -> Option<Arc<str>> {
+    static FILES: OnceLock<Mutex<HashMap<PathBuf, Option<Arc<str>>>>> = OnceLock::new();
+    let mut files = FILES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    files
+        .entry(path.to_path_buf())
+        .or_insert_with(|| std::fs::read_to_string(path).ok().map(Arc::from))
+        .clone()
 }
 
 /// The `key = value` pairs of one `[section]` of an AWS shared config or credentials file.
@@ -321,5 +365,110 @@ mod tests {
         .unwrap();
         let s = format!("{r:?}");
         assert!(!s.contains("canary"), "{s}");
+    }
+
+    /// An environment that records in `asked` every variable looked up.
+    fn recording<'a>(
+        pairs: &[(&str, &str)],
+        asked: &'a std::cell::RefCell<Vec<String>>,
+    ) -> impl Fn(&str) -> Option<String> + 'a {
+        let inner = env_of(pairs);
+        move |k: &str| {
+            asked.borrow_mut().push(k.to_string());
+            inner(k)
+        }
+    }
+
+    #[test]
+    fn profile_files_are_not_read_when_nothing_comes_from_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        let config = dir.path().join("config");
+        std::fs::write(&creds, "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = F\nregion = eu-north-1\n").unwrap();
+        let files = [
+            ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+            ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        ];
+        let from_connection = Connection {
+            access_key_id: Some("AKIDCONN".into()),
+            secret_access_key: Some(Secret::new("s")),
+            region: Some("eu-west-1".into()),
+            ..Default::default()
+        };
+        let from_environment = [
+            ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("AWS_REGION", "us-west-2"),
+        ];
+        for (conn, extra) in [
+            (&from_connection, &[][..]),
+            (&Connection::default(), &from_environment[..]),
+        ] {
+            let asked = std::cell::RefCell::new(Vec::new());
+            let r = resolve(conn, &recording(&[&files[..], extra].concat(), &asked)).unwrap();
+            assert_ne!(r.credentials.access_key_id, "AKIDFILE");
+            let asked = asked.borrow();
+            for var in ["AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "HOME"] {
+                assert!(
+                    !asked.iter().any(|a| a == var),
+                    "{var} looked up: {asked:?}"
+                );
+            }
+        }
+        // Nothing was cached for these paths either: the file's current content is read when a
+        // value is needed from it (the region here).
+        std::fs::write(&creds, "[default]\nregion = ap-south-2\n").unwrap();
+        let keys_only = Connection {
+            region: None,
+            ..from_connection.clone()
+        };
+        let r = resolve(&keys_only, &env_of(&files)).unwrap();
+        assert_eq!(
+            (r.credentials.source.as_str(), r.region.as_str()),
+            ("connection", "ap-south-2")
+        );
+    }
+
+    #[test]
+    fn shared_files_are_read_once_per_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let creds = dir.path().join("credentials");
+        let missing = dir.path().join("config");
+        std::fs::write(
+            &creds,
+            "[default]\naws_access_key_id = FIRST\naws_secret_access_key = F\n",
+        )
+        .unwrap();
+        let env = env_of(&[
+            ("AWS_SHARED_CREDENTIALS_FILE", creds.to_str().unwrap()),
+            ("AWS_CONFIG_FILE", missing.to_str().unwrap()),
+        ]);
+        let first = resolve(&Connection::default(), &env).unwrap();
+        assert_eq!(first.credentials.access_key_id, "FIRST");
+        // Changed, and the missing one created: the process keeps what it read first.
+        std::fs::write(
+            &creds,
+            "[default]\naws_access_key_id = SECOND\naws_secret_access_key = S\n",
+        )
+        .unwrap();
+        std::fs::write(&missing, "[default]\nregion = eu-central-1\n").unwrap();
+        let again = resolve(&Connection::default(), &env).unwrap();
+        assert_eq!(again.credentials.access_key_id, "FIRST");
+        assert_eq!(again.region, DEFAULT_REGION);
+        assert!(read_shared_file(&creds).unwrap().contains("FIRST"));
+        assert!(read_shared_file(&missing).is_none());
+        // Another path is read on its own.
+        let other = dir.path().join("other");
+        std::fs::write(
+            &other,
+            "[default]\naws_access_key_id = OTHER\naws_secret_access_key = O\n",
+        )
+        .unwrap();
+        let r = resolve(
+            &Connection::default(),
+            &env_of(&[("AWS_SHARED_CREDENTIALS_FILE", other.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(r.credentials.access_key_id, "OTHER");
     }
 }

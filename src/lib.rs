@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod execute;
+mod internal;
 pub mod manifest;
 pub mod multipart;
 pub mod paginate;

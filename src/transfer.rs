@@ -76,7 +76,8 @@ impl Ctx<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
         );
-        let size = std::fs::metadata(&path)
+        let size = tokio::fs::metadata(&path)
+            .await
             .map_err(|e| Error::invalid_at("/input/BodyFile", format!("cannot be read: {e}")))?
             .len();
         let plan = plan(&input, size);
@@ -113,10 +114,10 @@ impl Ctx<'_> {
                 .await
             {
                 Ok(_) => {
-                    tracing::warn!(upload_id = %upload_id, "upload failed and was aborted: {}", e.message)
+                    tracing::warn!(upload_id = %upload_id, "upload failed and was aborted: {}", e.full_message())
                 }
                 Err(a) => {
-                    tracing::error!(upload_id = %upload_id, "upload failed and could not be aborted: {}", a.message)
+                    tracing::error!(upload_id = %upload_id, "upload failed and could not be aborted: {}", a.full_message())
                 }
             }
         }
@@ -191,14 +192,17 @@ impl Ctx<'_> {
         let result = self.download_into(&input, &tmp).await;
         let result = match result {
             Ok((out, total, parts)) => {
-                let len = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(u64::MAX);
+                let len = tokio::fs::metadata(&tmp)
+                    .await
+                    .map_or(u64::MAX, |m| m.len());
                 if len != total {
                     Err(Error::of(
                         Failure::Lost,
                         format!("download incomplete: {len} of {total} bytes"),
                     ))
                 } else {
-                    std::fs::rename(&tmp, &path)
+                    tokio::fs::rename(&tmp, &path)
+                        .await
                         .map_err(|e| {
                             Error::of(Failure::Io, format!("writing {}", path.display()))
                                 .caused_by(e)
@@ -218,7 +222,7 @@ impl Ctx<'_> {
             Err(e) => Err(e),
         };
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = tokio::fs::remove_file(&tmp).await;
         }
         result
     }
@@ -229,7 +233,7 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         tmp: &Path,
     ) -> Result<(Map<String, Value>, u64, u64), Error> {
-        std::fs::File::create(tmp).map_err(|e| {
+        tokio::fs::File::create(tmp).await.map_err(|e| {
             Error::of(Failure::Io, format!("writing {}", tmp.display())).caused_by(e)
         })?;
         let get = op("get_object");

@@ -7,14 +7,19 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use common::{bucket, run, server};
+use common::{bucket, run, run_raw, server};
 use serde_json::{json, Value};
 
 /// Runs `serve` over `lines`; returns every stdout line parsed, and the exit code.
 fn serve(lines: &[String], args: &[&str]) -> (Vec<Value>, i32) {
+    serve_with_env(lines, args, &[])
+}
+
+fn serve_with_env(lines: &[String], args: &[&str], env: &[(&str, &str)]) -> (Vec<Value>, i32) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_s3-connector"))
         .arg("serve")
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -184,4 +189,115 @@ fn progress_events_for_a_long_transfer() {
         assert!(done >= last && done <= total, "{e}");
         last = done;
     }
+}
+
+/// Makes the debug binary panic (the test hook, `docs/testing.md`) while executing
+/// `list_objects` and while validating `delete_object`.
+const PANICS: (&str, &str) = (
+    "S3_CONNECTOR_TEST_PANIC",
+    "list_objects,validate:delete_object",
+);
+
+/// The `internal` error a panicking request gets: it says it is a bug and quotes nothing.
+fn assert_internal(r: &Value, bucket: &str) {
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["error"]["kind"], "internal", "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("bug in the connector"), "{r}");
+    assert!(!r.to_string().contains(bucket), "{r}");
+}
+
+#[test]
+fn a_panicking_request_gets_one_internal_error_and_the_rest_go_on() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the panic hook exists in debug builds only");
+        return;
+    }
+    let s = server("seaweedfs");
+    let b = bucket("panic");
+    run(s, "create_bucket", json!({"Bucket": b})).output();
+    run(
+        s,
+        "put_object",
+        json!({"Bucket": b, "Key": "before", "Body": "b"}),
+    )
+    .output();
+    let conn = s.connection();
+    let mut lines = Vec::new();
+    for i in 0..30 {
+        let (id, op, input) = match i % 3 {
+            0 => (
+                json!(format!("put-{i}")),
+                "put_object",
+                json!({"Bucket": b, "Key": format!("k{i}"), "Body": "x"}),
+            ),
+            1 => (json!(i), "list_objects", json!({"Bucket": b})),
+            _ => (
+                json!({"validating": i}),
+                "delete_object",
+                json!({"Bucket": b, "Key": "before"}),
+            ),
+        };
+        lines.push(
+            json!({"id": id, "operation": op, "input": input, "connection": conn}).to_string(),
+        );
+    }
+    // The pool and the process survive: requests after the panics still run.
+    lines.push(json!({"id": "last", "operation": "get_object", "input": {"Bucket": b, "Key": "before"}, "connection": conn}).to_string());
+    let (out, code) = serve_with_env(&lines, &["--concurrency", "4"], &[PANICS]);
+    assert_eq!(code, 0, "serve exits normally");
+    assert_eq!(out.len(), lines.len(), "one line per request: {out:?}");
+    let mut seen = HashMap::new();
+    for r in &out {
+        assert!(
+            seen.insert(r["id"].to_string(), r).is_none(),
+            "answered twice: {r}"
+        );
+    }
+    for i in 0..30 {
+        match i % 3 {
+            0 => assert_eq!(seen[&json!(format!("put-{i}")).to_string()]["ok"], true),
+            1 => assert_internal(seen[&json!(i).to_string()], &b),
+            _ => assert_internal(seen[&json!({"validating": i}).to_string()], &b),
+        }
+    }
+    // The validation panics deleted nothing.
+    assert_eq!(seen[&json!("last").to_string()]["output"]["Body"], "b");
+}
+
+#[test]
+fn a_panic_in_run_is_one_internal_error_with_exit_code_1() {
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the panic hook exists in debug builds only");
+        return;
+    }
+    let s = server("seaweedfs");
+    let b = bucket("panic-run");
+    run(s, "create_bucket", json!({"Bucket": b})).output();
+    for (op, id, input) in [
+        ("list_objects", json!(7), json!({"Bucket": b})),
+        (
+            "delete_object",
+            json!("v"),
+            json!({"Bucket": b, "Key": "k"}),
+        ),
+    ] {
+        let request =
+            json!({"id": id, "operation": op, "input": input, "connection": s.connection()});
+        let out = run_raw(&request, &[PANICS]);
+        assert_eq!(out.code, 1, "{}", out.envelope);
+        assert_eq!(out.envelope["id"], id);
+        assert_internal(&out.envelope, &b);
+        assert!(
+            out.stderr.contains("S3_CONNECTOR_TEST_PANIC"),
+            "{}",
+            out.stderr
+        );
+    }
+    // Other operations are untouched by the hook.
+    let ok = run_raw(
+        &json!({"operation": "delete_object", "input": {"Bucket": b, "Key": "k"}, "connection": s.connection()}),
+        &[("S3_CONNECTOR_TEST_PANIC", "list_objects")],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.envelope);
 }
