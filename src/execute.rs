@@ -14,7 +14,7 @@ use crate::body::{self, check_etag, check_length, write_at, write_output_file};
 use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Failure};
-use crate::manifest::{Manifest, Operation, ResponseBody};
+use crate::manifest::{steps, Operation, ResponseBody, Runner};
 use crate::prepare::prepare;
 use crate::progress::Progress;
 use crate::request::{Destination, HttpRequest, Payload};
@@ -174,36 +174,22 @@ pub(crate) struct Ctx<'a> {
     redirect: Mutex<Option<(String, Endpoint)>>,
 }
 
-pub(crate) fn op_named(name: &str) -> &'static Operation {
-    Manifest::embedded()
-        .operation(name)
-        .expect("operation in manifest")
-}
-
 impl Ctx<'_> {
+    /// Runs the operation as the manifest says: paged, by its runner, or as one request.
     async fn dispatch(
         &self,
         op: &'static Operation,
-        mut input: Map<String, Value>,
+        input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
-        match op.name.as_str() {
-            _ if op.pagination.is_some() => self.paginate(op, input).await,
-            "upload_file" => self.upload_file(input).await,
-            "download_file" => self.download_file(input).await,
-            "complete_multipart_upload" if !input.contains_key("Parts") => {
-                let parts = self.all_parts(&input).await?;
-                if parts.is_empty() {
-                    return Err(Error::invalid_at(
-                        "/input/Parts",
-                        "the upload has no parts yet; upload at least one before completing",
-                    ));
-                }
-                input.insert("Parts".into(), Value::Array(parts));
-                self.complete_upload(input, None).await
-            }
-            "complete_multipart_upload" => self.complete_upload(input, None).await,
-            "create_multipart_upload" => self.create_upload(input).await,
-            _ => self.call(op, &input).await,
+        if op.pagination.is_some() {
+            return self.paginate(op, input).await;
+        }
+        match op.runner {
+            Some(Runner::UploadFile) => self.upload_file(input).await,
+            Some(Runner::DownloadFile) => self.download_file(input).await,
+            Some(Runner::CreateMultipartUpload) => self.create_upload(input).await,
+            Some(Runner::CompleteMultipartUpload) => self.complete_given_or_all(input).await,
+            None => self.call(op, &input).await,
         }
     }
 
@@ -284,8 +270,8 @@ impl Ctx<'_> {
                 attempts: Some(attempt),
                 ..err
             };
-            if let Some(undo) = quirks::undo_after(op, &err) {
-                self.undo(undo, input, &mut err).await;
+            if quirks::delete_after(op, &err) {
+                self.delete_corrupt(input, &mut err).await;
             }
             return Err(err);
         }
@@ -472,19 +458,17 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    /// Undoes what a failed request left on the server, adding the outcome to `err`'s message.
-    async fn undo(&self, undo: quirks::Undo, input: &Map<String, Value>, err: &mut Error) {
-        let (op, what) = match undo {
-            quirks::Undo::DeleteObject => (op_named("delete_object"), "the corrupted object"),
-        };
+    /// Deletes the object a corrupted upload left (`quirks::delete_after`), saying so in `err`.
+    async fn delete_corrupt(&self, input: &Map<String, Value>, err: &mut Error) {
         let key: Map<String, Value> = ["Bucket", "Key"]
             .iter()
             .filter_map(|k| input.get(*k).map(|v| ((*k).to_string(), v.clone())))
             .collect();
-        match self.attempt(op, &key, &CallOpts::default()).await {
-            Ok(_) => err.message.push_str(&format!("; {what} was deleted")),
+        let delete = steps().delete_object;
+        match self.attempt(delete, &key, &CallOpts::default()).await {
+            Ok(_) => err.message.push_str("; the corrupted object was deleted"),
             Err(d) => err.message.push_str(&format!(
-                "; deleting {what} failed too: {}",
+                "; deleting the corrupted object failed too: {}",
                 d.full_message()
             )),
         }

@@ -65,6 +65,12 @@ pub struct Operation {
     /// How the listing is paged, when the connector pages it automatically (up to `MaxItems`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagination: Option<Pagination>,
+    /// How the executor carries the operation out when it is more than one plain request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<Runner>,
+    /// What the operation does beyond the generic request and reply (see `quirks.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quirks: Vec<Quirk>,
     /// Output JSON Schema; each property carries `x-s3` saying where in the reply it comes from.
     pub output: Value,
     /// Every correction the overlay made to this operation, with its reason.
@@ -93,6 +99,39 @@ pub struct Pagination {
     pub more: String,
     /// Where the next page starts: each input parameter takes an output field of the last page.
     pub tokens: Vec<PageToken>,
+}
+
+/// Operations that are more than one plain request, and the code that runs each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runner {
+    /// A local file, in one PUT or as a parallel multipart upload aborted on failure
+    /// (`transfer.rs`).
+    UploadFile,
+    /// An object into a local file by parallel ranged GETs, through a temporary name
+    /// (`transfer.rs`).
+    DownloadFile,
+    /// CreateMultipartUpload made safe to repeat: the key's uploads are listed first, and one
+    /// made by an attempt whose reply was lost is aborted (`multipart.rs`).
+    CreateMultipartUpload,
+    /// CompleteMultipartUpload made safe to repeat, with every uploaded part listed when
+    /// `Parts` is not given (`multipart.rs`).
+    CompleteMultipartUpload,
+}
+
+/// Behaviour beyond the generic request and reply; each is explained where it is done, in
+/// `quirks.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quirk {
+    /// A `200 OK` reply may carry an `<Error>` document.
+    ErrorInSuccess,
+    /// The listing is requested with `encoding-type=url` unless the caller chose one, and its
+    /// keys and prefixes are decoded.
+    UrlEncodedListing,
+    /// When the bytes reached S3 altered (`BadDigest`) on every attempt, the object written is
+    /// deleted.
+    DeleteCorruptObject,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -219,6 +258,43 @@ impl Manifest {
     }
 }
 
+/// The operations the executor builds others from (`transfer.rs`, `multipart.rs`, the
+/// cleanup after a corrupt upload), looked up once: the one place that names them.
+pub(crate) struct Steps {
+    pub(crate) put_object: &'static Operation,
+    pub(crate) get_object: &'static Operation,
+    pub(crate) delete_object: &'static Operation,
+    pub(crate) create_multipart_upload: &'static Operation,
+    pub(crate) upload_part: &'static Operation,
+    pub(crate) complete_multipart_upload: &'static Operation,
+    pub(crate) abort_multipart_upload: &'static Operation,
+    pub(crate) list_multipart_uploads: &'static Operation,
+    pub(crate) list_parts: &'static Operation,
+}
+
+/// The building blocks, from the embedded manifest (a unit test checks they are all there).
+pub(crate) fn steps() -> &'static Steps {
+    static CELL: OnceLock<Steps> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let m = Manifest::embedded();
+        let op = |name: &str| {
+            m.operation(name)
+                .unwrap_or_else(|| panic!("the embedded manifest lacks `{name}`"))
+        };
+        Steps {
+            put_object: op("put_object"),
+            get_object: op("get_object"),
+            delete_object: op("delete_object"),
+            create_multipart_upload: op("create_multipart_upload"),
+            upload_part: op("upload_part_in_multipart"),
+            complete_multipart_upload: op("complete_multipart_upload"),
+            abort_multipart_upload: op("abort_multipart_upload"),
+            list_multipart_uploads: op("list_multipart_uploads"),
+            list_parts: op("list_parts_for_multipart_upload"),
+        }
+    })
+}
+
 impl Operation {
     /// The streaming plan for this operation's XML replies, when its output schema has one.
     pub fn xml_plan(&self) -> Option<&crate::xml_stream::Plan> {
@@ -226,6 +302,10 @@ impl Operation {
             .0
             .get_or_init(|| crate::xml_stream::Plan::compile(&self.output))
             .as_ref()
+    }
+
+    pub fn has_quirk(&self, quirk: Quirk) -> bool {
+        self.quirks.contains(&quirk)
     }
 
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
@@ -240,5 +320,22 @@ impl Operation {
     /// The output JSON Schema without the `x-s3` wire annotations.
     pub fn output_schema(&self) -> Value {
         crate::schemas::output_schema(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_building_blocks_are_in_the_manifest() {
+        let s = steps();
+        assert_eq!(s.upload_part.name, "upload_part_in_multipart");
+        assert_eq!(s.list_parts.http.method, "GET");
+        assert!(s.put_object.has_quirk(Quirk::DeleteCorruptObject));
+        assert_eq!(
+            s.complete_multipart_upload.runner,
+            Some(Runner::CompleteMultipartUpload)
+        );
     }
 }

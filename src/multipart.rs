@@ -22,7 +22,8 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Failure};
-use crate::execute::{op_named as op, CallOpts, Ctx, Sink, CLEANUP};
+use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
+use crate::manifest::{steps, Operation};
 
 /// One key's uploads in progress: upload id → its initiator's id, when the listing says.
 type Uploads = HashMap<String, Option<String>>;
@@ -39,10 +40,9 @@ const REPEAT_SAFE: CallOpts = CallOpts {
 };
 
 /// The input entries (of `from`) that the operation `to` takes, by the same names.
-fn pick(from: &Map<String, Value>, to: &str) -> Map<String, Value> {
-    let o = op(to);
+fn pick(from: &Map<String, Value>, to: &Operation) -> Map<String, Value> {
     from.iter()
-        .filter(|(k, _)| o.parameter(k).is_some())
+        .filter(|(k, _)| to.parameter(k).is_some())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -53,7 +53,7 @@ impl Ctx<'_> {
         &self,
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
-        let create = op("create_multipart_upload");
+        let create = steps().create_multipart_upload;
         let before = match self.uploads_of(&input, &CallOpts::default()).await {
             Ok(b) => Some(b),
             Err(e) => {
@@ -83,6 +83,25 @@ impl Ctx<'_> {
         result
     }
 
+    /// `complete_multipart_upload` as a caller asks for it: with the `Parts` given, or else
+    /// with every part uploaded so far.
+    pub(crate) async fn complete_given_or_all(
+        &self,
+        mut input: Map<String, Value>,
+    ) -> Result<Map<String, Value>, Error> {
+        if !input.contains_key("Parts") {
+            let parts = self.all_parts(&input).await?;
+            if parts.is_empty() {
+                return Err(Error::invalid_at(
+                    "/input/Parts",
+                    "the upload has no parts yet; upload at least one before completing",
+                ));
+            }
+            input.insert("Parts".into(), Value::Array(parts));
+        }
+        self.complete_upload(input, None).await
+    }
+
     /// `complete_multipart_upload` with `Parts` given, repeated on a lost reply; a repeat's
     /// `NoSuchUpload` is checked against the object. `size`: the object's expected length.
     pub(crate) async fn complete_upload(
@@ -92,7 +111,7 @@ impl Ctx<'_> {
     ) -> Result<Map<String, Value>, Error> {
         let applied = self.maybe_applied();
         match self
-            .call_with(op("complete_multipart_upload"), &input, &REPEAT_SAFE)
+            .call_with(steps().complete_multipart_upload, &input, &REPEAT_SAFE)
             .await
         {
             // NoSuchUpload after an attempt that may have been applied: that one completed it.
@@ -122,9 +141,9 @@ impl Ctx<'_> {
         let Some(expected) = multipart_etag(etags) else {
             return Err(err);
         };
-        let mut get = pick(input, "get_object");
+        let mut get = pick(input, steps().get_object);
         get.insert("Range".into(), json!("bytes=0-0"));
-        let Ok(out) = self.call(op("get_object"), &get).await else {
+        let Ok(out) = self.call(steps().get_object, &get).await else {
             return Err(err);
         };
         let etag = out.get("ETag").and_then(Value::as_str).unwrap_or_default();
@@ -160,13 +179,13 @@ impl Ctx<'_> {
         opts: &CallOpts,
     ) -> Result<Uploads, Error> {
         let key = input.get("Key").cloned().unwrap_or_default();
-        let mut list = pick(input, "list_multipart_uploads");
+        let mut list = pick(input, steps().list_multipart_uploads);
         list.insert("prefix".into(), key.clone());
         list.insert("max-uploads".into(), json!(1000));
         let mut ids = Uploads::new();
         for _ in 0..MAX_UPLOAD_PAGES {
             let out = self
-                .call_with(op("list_multipart_uploads"), &list, opts)
+                .call_with(steps().list_multipart_uploads, &list, opts)
                 .await?;
             let uploads = out
                 .get("Uploads")
@@ -243,10 +262,10 @@ impl Ctx<'_> {
                     continue;
                 }
             }
-            let mut abort = pick(input, "abort_multipart_upload");
+            let mut abort = pick(input, steps().abort_multipart_upload);
             abort.insert("uploadId".into(), json!(id));
             match self
-                .call_with(op("abort_multipart_upload"), &abort, &CLEANUP)
+                .call_with(steps().abort_multipart_upload, &abort, &CLEANUP)
                 .await
             {
                 Ok(_) => {

@@ -6,8 +6,8 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
-use crate::execute::{op_named as op, Ctx};
-use crate::manifest::{Operation, Pagination};
+use crate::execute::Ctx;
+use crate::manifest::{steps, Operation, Pagination};
 use crate::quirks;
 
 impl Ctx<'_> {
@@ -95,9 +95,7 @@ impl Ctx<'_> {
             }
         }
         list_input.insert("MaxItems".into(), json!(10000));
-        let listed = self
-            .paginate(op("list_parts_for_multipart_upload"), list_input)
-            .await?;
+        let listed = self.paginate(steps().list_parts, list_input).await?;
         Ok(listed
             .get("Parts")
             .and_then(Value::as_array)

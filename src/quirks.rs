@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::classify::BAD_DIGEST;
 use crate::endpoint::{decode_url, encode_key};
 use crate::error::Error;
-use crate::manifest::{Operation, RequestBody};
+use crate::manifest::{Operation, Quirk, RequestBody};
 use crate::request::Payload;
 
 /// `x-amz-copy-source`: hosts give `bucket/key[?versionId=v]` unencoded; S3 wants it URL-encoded
@@ -111,7 +111,7 @@ pub fn xml_body(
 /// as botocore does, so that keys with characters XML 1.0 cannot carry still list correctly
 /// (API_ListObjects, EncodingType). Returns whether it was set here.
 pub fn auto_encoding_type(op: &Operation, input: &mut Map<String, Value>) -> bool {
-    if op.name == "list_objects" && !input.contains_key("encoding-type") {
+    if op.has_quirk(Quirk::UrlEncodedListing) && !input.contains_key("encoding-type") {
         input.insert("encoding-type".into(), Value::String("url".into()));
         return true;
     }
@@ -140,30 +140,19 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
     output.remove("EncodingType");
 }
 
-/// What to undo on the server after a request failed for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Undo {
-    /// Delete the object the request wrote.
-    DeleteObject,
-}
-
 /// PutObject whose every attempt reached S3 altered (`BadDigest`: S3's own Content-MD5 check,
 /// or the ETag of a streamed file that is not its MD5, `body::check_etag`): S3 refuses a
 /// mismatching Content-MD5 before storing, but a streamed file is checked only after S3 stored
 /// it, so the corrupt object is deleted rather than left under the caller's key (API_PutObject,
 /// "To ensure that data is not corrupted traversing the network, use the Content-MD5 header").
-pub(crate) fn undo_after(op: &Operation, err: &Error) -> Option<Undo> {
-    (err.code.as_deref() == Some(BAD_DIGEST) && op.name == "put_object")
-        .then_some(Undo::DeleteObject)
+pub(crate) fn delete_after(op: &Operation, err: &Error) -> bool {
+    err.code.as_deref() == Some(BAD_DIGEST) && op.has_quirk(Quirk::DeleteCorruptObject)
 }
 
 /// CopyObject, UploadPartCopy and CompleteMultipartUpload can answer 200 with an `<Error>` body
 /// (knowledge-center "S3 200 OK error"); the XML reply's root decides.
 pub fn error_in_success(op: &Operation) -> bool {
-    matches!(
-        op.name.as_str(),
-        "copy_object" | "copy_part_in_multipart" | "complete_multipart_upload"
-    )
+    op.has_quirk(Quirk::ErrorInSuccess)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use serde_json::{json, Map, Value};
 
 use crate::body::temp_path_for;
 use crate::error::{Error, Failure};
-use crate::execute::{op_named as op, CallOpts, Ctx, Sink, CLEANUP};
-use crate::manifest::Location;
+use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
+use crate::manifest::{steps, Location, Operation};
 use crate::request::Payload;
 
 pub const MIB: u64 = 1024 * 1024;
@@ -49,8 +49,7 @@ fn plan(input: &Map<String, Value>, size: u64) -> Plan {
 
 /// The entries of `input` that `operation` takes on the wire (headers, query, path), so that a
 /// transfer passes its caller's headers on to each request.
-fn for_operation(operation: &str, input: &Map<String, Value>) -> Map<String, Value> {
-    let o = op(operation);
+fn for_operation(o: &Operation, input: &Map<String, Value>) -> Map<String, Value> {
     input
         .iter()
         .filter(|(k, _)| {
@@ -83,13 +82,13 @@ impl Ctx<'_> {
         let plan = plan(&input, size);
         self.progress.set_total(size);
         if size <= plan.threshold {
-            let mut put = for_operation("put_object", &input);
+            let mut put = for_operation(steps().put_object, &input);
             put.insert("BodyFile".into(), json!(path));
-            let out = self.call(op("put_object"), &put).await?;
+            let out = self.call(steps().put_object, &put).await?;
             return Ok(summary(&out, size, 1));
         }
         let created = self
-            .create_upload(for_operation("create_multipart_upload", &input))
+            .create_upload(for_operation(steps().create_multipart_upload, &input))
             .await?;
         let upload_id = created
             .get("UploadId")
@@ -107,10 +106,10 @@ impl Ctx<'_> {
             .await;
         if let Err(e) = &result {
             // Leave nothing behind: parts of an unfinished upload are stored (and billed).
-            let mut abort = for_operation("abort_multipart_upload", &input);
+            let mut abort = for_operation(steps().abort_multipart_upload, &input);
             abort.insert("uploadId".into(), json!(upload_id));
             match self
-                .call_with(op("abort_multipart_upload"), &abort, &CLEANUP)
+                .call_with(steps().abort_multipart_upload, &abort, &CLEANUP)
                 .await
             {
                 Ok(_) => {
@@ -133,9 +132,9 @@ impl Ctx<'_> {
         upload_id: &str,
     ) -> Result<Map<String, Value>, Error> {
         let count = size.div_ceil(plan.part_size);
-        let mut part_input = for_operation("upload_part_in_multipart", input);
+        let mut part_input = for_operation(steps().upload_part, input);
         part_input.insert("uploadId".into(), json!(upload_id));
-        let upload = op("upload_part_in_multipart");
+        let upload = steps().upload_part;
         let mut parts: Vec<(u64, String)> = futures_util::stream::iter(0..count)
             .map(|i| {
                 let mut pi = part_input.clone();
@@ -165,7 +164,7 @@ impl Ctx<'_> {
             .try_collect()
             .await?;
         parts.sort();
-        let mut complete = for_operation("complete_multipart_upload", input);
+        let mut complete = for_operation(steps().complete_multipart_upload, input);
         complete.insert("uploadId".into(), json!(upload_id));
         complete.insert(
             "Parts".into(),
@@ -236,8 +235,8 @@ impl Ctx<'_> {
         tokio::fs::File::create(tmp).await.map_err(|e| {
             Error::of(Failure::Io, format!("writing {}", tmp.display())).caused_by(e)
         })?;
-        let get = op("get_object");
-        let base = for_operation("get_object", input);
+        let get = steps().get_object;
+        let base = for_operation(steps().get_object, input);
         let plan = plan(input, 0);
         let at = |offset: u64| CallOpts {
             payload: None,

@@ -297,6 +297,12 @@ fn build_operation(
             Some(spec)
         }
     };
+    if let Some(r) = &ov.runner {
+        corrections.push(format!("runner {:?}: {}", r.is, r.reason));
+    }
+    for q in &ov.quirks {
+        corrections.push(format!("quirk {:?}: {}", q.is, q.reason));
+    }
     Ok(Operation {
         name: ov.name.clone(),
         title: ov.title.clone(),
@@ -314,6 +320,8 @@ fn build_operation(
         parameters,
         rules: ov.rules.clone(),
         pagination,
+        runner: ov.runner.as_ref().map(|r| r.is),
+        quirks: ov.quirks.iter().map(|q| q.is).collect(),
         output,
         corrections,
         xml_plan: Default::default(),

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use s3_connector::manifest::{Encoding, Http, Location, RequestBody, Rule};
+use s3_connector::manifest::{Encoding, Http, Location, Quirk, RequestBody, Rule, Runner};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,8 +51,22 @@ pub struct OperationOverlay {
     /// Automatic pagination of a listing.
     #[serde(default)]
     pub pagination: Option<PaginationOverlay>,
+    /// The code that runs an operation of more than one plain request.
+    #[serde(default)]
+    pub runner: Option<Reasoned<Runner>>,
+    /// Behaviour beyond the generic request and reply.
+    #[serde(default)]
+    pub quirks: Vec<Reasoned<Quirk>>,
     /// Output properties, each with `x-s3` saying where it comes from.
     pub output: Map<String, Value>,
+}
+
+/// A fact about an operation that neither source gives, with why it holds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoned<T> {
+    pub is: T,
+    pub reason: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,6 +144,12 @@ impl Overlay {
                         op.name
                     ));
                 }
+            }
+            if let Some(r) = &op.runner {
+                check(&format!("{}.runner", op.name), &r.reason)?;
+            }
+            for q in &op.quirks {
+                check(&format!("{}.quirks", op.name), &q.reason)?;
             }
             if let Some(p) = &op.pagination {
                 check(&format!("{}.pagination", op.name), &p.reason)?;
