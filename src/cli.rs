@@ -12,7 +12,7 @@ use crate::protocol::Response;
 use crate::validate;
 
 /// Largest request envelope read from stdin (bodies above this belong in `BodyFile`).
-pub const MAX_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -227,7 +227,7 @@ fn print_json(v: &serde_json::Value) -> u8 {
 }
 
 /// Writes one response envelope as a line on stdout and returns its exit code.
-pub fn emit(response: &Response) -> u8 {
+pub(crate) fn emit(response: &Response) -> u8 {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", response.to_line());
     let _ = out.flush();
@@ -235,7 +235,7 @@ pub fn emit(response: &Response) -> u8 {
 }
 
 /// Reads the whole request from stdin, refusing invalid UTF-8 and oversized input.
-pub fn read_stdin() -> Result<String, Error> {
+pub(crate) fn read_stdin() -> Result<String, Error> {
     let mut buf = Vec::new();
     std::io::stdin()
         .lock()

@@ -19,7 +19,7 @@ impl Secret {
         Secret(value.into())
     }
     /// The secret itself, for the signer only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -59,13 +59,13 @@ pub struct Connection {
     /// `AWS_DEFAULT_REGION`, the profile's `region`, then `us-east-1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Region", example = &"us-east-1", length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9_-]+$")))]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 
     /// Custom endpoint URL for S3-compatible services, e.g. `http://127.0.0.1:9000`. Falls back to
     /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, then the AWS endpoint of the region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Endpoint URL", example = &"http://127.0.0.1:9000", extend("format" = "uri", "pattern" = "^https?://")))]
-    pub endpoint: Option<String>,
+    pub(crate) endpoint: Option<String>,
 
     /// Access key ID. Falls back to `AWS_ACCESS_KEY_ID`, then the shared credentials file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,38 +77,38 @@ pub struct Connection {
             regex(pattern = r"^[\x21-\x7E]+$")
         )
     )]
-    pub access_key_id: Option<String>,
+    pub(crate) access_key_id: Option<String>,
 
     /// Secret access key. Falls back to `AWS_SECRET_ACCESS_KEY`, then the shared credentials file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Secret access key", with = "String", length(min = 1), extend("writeOnly" = true, "format" = "password")))]
-    pub secret_access_key: Option<Secret>,
+    pub(crate) secret_access_key: Option<Secret>,
 
     /// Session token for temporary credentials. Falls back to `AWS_SESSION_TOKEN`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Session token", with = "String", regex(pattern = r"^[\x21-\x7E]+$"), extend("writeOnly" = true, "format" = "password")))]
-    pub session_token: Option<Secret>,
+    pub(crate) session_token: Option<Secret>,
 
     /// Profile in the shared config and credentials files. Falls back to `AWS_PROFILE`, then
     /// `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Profile", length(min = 1)))]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
 
     /// Path-style or virtual-hosted-style URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Addressing style", extend("default" = "auto")))]
-    pub addressing: Option<Addressing>,
+    pub(crate) addressing: Option<Addressing>,
 
     /// Seconds allowed to open a connection (TCP and TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Connect timeout (s)", range(min = 0.001, max = 3600.0), extend("default" = 10)))]
-    pub connect_timeout_seconds: Option<f64>,
+    pub(crate) connect_timeout_seconds: Option<f64>,
 
     /// Seconds the connection may stay silent while a reply is awaited or read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Read idle timeout (s)", range(min = 0.001, max = 86400.0), extend("default" = 60)))]
-    pub read_timeout_seconds: Option<f64>,
+    pub(crate) read_timeout_seconds: Option<f64>,
 
     /// Seconds one whole operation may take, all attempts included; none by default, so that
     /// large transfers are bounded by the idle timeout only.
@@ -117,20 +117,20 @@ pub struct Connection {
         feature = "schema",
         schemars(title = "Overall timeout (s)", range(min = 0.001, max = 604800.0))
     )]
-    pub timeout_seconds: Option<f64>,
+    pub(crate) timeout_seconds: Option<f64>,
 
     /// Attempts per request, the first included: transient failures (connection errors, 5xx,
     /// throttling) are retried with exponential backoff and jitter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Maximum attempts", range(min = 1, max = 10), extend("default" = 3)))]
-    pub max_attempts: Option<u32>,
+    pub(crate) max_attempts: Option<u32>,
 
     /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
     /// upload, and compare a streamed file's MD5 with the ETag S3 returns. Turn off for
     /// S3-compatible services that reject Content-MD5, or to save the MD5's CPU on large files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Integrity checksums", extend("default" = true)))]
-    pub checksums: Option<bool>,
+    pub(crate) checksums: Option<bool>,
 }
 
 impl fmt::Debug for Connection {

@@ -14,9 +14,9 @@ use crate::connection::{Addressing, Connection, Secret};
 use crate::endpoint::Endpoint;
 use crate::error::{Detail, Error};
 
-pub const DEFAULT_REGION: &str = "us-east-1";
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything needed to reach S3, resolved.
 #[derive(Debug, Clone)]
@@ -25,10 +25,10 @@ pub struct Resolved {
     pub endpoint: Endpoint,
     pub addressing: Addressing,
     pub credentials: Credentials,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
-    pub overall_timeout: Option<Duration>,
-    pub retry: crate::retry::Policy,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) read_timeout: Duration,
+    pub(crate) overall_timeout: Option<Duration>,
+    pub(crate) retry: crate::retry::Policy,
     pub checksums: bool,
 }
 
@@ -56,7 +56,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// Reads the process environment.
-pub fn process_env(name: &str) -> Option<String> {
+pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 

@@ -6,11 +6,11 @@ use crate::connection::Addressing;
 /// A parsed endpoint URL: `scheme://host[:port][/base/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    pub https: bool,
-    pub host: String,
-    pub port: Option<u16>,
+    pub(crate) https: bool,
+    pub(crate) host: String,
+    pub(crate) port: Option<u16>,
     /// Path prefix without a trailing slash (usually empty).
-    pub base_path: String,
+    pub(crate) base_path: String,
 }
 
 impl Endpoint {
@@ -50,7 +50,7 @@ impl Endpoint {
     }
 
     /// The AWS S3 endpoint of a region.
-    pub fn aws(region: &str) -> Endpoint {
+    pub(crate) fn aws(region: &str) -> Endpoint {
         let suffix = if region.starts_with("cn-") {
             "amazonaws.com.cn"
         } else {
@@ -64,11 +64,11 @@ impl Endpoint {
         }
     }
 
-    pub fn is_aws(&self) -> bool {
+    pub(crate) fn is_aws(&self) -> bool {
         self.host.ends_with(".amazonaws.com") || self.host.ends_with(".amazonaws.com.cn")
     }
 
-    pub fn scheme(&self) -> &'static str {
+    pub(crate) fn scheme(&self) -> &'static str {
         if self.https {
             "https"
         } else {
@@ -89,7 +89,7 @@ impl Endpoint {
 /// Whether a bucket can be a DNS label under a TLS wildcard certificate: virtual-hosted style
 /// needs 3 to 63 lowercase letters, digits and hyphens, not looking like an IP address. Dots
 /// are left to path style, as the AWS SDKs do, since they break certificate matching.
-pub fn dns_compatible(bucket: &str) -> bool {
+pub(crate) fn dns_compatible(bucket: &str) -> bool {
     let b = bucket.as_bytes();
     (3..=63).contains(&b.len())
         && b.iter()
@@ -100,13 +100,13 @@ pub fn dns_compatible(bucket: &str) -> bool {
 
 /// The request target: scheme, authority (the Host header) and the encoded path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub scheme: &'static str,
-    pub authority: String,
-    pub path: String,
+pub(crate) struct Target {
+    pub(crate) scheme: &'static str,
+    pub(crate) authority: String,
+    pub(crate) path: String,
 }
 
-pub fn target(
+pub(crate) fn target(
     endpoint: &Endpoint,
     addressing: Addressing,
     bucket: Option<&str>,
@@ -162,17 +162,17 @@ fn encode(s: &str, keep_slash: bool) -> String {
 
 /// An object key as a URL path: every byte but unreserved characters and `/` percent-encoded
 /// once. Nothing is normalised: `a/../b`, `./x` and `a//b` stay as they are.
-pub fn encode_key(key: &str) -> String {
+pub(crate) fn encode_key(key: &str) -> String {
     encode(key, true)
 }
 
 /// A query name or value (SigV4 canonical form: everything but unreserved encoded, space as %20).
-pub fn encode_query(s: &str) -> String {
+pub(crate) fn encode_query(s: &str) -> String {
     encode(s, false)
 }
 
 /// Decodes `application/x-www-form-urlencoded` text as S3 writes it with `encoding-type=url`.
-pub fn decode_url(s: &str) -> String {
+pub(crate) fn decode_url(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

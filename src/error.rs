@@ -36,7 +36,7 @@ pub struct Detail {
 }
 
 /// The error below an `Error`: kept whole, so that its own causes can be walked.
-pub type Cause = Arc<dyn std::error::Error + Send + Sync>;
+pub(crate) type Cause = Arc<dyn std::error::Error + Send + Sync>;
 
 /// The error envelope (`docs/protocol.md`); serialised with the cause chain in `message`.
 #[derive(Debug, Clone)]
@@ -47,10 +47,10 @@ pub struct Error {
     pub details: Vec<Detail>,
     /// S3's error code (`NoSuchKey`), or a status-derived one when the reply had no body.
     pub code: Option<String>,
-    pub status: Option<u16>,
-    pub request_id: Option<String>,
-    pub retryable: bool,
-    pub attempts: Option<u32>,
+    pub(crate) status: Option<u16>,
+    pub(crate) request_id: Option<String>,
+    pub(crate) retryable: bool,
+    pub(crate) attempts: Option<u32>,
     /// What happened: decides the retry policy and whether S3 may have applied the request.
     pub(crate) failure: Failure,
     /// The error below this one (transport, TLS, file system), when there is one.
@@ -123,7 +123,7 @@ impl Error {
 
     /// The message followed by each cause's (`cannot connect: …: Connection refused`), with
     /// repeats of the same text left out.
-    pub fn full_message(&self) -> String {
+    pub(crate) fn full_message(&self) -> String {
         let mut out = self.message.clone();
         let mut next: Option<&(dyn std::error::Error + 'static)> =
             self.cause.as_deref().map(|c| c as _);
@@ -138,7 +138,7 @@ impl Error {
         out
     }
 
-    pub fn invalid(details: Vec<Detail>) -> Self {
+    pub(crate) fn invalid(details: Vec<Detail>) -> Self {
         let message = match details.as_slice() {
             [one] if one.pointer.is_empty() => format!("invalid request: {}", one.message),
             [one] => format!("invalid request: {} {}", one.pointer, one.message),
@@ -150,7 +150,7 @@ impl Error {
         }
     }
 
-    pub fn invalid_at(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid_at(pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Error::invalid(vec![Detail {
             pointer: pointer.into(),
             message: message.into(),
@@ -163,7 +163,7 @@ impl Error {
     }
 
     /// Process exit code: 2 when nothing was sent because the request was invalid, else 1.
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         match self.kind {
             ErrorKind::InvalidRequest => 2,
             _ => 1,

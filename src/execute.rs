@@ -25,18 +25,18 @@ use crate::{quirks, response, retry, signing, xml, xml_stream};
 /// Largest XML reply read (a 1,000-key listing is well under 1 MiB).
 const MAX_XML_REPLY: usize = 64 * 1024 * 1024;
 /// Largest object returned inline as `Body`/`BodyBase64`; larger ones need `OutputFile`.
-pub const MAX_INLINE_BODY: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_INLINE_BODY: usize = 64 * 1024 * 1024;
 
 /// Where a call's body comes from and where a downloaded body goes, when not from the input.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CallOpts {
-    pub payload: Option<Payload>,
-    pub sink: Sink,
+    pub(crate) payload: Option<Payload>,
+    pub(crate) sink: Sink,
     /// The caller makes a repeat of this `POST` harmless, so it is retried like a `PUT`.
-    pub repeat_safe: bool,
+    pub(crate) repeat_safe: bool,
     /// Cleanup after a failure (aborting an upload, listing what a lost reply left): runs even
     /// past the overall deadline, within `CLEANUP_GRACE`.
-    pub cleanup: bool,
+    pub(crate) cleanup: bool,
 }
 
 /// Options for a cleanup call.
@@ -62,19 +62,19 @@ pub(crate) enum Sink {
 
 /// A successful operation's output, and the region that served it when S3 redirected there.
 #[derive(Debug, Clone)]
-pub struct Executed {
-    pub output: Value,
-    pub region: Option<String>,
+pub(crate) struct Executed {
+    pub(crate) output: Value,
+    pub(crate) region: Option<String>,
 }
 
 /// Keeps one pooled HTTP client per (scheme, connect timeout), reused across requests.
 #[derive(Default)]
-pub struct Executor {
+pub(crate) struct Executor {
     transports: Mutex<HashMap<(bool, Duration), Arc<Transport>>>,
 }
 
 impl Executor {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -89,13 +89,9 @@ impl Executor {
         Ok(t)
     }
 
-    /// Executes a validated request with the process environment as the connection fallback.
-    pub async fn execute(&self, req: &Request) -> Result<Executed, Error> {
-        self.execute_with_progress(req, &Progress::none()).await
-    }
-
-    /// Executes, reporting transfer progress (bytes done, total) to `progress`.
-    pub async fn execute_with_progress(
+    /// Executes a validated request, with the process environment as the connection fallback,
+    /// reporting transfer progress (bytes done, total) to `progress`.
+    pub(crate) async fn execute_with_progress(
         &self,
         req: &Request,
         progress: &Progress,
@@ -143,7 +139,7 @@ impl Executor {
 /// calls valid is not then refused by `run` as `invalid_request`. Credentials absent from the
 /// connection may exist only where `run` runs, so a stand-in pair is used when it gives neither
 /// half (the key pair plays no part in building).
-pub fn preflight(req: &Request) -> Result<(), Error> {
+pub(crate) fn preflight(req: &Request) -> Result<(), Error> {
     let mut connection = req.connection.clone();
     if connection.access_key_id.is_none() && connection.secret_access_key.is_none() {
         connection.access_key_id = Some("AKIDPREFLIGHT".into());

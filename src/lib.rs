@@ -8,33 +8,37 @@
 // size in `Result` does not matter more than keeping it one plain, serialisable struct.
 #![allow(clippy::result_large_err)]
 
+// Modules are public where the generator (`gen/`), the integration tests or the benches use
+// them; everything else is private, and items are `pub(crate)` unless used from outside.
+pub use cli::main;
+
 pub mod body;
 mod classify;
-pub mod cli;
+mod cli;
 mod connect;
 pub mod connection;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
-pub mod execute;
+mod execute;
 mod internal;
 pub mod manifest;
-pub mod multipart;
-pub mod paginate;
+mod multipart;
+mod paginate;
 pub mod prepare;
-pub mod progress;
-pub mod protocol;
+mod progress;
+mod protocol;
 pub mod quirks;
 pub mod request;
 pub mod response;
-pub mod retry;
+mod retry;
 pub mod schemas;
-pub mod serve;
+mod serve;
 pub mod signing;
-pub mod strict_json;
+mod strict_json;
 pub mod timefmt;
-pub mod transfer;
-pub mod transport;
+mod transfer;
+mod transport;
 pub mod validate;
 pub mod xml;
 pub mod xml_stream;

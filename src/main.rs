@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    ExitCode::from(s3_connector::cli::main())
+    ExitCode::from(s3_connector::main())
 }

@@ -260,20 +260,20 @@ impl Manifest {
 
 /// The operations the executor builds others from (`transfer.rs`, `multipart.rs`, the
 /// cleanup after a corrupt upload), looked up once: the one place that names them.
-pub(crate) struct Steps {
-    pub(crate) put_object: &'static Operation,
-    pub(crate) get_object: &'static Operation,
-    pub(crate) delete_object: &'static Operation,
-    pub(crate) create_multipart_upload: &'static Operation,
-    pub(crate) upload_part: &'static Operation,
-    pub(crate) complete_multipart_upload: &'static Operation,
-    pub(crate) abort_multipart_upload: &'static Operation,
-    pub(crate) list_multipart_uploads: &'static Operation,
-    pub(crate) list_parts: &'static Operation,
+pub struct Steps {
+    pub put_object: &'static Operation,
+    pub get_object: &'static Operation,
+    pub delete_object: &'static Operation,
+    pub create_multipart_upload: &'static Operation,
+    pub upload_part: &'static Operation,
+    pub complete_multipart_upload: &'static Operation,
+    pub abort_multipart_upload: &'static Operation,
+    pub list_multipart_uploads: &'static Operation,
+    pub list_parts: &'static Operation,
 }
 
 /// The building blocks, from the embedded manifest (a unit test checks they are all there).
-pub(crate) fn steps() -> &'static Steps {
+pub fn steps() -> &'static Steps {
     static CELL: OnceLock<Steps> = OnceLock::new();
     CELL.get_or_init(|| {
         let m = Manifest::embedded();

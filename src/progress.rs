@@ -5,13 +5,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const INTERVAL: Duration = Duration::from_millis(250);
 
 type Sink = dyn Fn(u64, u64) + Send + Sync;
 
 /// Cheap to clone; a no-op when created with [`Progress::none`].
 #[derive(Clone, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     inner: Option<Arc<Inner>>,
     /// Bytes added through this view, when it is one attempt's ([`Progress::attempt`]).
     tally: Option<Arc<AtomicU64>>,
@@ -26,12 +26,12 @@ struct Inner {
 }
 
 impl Progress {
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Progress::default()
     }
 
     /// Reports `(bytes_done, bytes_total)` to `sink`.
-    pub fn new(sink: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(sink: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
         Progress {
             inner: Some(Arc::new(Inner {
                 total: AtomicU64::new(0),
@@ -67,14 +67,14 @@ impl Progress {
             });
     }
 
-    pub fn set_total(&self, total: u64) {
+    pub(crate) fn set_total(&self, total: u64) {
         if let Some(i) = &self.inner {
             i.total.store(total, Ordering::Relaxed);
         }
     }
 
     /// Adds transferred bytes (an attempt that fails takes its own back: [`Self::take_back`]).
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         let Some(i) = &self.inner else { return };
         if let Some(t) = &self.tally {
             t.fetch_add(n, Ordering::Relaxed);
@@ -94,7 +94,7 @@ impl Progress {
     }
 
     /// The final event, sent only if an intermediate one was (the transfer took a while).
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let Some(i) = &self.inner else { return };
         if i.last.lock().expect("progress").is_some() {
             (i.sink)(

@@ -10,22 +10,22 @@ use serde_json::Value;
 use crate::error::Error;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Response {
+pub(crate) struct Response {
     /// The request's `id`, echoed (serve mode); absent in one-shot mode when none was given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<Value>,
-    pub ok: bool,
+    pub(crate) id: Option<Value>,
+    pub(crate) ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
+    pub(crate) output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Error>,
+    pub(crate) error: Option<Error>,
     /// The region that served the request, present only when S3 redirected to another one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub(crate) region: Option<String>,
 }
 
 impl Response {
-    pub fn success(id: Option<Value>, output: Value) -> Self {
+    pub(crate) fn success(id: Option<Value>, output: Value) -> Self {
         Response {
             id,
             ok: true,
@@ -35,7 +35,7 @@ impl Response {
         }
     }
 
-    pub fn failure(id: Option<Value>, error: Error) -> Self {
+    pub(crate) fn failure(id: Option<Value>, error: Error) -> Self {
         Response {
             id,
             ok: false,
@@ -45,14 +45,14 @@ impl Response {
         }
     }
 
-    pub fn to_line(&self) -> String {
+    pub(crate) fn to_line(&self) -> String {
         serde_json::to_string(self).expect("response serialises")
     }
 
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         self.error.as_ref().map_or(0, Error::exit_code)
     }
 }
 
 /// The envelope's top-level fields.
-pub const ENVELOPE_FIELDS: &[&str] = &["operation", "input", "connection", "id"];
+pub(crate) const ENVELOPE_FIELDS: &[&str] = &["operation", "input", "connection", "id"];

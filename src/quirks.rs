@@ -12,7 +12,7 @@ use crate::request::Payload;
 
 /// `x-amz-copy-source`: hosts give `bucket/key[?versionId=v]` unencoded; S3 wants it URL-encoded
 /// (CopyObject: "The value must be URL-encoded"). Encoded like a key, as botocore does.
-pub fn encode_copy_source(value: &str) -> String {
+pub(crate) fn encode_copy_source(value: &str) -> String {
     let value = value.strip_prefix('/').unwrap_or(value);
     match value.rsplit_once("?versionId=") {
         Some((path, version)) => {
@@ -54,7 +54,7 @@ fn xml_escape(s: &str) -> String {
 ///   the request is signed for the connection's region, so another would be refused by S3.
 /// - CompleteMultipartUpload: `<CompleteMultipartUpload><Part><PartNumber/><ETag/></Part>...`
 ///   (API_CompleteMultipartUpload), from `Parts`.
-pub fn xml_body(
+pub(crate) fn xml_body(
     op: &Operation,
     input: &Map<String, Value>,
     region: &str,
@@ -110,7 +110,7 @@ pub fn xml_body(
 /// ListObjects: unless the caller chose an `encoding-type`, ask for `url` and decode the reply,
 /// as botocore does, so that keys with characters XML 1.0 cannot carry still list correctly
 /// (API_ListObjects, EncodingType). Returns whether it was set here.
-pub fn auto_encoding_type(op: &Operation, input: &mut Map<String, Value>) -> bool {
+pub(crate) fn auto_encoding_type(op: &Operation, input: &mut Map<String, Value>) -> bool {
     if op.has_quirk(Quirk::UrlEncodedListing) && !input.contains_key("encoding-type") {
         input.insert("encoding-type".into(), Value::String("url".into()));
         return true;
@@ -151,7 +151,7 @@ pub(crate) fn delete_after(op: &Operation, err: &Error) -> bool {
 
 /// CopyObject, UploadPartCopy and CompleteMultipartUpload can answer 200 with an `<Error>` body
 /// (knowledge-center "S3 200 OK error"); the XML reply's root decides.
-pub fn error_in_success(op: &Operation) -> bool {
+pub(crate) fn error_in_success(op: &Operation) -> bool {
     op.has_quirk(Quirk::ErrorInSuccess)
 }
 

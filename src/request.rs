@@ -29,7 +29,7 @@ pub enum Payload {
 }
 
 impl Payload {
-    pub fn len(&self) -> u64 {
+    pub(crate) fn len(&self) -> u64 {
         match self {
             Payload::Empty => 0,
             Payload::Bytes(b) => b.len() as u64,
@@ -37,7 +37,7 @@ impl Payload {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -101,7 +101,7 @@ fn encode_value(name: &str, encoding: Option<Encoding>, v: &Value) -> Result<Str
 
 /// Builds the request for `op` from a validated `input`. `payload` is the body already resolved
 /// from the body-source parameters (or from `quirks::xml_body`).
-pub fn build(
+pub(crate) fn build(
     op: &Operation,
     input: &Map<String, Value>,
     dest: &Destination<'_>,

@@ -13,19 +13,19 @@ use std::time::Duration;
 
 use crate::error::Error;
 
-pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+pub(crate) const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 const BASE_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    pub max_attempts: u32,
+pub(crate) struct Policy {
+    pub(crate) max_attempts: u32,
 }
 
 impl Policy {
     /// Whether `err` after attempt number `attempt` (1-based) is retried. `idempotent`: a repeat
     /// of the request cannot do harm (every method but `POST`, unless the caller says so).
-    pub fn should_retry(&self, err: &Error, idempotent: bool, attempt: u32) -> bool {
+    pub(crate) fn should_retry(&self, err: &Error, idempotent: bool, attempt: u32) -> bool {
         attempt < self.max_attempts
             && err.retryable
             && (idempotent || err.failure.meaning().retry_unsafe)
@@ -33,7 +33,7 @@ impl Policy {
 
     /// Full-jitter exponential backoff before attempt `attempt + 1`: uniform in
     /// `0..=min(MAX_DELAY, BASE_DELAY * 2^(attempt-1))`. `unit` is a random number in [0, 1).
-    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, unit: f64) -> Duration {
         let cap = BASE_DELAY
             .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16))
             .min(MAX_DELAY);
@@ -43,7 +43,7 @@ impl Policy {
 
 /// A random number in [0, 1) for jitter (xorshift seeded from the clock and a counter; not
 /// cryptographic, only to spread retries).
-pub fn jitter_unit() -> f64 {
+pub(crate) fn jitter_unit() -> f64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: AtomicU64 = AtomicU64::new(0);
     let seed = std::time::SystemTime::now()

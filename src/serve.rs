@@ -30,10 +30,10 @@ type Events = mpsc::UnboundedSender<String>;
 /// Requests in flight at once. 32: on 2 cores against a local SeaweedFS, 1,000 small puts ran
 /// at 1.84x-2.05x s5cmd's batch throughput at 16 and 2.03x-2.18x at 32 (docs/benchmarks.md);
 /// S3 itself takes far more per prefix, and s5cmd's own default is 256 workers.
-pub const DEFAULT_CONCURRENCY: usize = 32;
+pub(crate) const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Runs the loop over the process's stdin and stdout; returns the exit code.
-pub async fn serve(concurrency: usize, progress: bool) -> u8 {
+pub(crate) async fn serve(concurrency: usize, progress: bool) -> u8 {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::BufWriter::new(tokio::io::stdout());

@@ -18,7 +18,7 @@ use crate::credentials::Credentials;
 use crate::error::{Error, Failure};
 use crate::request::{HttpRequest, Payload};
 
-pub fn s3_settings() -> SigningSettings {
+pub(crate) fn s3_settings() -> SigningSettings {
     let mut s = SigningSettings::default();
     s.percent_encoding_mode = PercentEncodingMode::Single;
     s.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;

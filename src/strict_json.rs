@@ -68,7 +68,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 }
 
 /// Parses one JSON document; duplicate keys at any depth are an error.
-pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
+pub(crate) fn parse(text: &str) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
     let Strict(v) = Strict::deserialize(&mut de)?;
     de.end()?;

@@ -19,10 +19,10 @@ use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
 use crate::manifest::{steps, Location, Operation};
 use crate::request::Payload;
 
-pub const MIB: u64 = 1024 * 1024;
-pub const DEFAULT_PART_SIZE: u64 = 8 * MIB;
-pub const DEFAULT_THRESHOLD: u64 = 16 * MIB;
-pub const DEFAULT_CONCURRENCY: u64 = 4;
+pub(crate) const MIB: u64 = 1024 * 1024;
+pub(crate) const DEFAULT_PART_SIZE: u64 = 8 * MIB;
+pub(crate) const DEFAULT_THRESHOLD: u64 = 16 * MIB;
+pub(crate) const DEFAULT_CONCURRENCY: u64 = 4;
 /// S3's part limits (API_UploadPart): at least 5 MiB but the last, at most 10,000 parts.
 const MIN_PART: u64 = 5 * MIB;
 const MAX_PARTS: u64 = 10_000;

@@ -26,15 +26,15 @@ use crate::error::{Error, Failure};
 use crate::progress::Progress;
 use crate::request::{HttpRequest, Payload};
 
-pub type Body = BoxBody<Bytes, std::io::Error>;
+pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 
 /// Read size for file bodies.
-pub const FILE_CHUNK: usize = 256 * 1024;
+pub(crate) const FILE_CHUNK: usize = 256 * 1024;
 
 /// A reply, and the MD5 of the file body that was streamed, when one was sent whole.
-pub struct Sent {
-    pub response: http::Response<Incoming>,
-    pub file_md5: Option<[u8; 16]>,
+pub(crate) struct Sent {
+    pub(crate) response: http::Response<Incoming>,
+    pub(crate) file_md5: Option<[u8; 16]>,
 }
 
 struct FileDigest {
@@ -43,13 +43,13 @@ struct FileDigest {
     len: u64,
 }
 
-pub struct Transport {
+pub(crate) struct Transport {
     client: Client<HttpsConnector<Connector>, Body>,
 }
 
 impl Transport {
     /// `tls`: load trust roots (only needed for https endpoints; loading them costs milliseconds).
-    pub fn new(tls: bool, connect_timeout: Duration) -> Result<Transport, Error> {
+    pub(crate) fn new(tls: bool, connect_timeout: Duration) -> Result<Transport, Error> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(connect_timeout));
@@ -78,7 +78,7 @@ impl Transport {
     }
 
     /// Sends a signed request and waits for the reply's head, at most `idle` without a byte.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         req: HttpRequest,
         idle: Duration,
@@ -210,7 +210,7 @@ fn load_roots() -> Result<rustls::RootCertStore, Error> {
 }
 
 /// The next data chunk of a reply body, waiting at most `idle` for it.
-pub async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<Bytes>, Error> {
+pub(crate) async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<Bytes>, Error> {
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
@@ -233,7 +233,7 @@ pub async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<By
 }
 
 /// Reads a whole (small) reply body, refusing more than `limit` bytes.
-pub async fn read_all(body: &mut Incoming, idle: Duration, limit: usize) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read_all(body: &mut Incoming, idle: Duration, limit: usize) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     while let Some(chunk) = next_chunk(body, idle).await? {
         if out.len() + chunk.len() > limit {

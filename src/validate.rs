@@ -17,7 +17,7 @@ use crate::protocol::ENVELOPE_FIELDS;
 /// A request that passed every check. `Debug` masks secret parameters (SSE-C keys).
 #[derive(Clone)]
 pub struct Request {
-    pub id: Option<Value>,
+    pub(crate) id: Option<Value>,
     pub operation: &'static Operation,
     pub input: Map<String, Value>,
     pub connection: Connection,
@@ -41,10 +41,10 @@ impl std::fmt::Debug for Request {
 }
 
 /// Problems listed in one report; the rest are counted.
-pub const MAX_DETAILS: usize = 100;
+pub(crate) const MAX_DETAILS: usize = 100;
 
 /// Longest object key S3 accepts, in UTF-8 bytes.
-pub const MAX_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 /// A schema and its compiled validator.
 struct Compiled {
@@ -86,7 +86,7 @@ fn compile(schema: &Value) -> jsonschema::Validator {
 
 /// Like [`parse_request`], also returning the envelope's `id` when the text was readable JSON,
 /// so that an invalid request's response still carries it.
-pub fn parse_request_with_id(text: &str) -> (Option<Value>, Result<Request, Error>) {
+pub(crate) fn parse_request_with_id(text: &str) -> (Option<Value>, Result<Request, Error>) {
     match crate::strict_json::parse(text) {
         Ok(value) => (value.get("id").cloned(), validate_envelope(value)),
         Err(_) => (None, parse_request(text)),

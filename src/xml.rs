@@ -21,7 +21,7 @@ pub struct Element<'a> {
 }
 
 impl<'a> Element<'a> {
-    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 

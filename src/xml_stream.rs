@@ -46,7 +46,7 @@ enum Kind {
 impl Plan {
     /// The plan for an output schema, or None when a property's `x-s3.xml` path is not a single
     /// element name (those schemas are mapped through the tree).
-    pub fn compile(schema: &Value) -> Option<Plan> {
+    pub(crate) fn compile(schema: &Value) -> Option<Plan> {
         Some(Plan {
             root: fields(schema, true)?,
         })
