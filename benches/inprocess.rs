@@ -19,6 +19,25 @@
 //! the streamed mapping of one listing) `INPROCESS_ITERS` times (default 200 / 20), for a profiler
 //! (bench/profile runs it under callgrind).
 
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -60,7 +79,7 @@ fn thread_cpu_ns() -> u128 {
     };
     // SAFETY: `ts` is a valid, writable timespec (two 64-bit fields on 64-bit Linux), and
     // clock_gettime only writes to it.
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
     assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
@@ -93,8 +112,8 @@ fn measure<T>(cfg: &Config, name: &str, mut f: impl FnMut() -> T) -> f64 {
             (c, t.elapsed().as_nanos() as f64 / iters as f64)
         })
         .unzip();
-    cpu.sort_by(|a, b| a.total_cmp(b));
-    wall.sort_by(|a, b| a.total_cmp(b));
+    cpu.sort_by(f64::total_cmp);
+    wall.sort_by(f64::total_cmp);
     let (median, lo) = (cpu[cpu.len() / 2], cpu[0]);
     let wall_median = wall[wall.len() / 2];
     let unit = |ns: f64| {
@@ -315,7 +334,7 @@ fn bench_listing(cfg: &Config) {
 }
 
 /// What a one-shot `run` pays once per process before its first request: parsing the embedded
-/// manifest, and compiling the put_object input and connection schemas on first validation.
+/// manifest, and compiling the `put_object` input and connection schemas on first validation.
 /// One sample each (it can only happen once per process), so noisier than the rest.
 fn first_use() {
     println!("# first use in a process (once per process, one sample)");

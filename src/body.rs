@@ -1,5 +1,5 @@
 //! Bodies: what a request sends (text, base64, a file range), their integrity checks
-//! (Content-MD5, the ETag of a streamed file, reply lengths), and writing reply bodies to files
+//! (Content-MD5, the `ETag` of a streamed file, reply lengths), and writing reply bodies to files
 //! through a temporary name.
 
 use std::path::{Path, PathBuf};
@@ -157,7 +157,7 @@ pub(crate) fn source<'i>(
             Some(Encoding::Base64) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(v)
-                    .map_err(|e| Error::invalid_at(pointer, format!("is not valid base64: {e}")))?;
+                    .map_err(|e| Error::invalid_at(pointer, base64_problem(&e)))?;
                 return Ok(Source::Ready(Payload::Bytes(Bytes::from(bytes))));
             }
             Some(Encoding::File) => return Ok(Source::File { path: v, pointer }),
@@ -165,6 +165,19 @@ pub(crate) fn source<'i>(
         }
     }
     Ok(Source::Ready(Payload::Empty))
+}
+
+/// Why a body is not base64, by position only: the offending byte is not echoed, since the
+/// body may be secret.
+pub(crate) fn base64_problem(e: &base64::DecodeError) -> String {
+    use base64::DecodeError as D;
+    match e {
+        D::InvalidByte(at, _) | D::InvalidLastSymbol(at, _) => {
+            format!("is not valid base64: invalid character at offset {at}")
+        }
+        D::InvalidLength(n) => format!("is not valid base64: {n} symbols is not a valid length"),
+        D::InvalidPadding => "is not valid base64: invalid padding".into(),
+    }
 }
 
 /// A whole file as the body, from what stat'ing `path` found. Pure.
@@ -217,8 +230,7 @@ pub(crate) fn temp_path_for(path: &Path) -> PathBuf {
         .unwrap_or(Path::new("."));
     let name = path
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "download".into());
+        .map_or_else(|| "download".into(), |n| n.to_string_lossy().into_owned());
     dir.join(format!(
         ".{name}.s3c-{}-{}.part",
         std::process::id(),
@@ -303,8 +315,8 @@ pub(crate) async fn write_at(
     Ok(written)
 }
 
-/// An uploaded file's ETag must be the MD5 of the bytes streamed, when S3 computes it so (not
-/// for SSE-KMS or SSE-C objects, API_Object ETag): catches corruption between disk and S3.
+/// An uploaded file's `ETag` must be the MD5 of the bytes streamed, when S3 computes it so (not
+/// for SSE-KMS or SSE-C objects, `API_Object` ETag): catches corruption between disk and S3.
 pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<(), Error> {
     let encrypted = headers
         .get("x-amz-server-side-encryption")
@@ -394,5 +406,16 @@ mod tests {
             with_sse_c_key_md5(put, &plain).unwrap(),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn a_base64_error_names_the_offset_not_the_byte() {
+        use base64::Engine as _;
+        let e = base64::engine::general_purpose::STANDARD
+            .decode("QUJD~EVG")
+            .unwrap_err();
+        let m = base64_problem(&e);
+        assert_eq!(m, "is not valid base64: invalid character at offset 4");
+        assert!(!m.contains("126") && !m.contains('~'));
     }
 }

@@ -24,7 +24,7 @@ pub(crate) enum Failure {
     /// A readable reply without what the operation needs (a truncated listing with no marker to
     /// go on from, no `UploadId`, a reply over the size limit): asking again will not help.
     Unexpected,
-    /// The bytes arrived altered: the ETag of an upload is not the MD5 of what was sent.
+    /// The bytes arrived altered: the `ETag` of an upload is not the MD5 of what was sent.
     Corrupt,
     /// S3 answered with an error status or an `<Error>` document.
     Service,
@@ -56,7 +56,7 @@ const fn m(kind: ErrorKind, retryable: bool, retry_unsafe: bool, maybe_applied: 
 }
 
 impl Failure {
-    /// The table. Modelled on object_store's retry policy and the AWS SDKs' standard mode:
+    /// The table. Modelled on `object_store`'s retry policy and the AWS SDKs' standard mode:
     /// connection failures are always retried (nothing was sent); failures after sending only
     /// when a repeat is harmless; S3's own transient errors always (S3 did not act on them).
     pub(crate) const fn meaning(self) -> Meaning {
@@ -96,7 +96,7 @@ pub(crate) fn retryable_reply(status: u16, code: &str) -> bool {
 }
 
 /// Codes after which S3 names the bucket's region, so the request is sent again there
-/// (`x-amz-bucket-region` or the error's `<Region>`; API_Error, "Redirects").
+/// (`x-amz-bucket-region` or the error's `<Region>`; `API_Error`, "Redirects").
 pub(crate) fn is_redirect(status: u16, code: &str) -> bool {
     matches!(
         code,
@@ -108,7 +108,7 @@ pub(crate) fn is_redirect(status: u16, code: &str) -> bool {
 }
 
 /// The code S3 uses when a body reached it altered (a `Content-MD5` mismatch); the connector
-/// uses it too when an upload's ETag is not the MD5 of the bytes sent.
+/// uses it too when an upload's `ETag` is not the MD5 of the bytes sent.
 pub(crate) const BAD_DIGEST: &str = "BadDigest";
 
 /// The code used when the reply has no XML error body (HEAD replies, 304, proxies).

@@ -31,7 +31,7 @@ enum Command {
     Manifest,
     /// Print the JSON Schema of an operation's input (or output), or of the connection.
     Schema {
-        /// Operation name, e.g. put_object.
+        /// Operation name, e.g. `put_object`.
         #[arg(required_unless_present = "connection", conflicts_with = "connection")]
         operation: Option<String>,
         /// Print the output schema instead of the input schema.
@@ -71,7 +71,7 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct LogArgs {
-    /// Log format on stderr. The level comes from RUST_LOG (default `warn`), e.g. RUST_LOG=debug.
+    /// Log format on stderr. The level comes from `RUST_LOG` (default `warn`), e.g. `RUST_LOG=debug`.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 }
@@ -108,6 +108,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+#[must_use]
 pub fn main() -> u8 {
     let cli = Cli::parse();
     match cli.command {

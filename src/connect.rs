@@ -2,7 +2,7 @@
 //!
 //! `S3_CONNECTOR_TEST_CONNECT_TO=127.0.0.1:PORT` sends every connection to that address while
 //! the request itself (its URI, `Host` header and TLS server name) stays as built, so a test can
-//! receive exactly what `run` sends to any endpoint, AWS's included (`tests/wire.rs`). Release
+//! receive exactly what `run` sends to any endpoint, AWS's included (`tests/golden.rs`). Release
 //! builds never read the variable.
 
 use std::future::Future;

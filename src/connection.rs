@@ -115,7 +115,7 @@ pub struct Connection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "schema",
-        schemars(title = "Overall timeout (s)", range(min = 0.001, max = 604800.0))
+        schemars(title = "Overall timeout (s)", range(min = 0.001, max = 604_800.0))
     )]
     pub(crate) timeout_seconds: Option<f64>,
 
@@ -126,7 +126,7 @@ pub struct Connection {
     pub(crate) max_attempts: Option<u32>,
 
     /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
-    /// upload, and compare a streamed file's MD5 with the ETag S3 returns. Turn off for
+    /// upload, and compare a streamed file's MD5 with the `ETag` S3 returns. Turn off for
     /// S3-compatible services that reject Content-MD5, or to save the MD5's CPU on large files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Integrity checksums", extend("default" = true)))]

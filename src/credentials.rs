@@ -16,7 +16,7 @@ use crate::error::{Detail, Error};
 
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_READ_TIMEOUT: Duration = Duration::from_mins(1);
 
 /// Everything needed to reach S3, resolved.
 #[derive(Debug, Clone)]
@@ -60,22 +60,13 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, Error> {
-    let profile_name = conn
-        .profile
-        .clone()
-        .or_else(|| env("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".into());
-    // Read only when something must come from the profile: a connection (or environment) that
-    // gives the keys and the region needs neither file.
-    let profile = Profile {
-        name: &profile_name,
-        env,
-        sections: OnceCell::new(),
-    };
-    let profile_value = |k: &str| profile.get(k);
-
-    let credentials = match (&conn.access_key_id, &conn.secret_access_key) {
+/// The key pair: from the connection, else the environment, else the profile.
+fn key_pair(
+    conn: &Connection,
+    env: &dyn Fn(&str) -> Option<String>,
+    profile: &Profile<'_>,
+) -> Result<Credentials, Error> {
+    Ok(match (&conn.access_key_id, &conn.secret_access_key) {
         (Some(id), Some(secret)) => Credentials {
             access_key_id: id.clone(),
             secret_access_key: secret.clone(),
@@ -96,42 +87,32 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
                 session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
                 source: "environment".into(),
             },
-            _ => match (profile_value("aws_access_key_id"), profile_value("aws_secret_access_key")) {
+            _ => match (profile.get("aws_access_key_id"), profile.get("aws_secret_access_key")) {
                 (Some(id), Some(secret)) => Credentials {
                     access_key_id: id,
                     secret_access_key: Secret::new(secret),
-                    session_token: profile_value("aws_session_token").map(Secret::new),
-                    source: format!("profile {profile_name}"),
+                    session_token: profile.get("aws_session_token").map(Secret::new),
+                    source: format!("profile {}", profile.name),
                 },
                 _ => {
                     return Err(Error::invalid(vec![Detail {
                         pointer: "/connection/access_key_id".into(),
                         message: format!(
                             "no credentials found: give access_key_id and secret_access_key in the connection, \
-                             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to profile `{profile_name}` \
-                             of the shared credentials file"
+                             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to profile `{}` \
+                             of the shared credentials file",
+                            profile.name
                         ),
                     }]))
                 }
             },
         },
-    };
-    let region = conn
-        .region
-        .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(|| profile_value("region"))
-        .unwrap_or_else(|| DEFAULT_REGION.into());
-    let (endpoint_url, pointer) = match &conn.endpoint {
-        Some(e) => (Some(e.clone()), "/connection/endpoint"),
-        None => (
-            env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
-            "/connection/endpoint",
-        ),
-    };
-    // Values from the environment and profile files are checked like the connection's own: a
-    // region becomes part of a host name, keys become header values.
+    })
+}
+
+/// Values from the environment and profile files are checked like the connection's own: a
+/// region becomes part of a host name, keys become header values.
+fn check_resolved(region: &str, credentials: &Credentials) -> Result<(), Error> {
     if region.is_empty()
         || region.len() > 64
         || !region
@@ -160,6 +141,36 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
             "must be printable ASCII without spaces",
         ));
     }
+    Ok(())
+}
+
+pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Result<Resolved, Error> {
+    let profile_name = conn
+        .profile
+        .clone()
+        .or_else(|| env("AWS_PROFILE"))
+        .unwrap_or_else(|| "default".into());
+    // Read only when something must come from the profile: a connection (or environment) that
+    // gives the keys and the region needs neither file.
+    let profile = Profile {
+        name: &profile_name,
+        env,
+        sections: OnceCell::new(),
+    };
+    let credentials = key_pair(conn, env, &profile)?;
+    let region = conn
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| profile.get("region"))
+        .unwrap_or_else(|| DEFAULT_REGION.into());
+    let pointer = "/connection/endpoint";
+    let endpoint_url = conn
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")));
+    check_resolved(&region, &credentials)?;
     let endpoint = match endpoint_url {
         // The URL is not echoed: it may carry credentials (`http://user:password@host`).
         Some(url) => Endpoint::parse(&url)

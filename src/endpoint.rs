@@ -166,7 +166,7 @@ pub(crate) fn encode_key(key: &str) -> String {
     encode(key, true)
 }
 
-/// A query name or value (SigV4 canonical form: everything but unreserved encoded, space as %20).
+/// A query name or value (`SigV4` canonical form: everything but unreserved encoded, space as %20).
 pub(crate) fn encode_query(s: &str) -> String {
     encode(s, false)
 }

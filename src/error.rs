@@ -20,7 +20,8 @@ pub enum ErrorKind {
     Service,
     /// The connection failed (refused, reset, DNS, TLS).
     Network,
-    /// A connect, idle or overall deadline passed.
+    /// No reply within the idle (read) timeout, or the overall deadline passed. (A connect
+    /// timeout is a `network` error: nothing was sent.)
     Timeout,
     /// A local file could not be read or written after the request started.
     Io,

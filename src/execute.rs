@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -103,8 +104,8 @@ impl Executor {
             conn: &conn,
             transport: &transport,
             progress: progress.clone(),
-            attempts: Default::default(),
-            maybe_applied: Default::default(),
+            attempts: AtomicU32::default(),
+            maybe_applied: AtomicU32::default(),
             redirect: Mutex::new(None),
             deadline: conn
                 .overall_timeout
@@ -160,10 +161,10 @@ pub(crate) struct Ctx<'a> {
     transport: &'a Transport,
     pub(crate) progress: Progress,
     /// Attempts made so far by the whole operation (for the overall-timeout error).
-    attempts: std::sync::atomic::AtomicU32,
+    attempts: AtomicU32,
     /// Attempts that failed after the request may have been applied (a reset or a timeout once
     /// sent, an unreadable success reply): what a lost reply may have left behind.
-    maybe_applied: std::sync::atomic::AtomicU32,
+    maybe_applied: AtomicU32,
     /// The overall deadline (`timeout_seconds`), and that limit for the error message.
     deadline: Option<(tokio::time::Instant, Duration)>,
     /// Region and endpoint after a redirect; later requests of the operation use them too.
@@ -217,15 +218,16 @@ impl Ctx<'_> {
             self.attempts
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let result = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, self.attempt(op, input, opts)).await {
-                    Ok(r) => r,
-                    Err(_) => {
+                Some(d) => {
+                    if let Ok(r) = tokio::time::timeout_at(d, self.attempt(op, input, opts)).await {
+                        r
+                    } else {
                         // Cut off in flight: the request may have been applied.
                         self.maybe_applied
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return Err(self.deadline_error());
                     }
-                },
+                }
                 None => self.attempt(op, input, opts).await,
             };
             let err = match result {
@@ -256,8 +258,8 @@ impl Ctx<'_> {
             }
             let idempotent = op.http.method != "POST" || opts.repeat_safe;
             if policy.should_retry(&err, idempotent, attempt) {
-                let delay = policy.delay(attempt, retry::jitter_unit());
-                tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = delay.as_millis() as u64, "retrying after: {}", err.full_message());
+                let delay = retry::Policy::delay(attempt, retry::jitter_unit());
+                tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying after: {}", err.full_message());
                 let wake = tokio::time::Instant::now() + delay;
                 tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
                 continue;
@@ -490,12 +492,11 @@ fn read_xml(
     bytes: &[u8],
 ) -> Result<Map<String, Value>, Error> {
     let unreadable = |e: String| Error::of(Failure::Unreadable, format!("unreadable reply: {e}"));
-    let (root, mapped) = match op.xml_plan() {
-        Some(plan) => xml_stream::map_reply(plan, bytes).map_err(unreadable)?,
-        None => {
-            let root = xml::parse(bytes).map_err(unreadable)?;
-            (root.name, xml::map_root(&op.output, &root))
-        }
+    let (root, mapped) = if let Some(plan) = op.xml_plan() {
+        xml_stream::map_reply(plan, bytes).map_err(unreadable)?
+    } else {
+        let root = xml::parse(bytes).map_err(unreadable)?;
+        (root.name, xml::map_root(&op.output, &root))
     };
     if root == "Error" && quirks::error_in_success(op) {
         return Err(response::service_error(parts.status, &parts.headers, bytes));

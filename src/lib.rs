@@ -1,8 +1,9 @@
 //! s3-connector: the AWS S3 action step for workflow engines.
 //!
 //! Data flow, one module a stage:
-//! request JSON → [`validate`] (schemas) → build (pure) → sign (pure, time passed in) → send →
-//! parse → result JSON. The [`manifest`] says, for every operation, where each parameter goes.
+//! request JSON → [`validate`] (schemas) → [`prepare`] (body, integrity headers, build; pure) →
+//! sign (pure, time passed in) → send → parse → result JSON. The [`manifest`] says, for every
+//! operation, where each parameter goes.
 
 // `Error` is the response envelope's error: built once per request on the cold path, so its
 // size in `Result` does not matter more than keeping it one plain, serialisable struct.

@@ -111,10 +111,10 @@ pub enum Runner {
     /// An object into a local file by parallel ranged GETs, through a temporary name
     /// (`transfer.rs`).
     DownloadFile,
-    /// CreateMultipartUpload made safe to repeat: the key's uploads are listed first, and one
+    /// `CreateMultipartUpload` made safe to repeat: the key's uploads are listed first, and one
     /// made by an attempt whose reply was lost is aborted (`multipart.rs`).
     CreateMultipartUpload,
-    /// CompleteMultipartUpload made safe to repeat, with every uploaded part listed when
+    /// `CompleteMultipartUpload` made safe to repeat, with every uploaded part listed when
     /// `Parts` is not given (`multipart.rs`).
     CompleteMultipartUpload,
 }
@@ -139,7 +139,7 @@ pub enum Quirk {
 pub struct PageToken {
     pub input: String,
     pub output: String,
-    /// When a truncated reply lacks `output` (ListObjects sends NextMarker only with a
+    /// When a truncated reply lacks `output` (`ListObjects` sends `NextMarker` only with a
     /// delimiter): the greatest of these `List/Field` values on the page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub else_last_of: Vec<String>,
@@ -151,7 +151,7 @@ pub struct Http {
     pub method: String,
     /// `/{Bucket}/{Key}`, `/{Bucket}` or `/`.
     pub path: String,
-    /// Fixed query parameters, e.g. `uploads` for CreateMultipartUpload (empty value = bare name).
+    /// Fixed query parameters, e.g. `uploads` for `CreateMultipartUpload` (empty value = bare name).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query: BTreeMap<String, String>,
 }
@@ -249,10 +249,12 @@ impl Manifest {
         })
     }
 
+    #[must_use]
     pub fn operation(&self, name: &str) -> Option<&Operation> {
         self.operations.iter().find(|o| o.name == name)
     }
 
+    #[must_use]
     pub fn operation_names(&self) -> Vec<&str> {
         self.operations.iter().map(|o| o.name.as_str()).collect()
     }

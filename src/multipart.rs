@@ -10,7 +10,7 @@
 //!   permission, say) the create is not repeated.
 //! - `complete_multipart_upload`: completing the same parts again makes the same object. When a
 //!   repeat gets `NoSuchUpload`, an earlier attempt completed the upload and its reply was lost:
-//!   that is accepted when the object's ETag is the multipart ETag of exactly these parts (and,
+//!   that is accepted when the object's `ETag` is the multipart `ETag` of exactly these parts (and,
 //!   when known, its size is the expected one).
 //!
 //! The cleanup aborts uploads of the same key started in that short window by the same
@@ -124,8 +124,8 @@ impl Ctx<'_> {
         }
     }
 
-    /// After a repeated completion got NoSuchUpload: the object is in place when an earlier
-    /// attempt completed it, which its ETag (the multipart ETag of exactly these parts) tells.
+    /// After a repeated completion got `NoSuchUpload`: the object is in place when an earlier
+    /// attempt completed it, which its `ETag` (the multipart `ETag` of exactly these parts) tells.
     async fn completed_earlier(
         &self,
         input: &Map<String, Value>,
@@ -269,19 +269,19 @@ impl Ctx<'_> {
                 .await
             {
                 Ok(_) => {
-                    tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind")
+                    tracing::warn!(upload_id = %id, "aborted the upload a lost create_multipart_upload reply left behind");
                 }
                 Err(e) => {
-                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.full_message())
+                    tracing::error!(upload_id = %id, "could not abort an upload left by a lost reply: {}", e.full_message());
                 }
             }
         }
     }
 }
 
-/// The ETag S3 gives an object assembled from parts with these ETags: the hex MD5 of the parts'
-/// binary MD5s, `-`, and the number of parts. None when a part's ETag is not a plain MD5 (as
-/// with SSE-KMS or SSE-C), since then the object's ETag cannot be predicted.
+/// The `ETag` S3 gives an object assembled from parts with these `ETags`: the hex MD5 of the parts'
+/// binary MD5s, `-`, and the number of parts. None when a part's `ETag` is not a plain MD5 (as
+/// with SSE-KMS or SSE-C), since then the object's `ETag` cannot be predicted.
 fn multipart_etag<'e>(part_etags: impl IntoIterator<Item = &'e str>) -> Option<String> {
     use md5::{Digest, Md5};
     let mut all = Md5::new();

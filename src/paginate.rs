@@ -1,7 +1,7 @@
 //! Composite listings: the operations whose manifest entry has a `pagination` spec are paged
 //! automatically up to an item limit (`MaxItems`), one ordinary call a page, driven by the spec
 //! alone (page size, result lists, `more` flag, tokens); and the full parts list that
-//! CompleteMultipartUpload needs when the caller gives none.
+//! `CompleteMultipartUpload` needs when the caller gives none.
 
 use serde_json::{json, Map, Value};
 
@@ -86,7 +86,7 @@ impl Ctx<'_> {
         Ok(merged.unwrap_or_default())
     }
 
-    /// Every uploaded part of an upload, as `Parts` for CompleteMultipartUpload.
+    /// Every uploaded part of an upload, as `Parts` for `CompleteMultipartUpload`.
     pub(crate) async fn all_parts(&self, input: &Map<String, Value>) -> Result<Vec<Value>, Error> {
         let mut list_input = Map::new();
         for k in ["Bucket", "Key", "uploadId"] {

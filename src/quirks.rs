@@ -11,7 +11,7 @@ use crate::manifest::{Operation, Quirk, RequestBody};
 use crate::request::Payload;
 
 /// `x-amz-copy-source`: hosts give `bucket/key[?versionId=v]` unencoded; S3 wants it URL-encoded
-/// (CopyObject: "The value must be URL-encoded"). Encoded like a key, as botocore does.
+/// (`CopyObject`: "The value must be URL-encoded"). Encoded like a key, as botocore does.
 pub(crate) fn encode_copy_source(value: &str) -> String {
     let value = value.strip_prefix('/').unwrap_or(value);
     match value.rsplit_once("?versionId=") {
@@ -47,13 +47,13 @@ fn xml_escape(s: &str) -> String {
 
 /// The XML body of operations that send one.
 ///
-/// - CreateBucket: `<CreateBucketConfiguration><LocationConstraint>` for every region but
-///   us-east-1, which must be sent without one (API_CreateBucket: "If you don't specify a Region,
+/// - `CreateBucket`: `<CreateBucketConfiguration><LocationConstraint>` for every region but
+///   us-east-1, which must be sent without one (`API_CreateBucket`: "If you don't specify a Region,
 ///   the bucket is created in US East (N. Virginia)"; S3 refuses `us-east-1` as a constraint).
-///   create_bucket_in_region's `Region` must equal the connection's region, as the docs page says:
+///   `create_bucket_in_region`'s `Region` must equal the connection's region, as the docs page says:
 ///   the request is signed for the connection's region, so another would be refused by S3.
-/// - CompleteMultipartUpload: `<CompleteMultipartUpload><Part><PartNumber/><ETag/></Part>...`
-///   (API_CompleteMultipartUpload), from `Parts`.
+/// - `CompleteMultipartUpload`: `<CompleteMultipartUpload><Part><PartNumber/><ETag/></Part>...`
+///   (`API_CompleteMultipartUpload`), from `Parts`.
 pub(crate) fn xml_body(
     op: &Operation,
     input: &Map<String, Value>,
@@ -107,9 +107,9 @@ pub(crate) fn xml_body(
     }
 }
 
-/// ListObjects: unless the caller chose an `encoding-type`, ask for `url` and decode the reply,
+/// `ListObjects`: unless the caller chose an `encoding-type`, ask for `url` and decode the reply,
 /// as botocore does, so that keys with characters XML 1.0 cannot carry still list correctly
-/// (API_ListObjects, EncodingType). Returns whether it was set here.
+/// (`API_ListObjects`, `EncodingType`). Returns whether it was set here.
 pub(crate) fn auto_encoding_type(op: &Operation, input: &mut Map<String, Value>) -> bool {
     if op.has_quirk(Quirk::UrlEncodedListing) && !input.contains_key("encoding-type") {
         input.insert("encoding-type".into(), Value::String("url".into()));
@@ -140,16 +140,16 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
     output.remove("EncodingType");
 }
 
-/// PutObject whose every attempt reached S3 altered (`BadDigest`: S3's own Content-MD5 check,
-/// or the ETag of a streamed file that is not its MD5, `body::check_etag`): S3 refuses a
+/// `PutObject` whose every attempt reached S3 altered (`BadDigest`: S3's own Content-MD5 check,
+/// or the `ETag` of a streamed file that is not its MD5, `body::check_etag`): S3 refuses a
 /// mismatching Content-MD5 before storing, but a streamed file is checked only after S3 stored
-/// it, so the corrupt object is deleted rather than left under the caller's key (API_PutObject,
+/// it, so the corrupt object is deleted rather than left under the caller's key (`API_PutObject`,
 /// "To ensure that data is not corrupted traversing the network, use the Content-MD5 header").
 pub(crate) fn delete_after(op: &Operation, err: &Error) -> bool {
     err.code.as_deref() == Some(BAD_DIGEST) && op.has_quirk(Quirk::DeleteCorruptObject)
 }
 
-/// CopyObject, UploadPartCopy and CompleteMultipartUpload can answer 200 with an `<Error>` body
+/// `CopyObject`, `UploadPartCopy` and `CompleteMultipartUpload` can answer 200 with an `<Error>` body
 /// (knowledge-center "S3 200 OK error"); the XML reply's root decides.
 pub(crate) fn error_in_success(op: &Operation) -> bool {
     op.has_quirk(Quirk::ErrorInSuccess)

@@ -77,6 +77,8 @@ fn wire_text(v: &Value) -> String {
         // JSON Schema counts 1.0 and 1e3 as integers; S3 wants `1` and `1000`.
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => i.to_string(),
+            // Integral and well inside i64: the cast is exact.
+            #[allow(clippy::cast_possible_truncation)]
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => (f as i64).to_string(),
             _ => n.to_string(),
         },

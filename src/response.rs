@@ -29,8 +29,7 @@ pub fn headers_output(output_schema: &Value, headers: &HeaderMap) -> Map<String,
                 (Some("integer"), _) => raw
                     .trim()
                     .parse::<i64>()
-                    .map(Value::from)
-                    .unwrap_or_else(|_| Value::from(raw)),
+                    .map_or_else(|_| Value::from(raw), Value::from),
                 (Some("boolean"), _) => Value::Bool(raw.trim().eq_ignore_ascii_case("true")),
                 (_, Some("date-time")) => Value::from(timefmt::http_date_to_iso8601(raw)),
                 _ => Value::from(raw),
@@ -62,29 +61,26 @@ pub fn service_error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Er
         .get("x-amz-bucket-region")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (code, message, request_id, region) = match xml::parse_error(body) {
-        Some(e) => {
-            let message = if e.message.is_empty() {
-                format!("S3 replied {status}")
-            } else {
-                e.message
-            };
-            (
-                e.code,
-                message,
-                e.request_id.or(header_request_id),
-                header_region.or(e.region),
-            )
-        }
-        None => {
-            let reason = status.canonical_reason().unwrap_or("");
-            (
-                code_for_status(status.as_u16()).to_string(),
-                format!("S3 replied {} {reason}", status.as_u16()),
-                header_request_id,
-                header_region,
-            )
-        }
+    let (code, message, request_id, region) = if let Some(e) = xml::parse_error(body) {
+        let message = if e.message.is_empty() {
+            format!("S3 replied {status}")
+        } else {
+            e.message
+        };
+        (
+            e.code,
+            message,
+            e.request_id.or(header_request_id),
+            header_region.or(e.region),
+        )
+    } else {
+        let reason = status.canonical_reason().unwrap_or("");
+        (
+            code_for_status(status.as_u16()).to_string(),
+            format!("S3 replied {} {reason}", status.as_u16()),
+            header_request_id,
+            header_region,
+        )
     };
     // A redirect to another region is followed once (`execute.rs`), when S3 names the region.
     let redirect = is_redirect(status.as_u16(), &code);

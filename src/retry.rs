@@ -1,11 +1,11 @@
 //! Retry policy: which failures are retried, and how long to wait between attempts.
 //!
-//! Modelled on the AWS SDKs' standard mode and object_store: bounded attempts (default 3),
+//! Modelled on the AWS SDKs' standard mode and `object_store`: bounded attempts (default 3),
 //! exponential backoff with full jitter, capped. What is retried comes from what happened
 //! (`classify.rs`): connection failures always; 429/500/502/503/504 and S3's `SlowDown`,
 //! `InternalError`, `RequestTimeout`; a failure after the request may have been processed
 //! (stall, reset while waiting, an unreadable or corrupt reply) only for idempotent requests.
-//! `POST` (create_multipart_upload, complete_multipart_upload) is not idempotent unless the
+//! `POST` (`create_multipart_upload`, `complete_multipart_upload`) is not idempotent unless the
 //! caller has made a repeat harmless (`multipart`: a duplicate upload is aborted, a repeated
 //! completion is verified).
 
@@ -25,7 +25,7 @@ pub(crate) struct Policy {
 impl Policy {
     /// Whether `err` after attempt number `attempt` (1-based) is retried. `idempotent`: a repeat
     /// of the request cannot do harm (every method but `POST`, unless the caller says so).
-    pub(crate) fn should_retry(&self, err: &Error, idempotent: bool, attempt: u32) -> bool {
+    pub(crate) fn should_retry(self, err: &Error, idempotent: bool, attempt: u32) -> bool {
         attempt < self.max_attempts
             && err.retryable
             && (idempotent || err.failure.meaning().retry_unsafe)
@@ -33,7 +33,7 @@ impl Policy {
 
     /// Full-jitter exponential backoff before attempt `attempt + 1`: uniform in
     /// `0..=min(MAX_DELAY, BASE_DELAY * 2^(attempt-1))`. `unit` is a random number in [0, 1).
-    pub(crate) fn delay(&self, attempt: u32, unit: f64) -> Duration {
+    pub(crate) fn delay(attempt: u32, unit: f64) -> Duration {
         let cap = BASE_DELAY
             .saturating_mul(1u32 << (attempt.saturating_sub(1)).min(16))
             .min(MAX_DELAY);
@@ -48,8 +48,7 @@ pub(crate) fn jitter_unit() -> f64 {
     static STATE: AtomicU64 = AtomicU64::new(0);
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1);
+        .map_or(1, |d| (d.as_secs() << 30) ^ u64::from(d.subsec_nanos()));
     let mut x = seed ^ STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) | 1;
     x ^= x << 13;
     x ^= x >> 7;
@@ -93,11 +92,10 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = Policy { max_attempts: 10 };
-        assert_eq!(p.delay(1, 0.999_999).as_millis(), 99);
-        assert_eq!(p.delay(3, 0.999_999).as_millis(), 399);
-        assert_eq!(p.delay(30, 0.999_999), MAX_DELAY.mul_f64(0.999_999));
-        assert_eq!(p.delay(2, 0.0), Duration::ZERO);
+        assert_eq!(Policy::delay(1, 0.999_999).as_millis(), 99);
+        assert_eq!(Policy::delay(3, 0.999_999).as_millis(), 399);
+        assert_eq!(Policy::delay(30, 0.999_999), MAX_DELAY.mul_f64(0.999_999));
+        assert_eq!(Policy::delay(2, 0.0), Duration::ZERO);
         let u = jitter_unit();
         assert!((0.0..1.0).contains(&u));
     }

@@ -87,6 +87,7 @@ pub fn output_schema(op: &Operation) -> Value {
     schema
 }
 
+#[must_use]
 pub fn connection_file(manifest: &Manifest) -> Value {
     let mut schema = manifest.connection.clone();
     let obj = schema.as_object_mut().expect("object");

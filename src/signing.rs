@@ -1,4 +1,4 @@
-//! SigV4 signing with aws-sigv4, set up for S3. Pure: the time is an argument.
+//! `SigV4` signing with aws-sigv4, set up for S3. Pure: the time is an argument.
 //!
 //! S3 differs from other AWS services in three settings (smithy-rs uses the same for S3):
 //! the path is encoded once (not twice), never normalised (`a/../b` is a key, not a path), and

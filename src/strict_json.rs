@@ -1,6 +1,6 @@
 //! JSON parsing that refuses duplicate object keys.
 //!
-//! serde_json keeps the last of two equal keys silently; a host whose parser keeps the first
+//! `serde_json` keeps the last of two equal keys silently; a host whose parser keeps the first
 //! would then disagree with the connector about what runs (`{"operation":"list_buckets",
 //! "operation":"delete_bucket"}`). Requests are parsed with this instead.
 

@@ -5,6 +5,8 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 
 /// Parses RFC 3339 (`2026-01-31T12:00:00Z`, `...+02:00`, fractional seconds allowed) to Unix seconds.
+// Date arithmetic names its fields by their usual single letters (y, m, d, h, s).
+#[allow(clippy::many_single_char_names)]
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if !s.is_ascii() {
         return None; // also keeps the byte slicing below on character boundaries
@@ -58,15 +60,17 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+    era * 146_097 + doe - 719_468
 }
 
+#[must_use]
 pub fn to_http_date(rfc3339: &str) -> Option<String> {
     DateTime::from_secs(parse_rfc3339(rfc3339)?)
         .fmt(Format::HttpDate)
         .ok()
 }
 
+#[must_use]
 pub fn to_iso8601(rfc3339: &str) -> Option<String> {
     DateTime::from_secs(parse_rfc3339(rfc3339)?)
         .fmt(Format::DateTime)
@@ -74,6 +78,7 @@ pub fn to_iso8601(rfc3339: &str) -> Option<String> {
 }
 
 /// An HTTP date from a reply header as ISO 8601 (`2026-01-31T12:00:00Z`); other text unchanged.
+#[must_use]
 pub fn http_date_to_iso8601(value: &str) -> String {
     DateTime::from_str(value, Format::HttpDate)
         .ok()

@@ -2,7 +2,7 @@
 //!
 //! - `upload_file`: one PUT up to the threshold, else a multipart upload whose parts stream from
 //!   their file ranges in parallel; any failure aborts the upload, so no parts are left behind.
-//! - `download_file`: ranged GETs in parallel (each pinned to the first reply's ETag with
+//! - `download_file`: ranged GETs in parallel (each pinned to the first reply's `ETag` with
 //!   `If-Match`, so a concurrent overwrite cannot mix two versions) into a temporary file,
 //!   renamed when complete and of the object's length.
 //!
@@ -23,7 +23,7 @@ pub(crate) const MIB: u64 = 1024 * 1024;
 pub(crate) const DEFAULT_PART_SIZE: u64 = 8 * MIB;
 pub(crate) const DEFAULT_THRESHOLD: u64 = 16 * MIB;
 pub(crate) const DEFAULT_CONCURRENCY: u64 = 4;
-/// S3's part limits (API_UploadPart): at least 5 MiB but the last, at most 10,000 parts.
+/// S3's part limits (`API_UploadPart)`: at least 5 MiB but the last, at most 10,000 parts.
 const MIN_PART: u64 = 5 * MIB;
 const MAX_PARTS: u64 = 10_000;
 
@@ -43,7 +43,8 @@ fn plan(input: &Map<String, Value>, size: u64) -> Plan {
     Plan {
         part_size,
         threshold: get("MultipartThreshold", DEFAULT_THRESHOLD),
-        concurrency: get("Concurrency", DEFAULT_CONCURRENCY).max(1) as usize,
+        concurrency: usize::try_from(get("Concurrency", DEFAULT_CONCURRENCY).max(1))
+            .unwrap_or(usize::MAX),
     }
 }
 
@@ -113,10 +114,10 @@ impl Ctx<'_> {
                 .await
             {
                 Ok(_) => {
-                    tracing::warn!(upload_id = %upload_id, "upload failed and was aborted: {}", e.full_message())
+                    tracing::warn!(upload_id = %upload_id, "upload failed and was aborted: {}", e.full_message());
                 }
                 Err(a) => {
-                    tracing::error!(upload_id = %upload_id, "upload failed and could not be aborted: {}", a.full_message())
+                    tracing::error!(upload_id = %upload_id, "upload failed and could not be aborted: {}", a.full_message());
                 }
             }
         }
@@ -194,19 +195,14 @@ impl Ctx<'_> {
                 let len = tokio::fs::metadata(&tmp)
                     .await
                     .map_or(u64::MAX, |m| m.len());
-                if len != total {
-                    Err(Error::of(
-                        Failure::Lost,
-                        format!("download incomplete: {len} of {total} bytes"),
-                    ))
-                } else {
+                if len == total {
                     tokio::fs::rename(&tmp, &path)
                         .await
                         .map_err(|e| {
                             Error::of(Failure::Io, format!("writing {}", path.display()))
                                 .caused_by(e)
                         })
-                        .map(|_| {
+                        .map(|()| {
                             let mut s = summary(&out, total, parts);
                             s.insert("OutputFile".into(), json!(path));
                             for k in ["ContentType", "LastModified", "Metadata"] {
@@ -216,6 +212,11 @@ impl Ctx<'_> {
                             }
                             s
                         })
+                } else {
+                    Err(Error::of(
+                        Failure::Lost,
+                        format!("download incomplete: {len} of {total} bytes"),
+                    ))
                 }
             }
             Err(e) => Err(e),
@@ -294,7 +295,9 @@ impl Ctx<'_> {
         } else {
             (total, 1)
         };
-        let offsets: Vec<u64> = (plan.part_size..total).step_by(step as usize).collect();
+        let offsets: Vec<u64> = (plan.part_size..total)
+            .step_by(usize::try_from(step).unwrap_or(usize::MAX))
+            .collect();
         let parts = 1 + offsets.len() as u64;
         futures_util::stream::iter(offsets)
             .map(|offset| {
@@ -313,7 +316,7 @@ impl Ctx<'_> {
     }
 }
 
-/// The transfer result: bytes, parts, and the ETag and VersionId S3 gave.
+/// The transfer result: bytes, parts, and the `ETag` and `VersionId` S3 gave.
 fn summary(out: &Map<String, Value>, bytes: u64, parts: u64) -> Map<String, Value> {
     let mut s = Map::new();
     for k in ["ETag", "VersionId"] {

@@ -126,7 +126,8 @@ impl Transport {
                 let stream =
                     ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
                         // hyper pulls the next chunk once the last one is written: progress.
-                        activity.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        activity.store(ms, Ordering::Relaxed);
                         if checksum_files {
                             digest.md5.lock().expect("md5").update(&chunk);
                         }
@@ -151,7 +152,7 @@ impl Transport {
                     Ok(resp) => break resp,
                     Err(e) => return Err(network_error(e)),
                 },
-                _ = tokio::time::sleep_until(quiet_since + idle) => {
+                () = tokio::time::sleep_until(quiet_since + idle) => {
                     let quiet_since = started + Duration::from_millis(activity.load(Ordering::Relaxed));
                     if tokio::time::Instant::now() >= quiet_since + idle {
                         return Err(Error::of(Failure::Stalled, format!("no reply within {idle:?}")));
@@ -210,7 +211,10 @@ fn load_roots() -> Result<rustls::RootCertStore, Error> {
 }
 
 /// The next data chunk of a reply body, waiting at most `idle` for it.
-pub(crate) async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<Bytes>, Error> {
+pub(crate) async fn next_chunk(
+    body: &mut Incoming,
+    idle: Duration,
+) -> Result<Option<Bytes>, Error> {
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
@@ -233,7 +237,11 @@ pub(crate) async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Op
 }
 
 /// Reads a whole (small) reply body, refusing more than `limit` bytes.
-pub(crate) async fn read_all(body: &mut Incoming, idle: Duration, limit: usize) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read_all(
+    body: &mut Incoming,
+    idle: Duration,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     while let Some(chunk) = next_chunk(body, idle).await? {
         if out.len() + chunk.len() > limit {

@@ -100,6 +100,44 @@ pub fn parse_request(text: &str) -> Result<Request, Error> {
     validate_envelope(value)
 }
 
+/// The operation the envelope names, or why it names none (added to `details`).
+fn envelope_operation(
+    env: &Map<String, Value>,
+    details: &mut Vec<Detail>,
+) -> Option<&'static Operation> {
+    let manifest = Manifest::embedded();
+    match env.get("operation") {
+        None => {
+            details.push(Detail {
+                pointer: "/operation".into(),
+                message: "is required".into(),
+            });
+            None
+        }
+        Some(Value::String(name)) => {
+            if let Some(op) = manifest.operation(name) {
+                Some(op)
+            } else {
+                details.push(Detail {
+                    pointer: "/operation".into(),
+                    message: format!(
+                        "unknown operation; known: {}",
+                        manifest.operation_names().join(", ")
+                    ),
+                });
+                None
+            }
+        }
+        Some(_) => {
+            details.push(Detail {
+                pointer: "/operation".into(),
+                message: "must be a string".into(),
+            });
+            None
+        }
+    }
+}
+
 /// Validates a parsed request envelope.
 pub fn validate_envelope(value: Value) -> Result<Request, Error> {
     let Value::Object(mut env) = value else {
@@ -118,36 +156,7 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
         }
     }
     let id = env.remove("id");
-    let manifest = Manifest::embedded();
-    let operation = match env.get("operation") {
-        None => {
-            details.push(Detail {
-                pointer: "/operation".into(),
-                message: "is required".into(),
-            });
-            None
-        }
-        Some(Value::String(name)) => match manifest.operation(name) {
-            Some(op) => Some(op),
-            None => {
-                details.push(Detail {
-                    pointer: "/operation".into(),
-                    message: format!(
-                        "unknown operation; known: {}",
-                        manifest.operation_names().join(", ")
-                    ),
-                });
-                None
-            }
-        },
-        Some(_) => {
-            details.push(Detail {
-                pointer: "/operation".into(),
-                message: "must be a string".into(),
-            });
-            None
-        }
-    };
+    let operation = envelope_operation(&env, &mut details);
     let input = match env.remove("input") {
         None => Map::new(),
         Some(Value::Object(m)) => m,
@@ -209,6 +218,11 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
             });
         }
     }
+    Err(refusal(details, operation))
+}
+
+/// The error for an invalid envelope: at most `MAX_DETAILS` problems listed.
+fn refusal(mut details: Vec<Detail>, operation: Option<&Operation>) -> Error {
     if details.len() > MAX_DETAILS {
         let more = details.len() - MAX_DETAILS;
         details.truncate(MAX_DETAILS);
@@ -221,7 +235,7 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
     if let Some(op) = operation {
         err.message = format!("{} ({})", err.message, op.name);
     }
-    Err(err)
+    err
 }
 
 fn pointer(parts: &[&str]) -> String {
@@ -331,7 +345,7 @@ fn schema_errors(
                     .map(|a| {
                         a.iter()
                             .filter_map(|c| c.get("const"))
-                            .map(|c| c.to_string())
+                            .map(std::string::ToString::to_string)
                             .collect()
                     })
                     .unwrap_or_default();
@@ -456,7 +470,7 @@ fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail
                 Ok(bytes) => body_len = Some(bytes.len() as u64),
                 Err(e) => out.push(Detail {
                     pointer: at.clone(),
-                    message: format!("is not valid base64: {e}"),
+                    message: crate::body::base64_problem(&e),
                 }),
             },
             // Stat before opening: opening a FIFO would block until a writer appears.

@@ -25,6 +25,7 @@ impl<'a> Element<'a> {
         self.children.iter().find(|c| c.name == name)
     }
 
+    #[must_use]
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_ref())
     }
@@ -161,6 +162,7 @@ pub(crate) fn xml_properties(
 
 /// Maps `root` to JSON by the properties of an object schema. Properties without an `x-s3.xml`
 /// path (headers) are skipped here.
+#[must_use]
 pub fn map_root(schema: &Value, root: &Element) -> Map<String, Value> {
     map_fields(schema, root, true)
 }
@@ -209,8 +211,7 @@ fn map_value(schema: &Value, el: &Element) -> Value {
             .text
             .trim()
             .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::String(el.text.to_string())),
+            .map_or_else(|_| Value::String(el.text.to_string()), Value::from),
         Some("boolean") => match el.text.trim() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),

@@ -283,8 +283,7 @@ fn scalar(kind: &Kind, text: Cow<'_, str>) -> Value {
         Kind::Int => text
             .trim()
             .parse::<i64>()
-            .map(Value::from)
-            .unwrap_or_else(|_| Value::String(text.into_owned())),
+            .map_or_else(|_| Value::String(text.into_owned()), Value::from),
         Kind::Bool => match text.trim() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),

@@ -33,6 +33,25 @@
 //!
 //! Set `BAD_INPUT_STRICT=1` to fail on known issues too.
 
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
+
 #[path = "common/proxy.rs"]
 mod proxy;
 
@@ -519,13 +538,14 @@ fn run_case(case: &Case) -> Outcome {
         note: None,
     };
     let made = match spec["setup"].as_str() {
-        Some(kind) => match setup(kind) {
-            Some(s) => Some(s),
-            None => {
+        Some(kind) => {
+            if let Some(s) = setup(kind) {
+                Some(s)
+            } else {
                 outcome.note = Some(format!("skipped: cannot make a {kind} here"));
                 return outcome;
             }
-        },
+        }
         None => None,
     };
     let counter = Proxy::start(Mode::forbidden());
@@ -585,8 +605,7 @@ fn run_case(case: &Case) -> Outcome {
 /// Runs `f` over `items` on a few threads, keeping the order of results.
 fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
+        .map_or(2, std::num::NonZero::get)
         .clamp(2, 6);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());

@@ -1,6 +1,25 @@
 //! End to end: every operation through `s3-connector run` against two independent S3
-//! implementations on 127.0.0.1 (SeaweedFS, which verifies SigV4, and moto), with boto3 as the
+//! implementations on 127.0.0.1 (`SeaweedFS`, which verifies `SigV4`, and moto), with boto3 as the
 //! independent client for cross-checks. Each test runs on both servers unless it says why not.
+
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
 
 mod common;
 
@@ -594,14 +613,14 @@ on_servers!(awkward_keys_round_trip_exactly, |s| {
          print(json.dumps({{k: s3.get_object(Bucket='{b}', Key=k)['Body'].read().decode() for k in keys}}))"));
     let listed: Value = serde_json::from_str(&listed).unwrap();
     let mut want: Vec<&str> = stored.clone();
-    want.sort();
+    want.sort_unstable();
     let mut have: Vec<&str> = listed
         .as_object()
         .unwrap()
         .keys()
         .map(String::as_str)
         .collect();
-    have.sort();
+    have.sort_unstable();
     assert_eq!(have, want);
     for (k, v) in listed.as_object().unwrap() {
         assert_eq!(v.as_str().unwrap(), format!("body of {k}"));
@@ -614,7 +633,7 @@ on_servers!(awkward_keys_round_trip_exactly, |s| {
         .iter()
         .map(|o| o["Key"].as_str().unwrap())
         .collect();
-    ours.sort();
+    ours.sort_unstable();
     assert_eq!(ours, want);
     cleanup(s, &b);
 });
@@ -921,7 +940,7 @@ on_servers!(every_operation_succeeds, |s| {
     let all: std::collections::BTreeSet<String> = s3_connector::manifest::Manifest::embedded()
         .operation_names()
         .iter()
-        .map(|n| n.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert_eq!(done, all, "operations that succeeded vs the manifest's");
 });

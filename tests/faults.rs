@@ -1,9 +1,28 @@
-//! Reliability under injected faults: the connector talks to SeaweedFS (which verifies SigV4)
+//! Reliability under injected faults: the connector talks to `SeaweedFS` (which verifies `SigV4`)
 //! through a fault-injecting proxy (`common/faults.rs`) that resets connections, answers
 //! `503 SlowDown` / `500 InternalError`, stalls past the read timeout and truncates reply bodies.
 //! Every action must end either correct — checked by reading the server directly, byte for byte —
 //! or with a classified error; no object may ever hold bytes nobody wrote, and a failed download
 //! must leave no file behind. `cargo test --test faults -- --nocapture` prints the counts.
+
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
 
 mod common;
 #[path = "common/faults.rs"]
@@ -28,7 +47,7 @@ const READ_TIMEOUT_S: f64 = 2.0;
 /// Longer than the read timeout, so a stall is always noticed.
 const STALL: Duration = Duration::from_millis(3200);
 /// No single connector run may take longer than this; past it, it is a hang.
-const HANG_LIMIT: Duration = Duration::from_secs(60);
+const HANG_LIMIT: Duration = Duration::from_mins(1);
 const MIB: usize = 1024 * 1024;
 /// Operations made of several requests, each with its own attempts (pages, parts, ranges):
 /// their retry warnings add up across requests and `attempts` is that of the failing request.
@@ -315,8 +334,7 @@ fn upload_file_available() -> bool {
     Command::new(env!("CARGO_BIN_EXE_s3-connector"))
         .args(["schema", "upload_file"])
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .is_ok_and(|o| o.status.success())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -396,7 +414,7 @@ struct OpTally {
 /// Bytes a request uploads, from its body parameter.
 fn upload_bytes(input: &Value) -> u64 {
     if let Some(f) = input["BodyFile"].as_str() {
-        return std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+        return std::fs::metadata(f).map_or(0, |m| m.len());
     }
     if let Some(t) = input["Body"].as_str() {
         return t.len() as u64;
@@ -908,7 +926,7 @@ fn plan(with_upload_file: bool) -> Vec<Kind> {
 }
 
 /// Sizes of the read-only objects that gets, lists and copies use (text for even indexes); the
-/// last, 11 MiB, only for download_file.
+/// last, 11 MiB, only for `download_file`.
 const SEED_SIZES: [usize; 9] = [
     0,
     1,
@@ -994,10 +1012,8 @@ fn mixed_operations_under_faults() {
                     3
                 } else if !all_ok {
                     2
-                } else if retried {
-                    1
                 } else {
-                    0
+                    usize::from(retried)
                 };
                 tl.actions.entry(kind.name()).or_default()[slot] += 1;
                 if log.invocations.iter().any(|i| i.upload_timeout) {
@@ -1084,7 +1100,7 @@ fn mixed_operations_under_faults() {
         .filter(|s| s.status.is_some())
         .map(|s| s.upstream.as_millis())
         .collect();
-    server_ms.sort();
+    server_ms.sort_unstable();
     let pct = |p: f64| {
         server_ms
             .get(((server_ms.len() as f64 - 1.0) * p) as usize)
@@ -1128,7 +1144,7 @@ fn mixed_operations_under_faults() {
     };
     line(format!(
         "fault run: seed {SEED:#x}, {WORKERS} workers, {} cores, max_attempts {MAX_ATTEMPTS}, read_timeout {READ_TIMEOUT_S}s, stall {STALL:?}, upload_file {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         if with_upload_file { "included" } else { "not available" }
     ));
     line(format!(
@@ -1329,7 +1345,7 @@ fn run_via(proxy: &Proxy, max_attempts: u64, op: &str, input: Value) -> Run {
 }
 
 /// Through the proxy with a generous read timeout, for tests where slowness is not the point
-/// (SeaweedFS can take over a second for the first write into a new bucket).
+/// (`SeaweedFS` can take over a second for the first write into a new bucket).
 fn run_patient(proxy: &Proxy, op: &str, input: Value) -> Run {
     let mut conn = proxied_connection(proxy, 1);
     conn["read_timeout_seconds"] = json!(20);
@@ -1766,7 +1782,7 @@ fn cut_replies(only: fn(&str, &str) -> bool, first: Option<u64>) -> Proxy {
     })
 }
 
-/// What upload_file of a 6 MiB file (two 5 MiB-or-less parts) did through a proxy that cuts
+/// What `upload_file` of a 6 MiB file (two 5 MiB-or-less parts) did through a proxy that cuts
 /// the replies of the requests `only` selects (all of them, or only the first `first`).
 struct SixUpload {
     run: Run,
@@ -1809,7 +1825,7 @@ fn upload_six_with_replies_cut(
     let run = exec(
         &json!({"operation": "upload_file", "connection": conn,
                 "input": {"Bucket": b, "Key": "six", "BodyFile": f, "PartSize": 5 * MIB, "MultipartThreshold": 5 * MIB}}),
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
     let left = unfinished_uploads(&b);
     let stored = read_direct(&b, "six", dir.path());
@@ -2014,7 +2030,7 @@ fn overall_timeout_still_aborts_the_upload() {
     let r = exec(
         &json!({"operation": "upload_file", "connection": conn,
                 "input": {"Bucket": b, "Key": "six", "BodyFile": f, "PartSize": 5 * MIB, "MultipartThreshold": 5 * MIB}}),
-        Duration::from_secs(60),
+        Duration::from_mins(1),
     );
     assert_eq!(r.error()["kind"], "timeout", "{}", r.envelope);
     assert!(

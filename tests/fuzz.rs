@@ -12,6 +12,25 @@
 //! `FUZZ_ITERS` sets the iterations of each target (default below), `FUZZ_SEED` the seed.
 //! A panic is minimised and printed with the seed; keep it in `REGRESSIONS` once fixed.
 
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
+
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
@@ -145,7 +164,10 @@ fn panics<R>(f: impl FnOnce() -> R) -> Option<String> {
     r.err().map(|e| {
         e.downcast_ref::<String>()
             .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .or_else(|| {
+                e.downcast_ref::<&str>()
+                    .map(std::string::ToString::to_string)
+            })
             .unwrap_or_else(|| "non-string panic".into())
     })
 }
@@ -407,7 +429,7 @@ fn mutate_value(rng: &mut Rng, v: &mut Value, names: &[String], ops: &[String], 
         }
         Value::Array(a) if !a.is_empty() && rng.chance(60) => {
             let i = rng.below(a.len());
-            mutate_value(rng, &mut a[i], names, ops, depth + 1)
+            mutate_value(rng, &mut a[i], names, ops, depth + 1);
         }
         _ => *v = random_value(rng, depth),
     }
@@ -468,7 +490,11 @@ fn request_envelopes() {
     );
     names.sort();
     names.dedup();
-    let ops: Vec<String> = m.operation_names().iter().map(|s| s.to_string()).collect();
+    let ops: Vec<String> = m
+        .operation_names()
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     let iters = iterations(DEFAULT_ITERS);
     let (mut accepted, mut refused) = (0usize, 0usize);
     for _ in 0..iters {
@@ -493,7 +519,7 @@ fn request_envelopes() {
             }
             11 => v.to_string().into_bytes(),
             0..=3 => {
-                for _ in 0..1 + rng.below(3) {
+                for _ in 0..=rng.below(3) {
                     mutate_value(&mut rng, &mut v, &names, &ops, 0);
                 }
                 v.to_string().into_bytes()
@@ -553,13 +579,13 @@ const XML_SEEDS: &[&str] = &[
 <Contents><Key>a+%26+b</Key><LastModified>2026-11-25T21:50:12.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>3</Size><StorageClass>STANDARD</StorageClass><Owner><ID>o</ID><DisplayName>me</DisplayName></Owner></Contents>
 <CommonPrefixes><Prefix>p%2F</Prefix></CommonPrefixes><Contents><Key>c</Key><Size>10</Size></Contents></ListBucketResult>"#,
     r#"<ListAllMyBucketsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>id</ID><DisplayName>n</DisplayName></Owner><Buckets><Bucket><Name>a</Name><CreationDate>2026-01-01T00:00:00.000Z</CreationDate></Bucket><Bucket><Name>b</Name></Bucket></Buckets></ListAllMyBucketsResult>"#,
-    r#"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k &amp; &#x263A;</Key><UploadId>VXBsb2FkIElE</UploadId></InitiateMultipartUploadResult>"#,
+    r"<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k &amp; &#x263A;</Key><UploadId>VXBsb2FkIElE</UploadId></InitiateMultipartUploadResult>",
     r#"<CompleteMultipartUploadResult><Location>http://b.s3/k</Location><Bucket>b</Bucket><Key>k</Key><ETag>"e-2"</ETag></CompleteMultipartUploadResult>"#,
     r#"<CopyObjectResult><LastModified>2026-01-01T00:00:00Z</LastModified><ETag>"e"</ETag></CopyObjectResult>"#,
     r#"<CopyPartResult><ETag><![CDATA["e<>&"]]></ETag><LastModified>2026-01-01T00:00:00Z</LastModified></CopyPartResult>"#,
     r#"<ListPartsResult><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><Initiator><ID>i</ID></Initiator><Owner><ID>o</ID></Owner><StorageClass>STANDARD</StorageClass><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>2</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><ETag>"a"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><Size>x</Size></Part></ListPartsResult>"#,
     r#"<?xml version="1.0"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>k</Key><RequestId>4442587FB7D0A2F9</RequestId><HostId>h</HostId></Error>"#,
-    r#"<Error><Code>PermanentRedirect</Code><Message>m</Message><Region>eu-west-1</Region><Endpoint>b.s3.eu-west-1.amazonaws.com</Endpoint></Error>"#,
+    r"<Error><Code>PermanentRedirect</Code><Message>m</Message><Region>eu-west-1</Region><Endpoint>b.s3.eu-west-1.amazonaws.com</Endpoint></Error>",
     r#"<s3:ListBucketResult xmlns:s3="urn:x"><s3:Contents><s3:Key>ns</s3:Key></s3:Contents><!-- c --><?pi x?></s3:ListBucketResult>"#,
     "<Empty/>",
 ];

@@ -1,17 +1,36 @@
 //! Golden tests of built and signed requests, offline.
 //!
 //! Each `tests/fixtures/golden/<case>.json` gives an operation, its input and a connection; the
-//! request goes through the real pipeline (validation, connection resolution, body, build, SigV4
+//! request goes through the real pipeline (validation, connection resolution, body, build, `SigV4`
 //! at the fixture's fixed time with the AWS documentation example credentials) and must equal
 //! the fixture's `expected`. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites `expected`
 //! from the current output instead: review the diff by hand before committing it.
 //!
 //! Golden values alone would only pin whatever the connector does, so every case is also checked
 //! against facts computed here, independently of the connector: the `Authorization` header by a
-//! small SigV4 reference signer (itself checked against the published AWS examples), the
+//! small `SigV4` reference signer (itself checked against the published AWS examples), the
 //! `x-amz-content-sha256` against the body's SHA-256, `Content-Length` against the body's length,
 //! and the path against an RFC 3986 encoding of the key. Finally, the two published S3 examples
 //! are built through the manifest and must give AWS's signatures exactly.
+
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,7 +53,7 @@ use s3_connector::{body, signing, timefmt, validate};
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-/// 2013-05-24T00:00:00Z, the time of the published S3 SigV4 examples.
+/// 2013-05-24T00:00:00Z, the time of the published S3 `SigV4` examples.
 const EXAMPLE_SECS: u64 = 1_369_353_600;
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +239,7 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
-/// SigV4 `UriEncode`: every byte but `A-Za-z0-9-._~` (and `/` when asked) as `%XX`, uppercase.
+/// `SigV4` `UriEncode`: every byte but `A-Za-z0-9-._~` (and `/` when asked) as `%XX`, uppercase.
 fn uri_encode(bytes: &[u8], keep_slash: bool) -> String {
     let mut out = String::new();
     for &b in bytes {
@@ -1052,19 +1071,16 @@ fn answer(
     tcp.set_nonblocking(false).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(20)))
         .map_err(|e| e.to_string())?;
-    match tls {
-        Some(config) => {
-            let conn = rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
-            let mut stream = rustls::StreamOwned::new(conn, tcp);
-            let got = read_request(&mut stream)?;
-            let _ = stream.write_all(&refusal()).and_then(|()| stream.flush());
-            Ok(got)
-        }
-        None => {
-            let got = read_request(&mut tcp)?;
-            let _ = tcp.write_all(&refusal());
-            Ok(got)
-        }
+    if let Some(config) = tls {
+        let conn = rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+        let mut stream = rustls::StreamOwned::new(conn, tcp);
+        let got = read_request(&mut stream)?;
+        let _ = stream.write_all(&refusal()).and_then(|()| stream.flush());
+        Ok(got)
+    } else {
+        let got = read_request(&mut tcp)?;
+        let _ = tcp.write_all(&refusal());
+        Ok(got)
     }
 }
 
@@ -1076,7 +1092,7 @@ fn receive_all(
     stop: &std::sync::atomic::AtomicBool,
 ) -> Vec<Result<Received, String>> {
     let mut got = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
     listener.set_nonblocking(true).unwrap();
     while std::time::Instant::now() < deadline {
         match listener.accept() {

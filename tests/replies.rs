@@ -3,6 +3,25 @@
 //! `200 OK` with an `<Error>` document ("S3 200 OK error"), which must be an error, classified
 //! and retried by its code like any other.
 
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
+
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -302,7 +321,7 @@ fn lost_create_reply_cleanup_reads_every_page_of_the_keys_uploads() {
     assert_eq!(targets(&log, "GET").len(), 4, "two pages before, two after");
 }
 
-/// A ListMultipartUploads responder over `total` uploads of keys k0000.., `per_page` a page,
+/// A `ListMultipartUploads` responder over `total` uploads of keys k0000.., `per_page` a page,
 /// honouring key-marker and upload-id-marker as S3 does.
 fn uploads_responder(total: usize, per_page: usize) -> (String, Arc<Mutex<Vec<Seen>>>) {
     responder(move |req| {
@@ -444,7 +463,7 @@ fn repeated_completion_is_checked_against_the_object() {
     }
 }
 
-/// A create_multipart_upload responder: `post(n)` answers the n-th create (None: applied, but
+/// A `create_multipart_upload` responder: `post(n)` answers the n-th create (None: applied, but
 /// no reply; an error status: not applied). The listing shows `listing_extra` XML, then the
 /// uploads the applied creates made (new-n).
 fn create_responder(

@@ -1,5 +1,5 @@
 //! Canary secrets never reach our output: a representative set of operations (successes and
-//! failures: put/get/list/multipart/copy with SSE-C keys, a wrong secret refused by SeaweedFS,
+//! failures: put/get/list/multipart/copy with SSE-C keys, a wrong secret refused by `SeaweedFS`,
 //! validation failures, a refused connection, a read timeout, credentials from the environment
 //! and from a profile file) runs with `RUST_LOG=trace`, in both log formats, with a secret access
 //! key, a session token and SSE-C keys that contain distinctive canary strings. stdout and stderr
@@ -9,6 +9,25 @@
 //! Every request goes through a recording proxy, which also proves the canaries were really used:
 //! the session token and the SSE-C keys are on the wire where S3 expects them, and the secret
 //! access key never is.
+
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
 
 mod common;
 #[path = "common/proxy.rs"]
@@ -477,7 +496,7 @@ fn moto_multipart(endpoint: &str, b: &str, format: &str, runs: &mut Vec<Run>) {
     ));
 }
 
-/// SeaweedFS verifies signatures: the canary secret is refused; the real one with SSE-C keys.
+/// `SeaweedFS` verifies signatures: the canary secret is refused; the real one with SSE-C keys.
 fn seaweed_scenarios(endpoint: &str, b: &str, profile_dir: &Path) -> Vec<Scenario> {
     let good = json!({"endpoint": endpoint, "region": "us-east-1", "access_key_id": common::ACCESS_KEY,
         "secret_access_key": common::SECRET_KEY, "addressing": "path"});

@@ -6,8 +6,27 @@
 //! - `AWS_CA_BUNDLE` naming the CA makes it work: objects written over TLS read back byte for
 //!   byte, by the connector and by boto3 (verifying with the same CA).
 //! - An `http://` endpoint to the TLS port is not upgraded behind the caller's back: it fails.
-//! - SeaweedFS over TLS verifies every signature: a wrong secret is refused, a streamed file
+//! - `SeaweedFS` over TLS verifies every signature: a wrong secret is refused, a streamed file
 //!   round-trips.
+
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
 
 mod common;
 

@@ -1,6 +1,25 @@
 //! `s3-connector validate`, driven by `tests/fixtures/validate_cases.json`: good requests for every
 //! operation pass; bad ones exit 2 and name every offending place.
 
+// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
+// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::similar_names,
+    clippy::needless_pass_by_value,
+    clippy::items_after_statements,
+    clippy::format_collect,
+    clippy::unreadable_literal,
+    clippy::used_underscore_binding,
+    clippy::manual_let_else,
+    clippy::large_stack_arrays,
+    clippy::case_sensitive_file_extension_comparisons,
+    clippy::assigning_clones
+)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -70,7 +89,7 @@ fn good_requests_for_every_operation_pass() {
     let all: std::collections::BTreeSet<String> = s3_connector::manifest::Manifest::embedded()
         .operation_names()
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert_eq!(seen, all, "a good case for every operation");
 }

@@ -2,7 +2,7 @@
 //! server, on std threads.
 //!
 //! Requests are forwarded byte for byte (request line and headers as received, `Host` included),
-//! so SigV4 signatures made for the proxy's address still verify at the server: the server
+//! so `SigV4` signatures made for the proxy's address still verify at the server: the server
 //! recomputes the signature from the `Host` header it receives. Keep-alive is kept on both sides
 //! (several requests per client connection, one upstream connection per client connection).
 //! Request bodies are framed by `Content-Length` or chunked encoding; responses by
@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 /// Probability per request of each fault; their sum must not exceed 1.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Rates {
+pub(crate) struct Rates {
     pub reset: f64,
     pub slow_down: f64,
     pub internal_error: f64,
@@ -44,7 +44,7 @@ pub struct Rates {
 }
 
 impl Rates {
-    pub fn total(&self) -> f64 {
+    pub(crate) fn total(&self) -> f64 {
         self.reset
             + self.slow_down
             + self.internal_error
@@ -56,7 +56,7 @@ impl Rates {
 
 /// Where a stall happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StallAt {
+pub(crate) enum StallAt {
     /// Before the reply's head (the request was forwarded and processed).
     Head,
     /// After the head and half of the body (falls back to `Head` for replies without a body).
@@ -67,7 +67,7 @@ pub enum StallAt {
 
 /// The error a region trap answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegionTrap {
+pub(crate) enum RegionTrap {
     /// `301 PermanentRedirect` with `x-amz-bucket-region`.
     PermanentRedirect,
     /// `400 AuthorizationHeaderMalformed` with `<Region>` in the body.
@@ -76,13 +76,13 @@ pub enum RegionTrap {
 
 /// Reads request bodies `chunk` bytes at a time with `pause` between reads.
 #[derive(Debug, Clone, Copy)]
-pub struct Throttle {
+pub(crate) struct Throttle {
     pub chunk: usize,
     pub pause: Duration,
 }
 
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     pub upstream: SocketAddr,
     pub seed: u64,
     pub rates: Rates,
@@ -100,7 +100,7 @@ pub struct Config {
 
 impl Config {
     /// A transparent proxy to `upstream` (no faults).
-    pub fn new(upstream: SocketAddr, seed: u64) -> Self {
+    pub(crate) fn new(upstream: SocketAddr, seed: u64) -> Self {
         Config {
             upstream,
             seed,
@@ -135,7 +135,7 @@ struct Counters {
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// Client connections accepted.
     pub connections: u64,
     /// Complete requests received from clients.
@@ -157,7 +157,7 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn faults(&self) -> u64 {
+    pub(crate) fn faults(&self) -> u64 {
         self.reset
             + self.slow_down
             + self.internal_error
@@ -170,7 +170,7 @@ impl Counts {
 
 /// What the proxy did with one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Forwarded,
     Reset,
     SlowDown,
@@ -185,7 +185,7 @@ pub enum Action {
 
 /// One request as the proxy saw it.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub method: String,
     pub target: String,
     /// The region of the `Authorization` header's credential scope.
@@ -253,13 +253,13 @@ impl Shared {
 }
 
 /// A running proxy; stops accepting when dropped (connections in progress finish on their own).
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub addr: SocketAddr,
     shared: Arc<Shared>,
 }
 
 impl Proxy {
-    pub fn start(cfg: Config) -> Proxy {
+    pub(crate) fn start(cfg: Config) -> Proxy {
         assert!(cfg.rates.total() <= 1.0, "fault rates sum above 1");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
         let addr = listener.local_addr().unwrap();
@@ -287,11 +287,11 @@ impl Proxy {
     }
 
     /// `http://127.0.0.1:<port>`, for the connection's `endpoint`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         let c = &self.shared.counters;
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Counts {
@@ -312,7 +312,7 @@ impl Proxy {
     }
 
     /// Every request seen so far, in the order the proxy finished with them.
-    pub fn log(&self) -> Vec<Seen> {
+    pub(crate) fn log(&self) -> Vec<Seen> {
         self.shared.log.lock().unwrap().clone()
     }
 }
@@ -486,7 +486,7 @@ fn read_request(c: &mut Conn, throttle: Option<Throttle>) -> io::Result<Option<R
         c.read_chunked(throttle)?
     } else {
         let n = header(&text, "content-length")
-            .map(|v| v.parse::<usize>())
+            .map(str::parse::<usize>)
             .transpose()
             .map_err(|_| io::Error::other("bad content-length"))?
             .unwrap_or(0);
@@ -556,16 +556,16 @@ fn forward(up: &mut Option<Conn>, cfg: &Config, req: &Request) -> io::Result<Res
         if up.is_none() {
             let s = TcpStream::connect_timeout(&cfg.upstream, Duration::from_secs(5))?;
             s.set_nodelay(true)?;
-            s.set_read_timeout(Some(Duration::from_secs(120)))?;
+            s.set_read_timeout(Some(Duration::from_mins(2)))?;
             *up = Some(Conn::new(s));
         }
         let c = up.as_mut().unwrap();
         let sent = c
             .stream
             .write_all(&req.head)
-            .and_then(|_| c.stream.write_all(&req.body))
-            .and_then(|_| c.stream.flush());
-        let result = sent.and_then(|_| read_response(c, &req.method));
+            .and_then(|()| c.stream.write_all(&req.body))
+            .and_then(|()| c.stream.flush());
+        let result = sent.and_then(|()| read_response(c, &req.method));
         match result {
             Ok(r) => {
                 if r.close {
@@ -603,7 +603,7 @@ fn serve(client: TcpStream, sh: &Shared) {
     let cfg = &sh.cfg;
     sh.counters.connections.fetch_add(1, Ordering::Relaxed);
     let _ = client.set_nodelay(true);
-    let _ = client.set_read_timeout(Some(Duration::from_secs(120)));
+    let _ = client.set_read_timeout(Some(Duration::from_mins(2)));
     let Ok(writer) = client.try_clone() else {
         return;
     };
@@ -712,12 +712,11 @@ fn serve(client: TcpStream, sh: &Shared) {
 
         sh.counters.forwarded.fetch_add(1, Ordering::Relaxed);
         let sent_at = Instant::now();
-        let resp = match forward(&mut up, cfg, &req) {
-            Ok(resp) => resp,
-            Err(_) => {
-                sh.record(&req, Action::UpstreamError, None, sent_at.elapsed());
-                return close(&writer);
-            }
+        let resp = if let Ok(resp) = forward(&mut up, cfg, &req) {
+            resp
+        } else {
+            sh.record(&req, Action::UpstreamError, None, sent_at.elapsed());
+            return close(&writer);
         };
         let upstream = sent_at.elapsed();
         let half = resp.body.len() / 2;
@@ -731,8 +730,8 @@ fn serve(client: TcpStream, sh: &Shared) {
             if in_body {
                 let _ = writer
                     .write_all(&resp.head)
-                    .and_then(|_| writer.write_all(&resp.body[..half]))
-                    .and_then(|_| writer.flush());
+                    .and_then(|()| writer.write_all(&resp.body[..half]))
+                    .and_then(|()| writer.flush());
                 sh.record(&req, Action::StallBody, Some(resp.status), upstream);
             } else {
                 sh.record(&req, Action::StallHead, Some(resp.status), upstream);
@@ -743,15 +742,15 @@ fn serve(client: TcpStream, sh: &Shared) {
         if truncate && resp.body.len() >= 2 {
             let _ = writer
                 .write_all(&resp.head)
-                .and_then(|_| writer.write_all(&resp.body[..half]))
-                .and_then(|_| writer.flush());
+                .and_then(|()| writer.write_all(&resp.body[..half]))
+                .and_then(|()| writer.flush());
             sh.record(&req, Action::Truncate, Some(resp.status), upstream);
             return close(&writer);
         }
         let ok = writer
             .write_all(&resp.head)
-            .and_then(|_| writer.write_all(&resp.body))
-            .and_then(|_| writer.flush())
+            .and_then(|()| writer.write_all(&resp.body))
+            .and_then(|()| writer.flush())
             .is_ok();
         let action = if corrupted {
             Action::CorruptRequest

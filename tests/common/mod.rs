@@ -1,7 +1,7 @@
 //! Test harness: real S3-compatible servers on 127.0.0.1, started once per test binary, and a
 //! runner that drives the `s3-connector` binary exactly as a host does (JSON on stdin/stdout).
 //!
-//! Servers come from `scripts/install-tools` (PyPI wheels) and are started through
+//! Servers come from `scripts/install-tools` (`PyPI` wheels) and are started through
 //! `scripts/s3-server`, wrapped so that they are killed when the test process exits, however it
 //! exits: the wrapper waits on a pipe that only this process holds.
 #![allow(dead_code)]
@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-pub const ACCESS_KEY: &str = "AKIDEXAMPLETEST";
-pub const SECRET_KEY: &str = "fake/secret/for/tests/only";
-pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+pub(crate) const ACCESS_KEY: &str = "AKIDEXAMPLETEST";
+pub(crate) const SECRET_KEY: &str = "fake/secret/for/tests/only";
+pub(crate) const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-pub struct Server {
+pub(crate) struct Server {
     pub kind: &'static str,
     pub endpoint: String,
     pub port: u16,
@@ -30,18 +30,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Whether this server checks SigV4 signatures (moto accepts any).
-    pub fn verifies_signatures(&self) -> bool {
+    /// Whether this server checks `SigV4` signatures (moto accepts any).
+    pub(crate) fn verifies_signatures(&self) -> bool {
         self.kind == "seaweedfs"
     }
 
-    pub fn connection(&self) -> Value {
+    pub(crate) fn connection(&self) -> Value {
         json!({"endpoint": self.endpoint, "region": "us-east-1", "access_key_id": ACCESS_KEY,
                "secret_access_key": SECRET_KEY, "addressing": "path"})
     }
 }
 
-pub fn tools_bin(name: &str) -> PathBuf {
+pub(crate) fn tools_bin(name: &str) -> PathBuf {
     let p = Path::new(ROOT).join(".tools/venv/bin").join(name);
     assert!(
         p.exists(),
@@ -60,16 +60,20 @@ fn start(kind: &'static str) -> Server {
 }
 
 /// Whether a TLS server at this endpoint answers as it should yet.
-pub type TlsReady<'a> = dyn Fn(&str) -> Result<(), String> + 'a;
+pub(crate) type TlsReady<'a> = dyn Fn(&str) -> Result<(), String> + 'a;
 
 /// Starts a server of `kind` with extra arguments for it (`scripts/s3-server`'s
-/// EXTRA_SERVER_ARGS). With `tls_ready` it serves https (and the endpoint says so), and is
+/// `EXTRA_SERVER_ARGS`). With `tls_ready` it serves https (and the endpoint says so), and is
 /// ready when `tls_ready(endpoint)` succeeds: the port opens before the TLS layer is set up.
 ///
 /// A server that is not ready in time (a slow machine, or a port taken between our check and
 /// its bind) is killed and started again on other ports, up to three times; every failed
 /// attempt prints the end of its log, so a failure says why.
-pub fn start_with(kind: &'static str, extra: &[&str], tls_ready: Option<&TlsReady<'_>>) -> Server {
+pub(crate) fn start_with(
+    kind: &'static str,
+    extra: &[&str],
+    tls_ready: Option<&TlsReady<'_>>,
+) -> Server {
     let mut failures = Vec::new();
     for attempt in 0..3u16 {
         match try_start(kind, extra, tls_ready, attempt) {
@@ -168,7 +172,7 @@ fn try_start(
 }
 
 /// Waits until the port answers, and (without TLS) until an anonymous `GET /` gets the answer
-/// of the server we started (SeaweedFS refuses it with 403, moto lists buckets with 200), not
+/// of the server we started (`SeaweedFS` refuses it with 403, moto lists buckets with 200), not
 /// a 503 of a server still starting, or something else that grabbed the port. (Over TLS the
 /// caller checks it.)
 fn wait_ready(
@@ -178,7 +182,7 @@ fn wait_ready(
     tls_ready: Option<&TlsReady<'_>>,
 ) -> Result<(), String> {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     let started = Instant::now();
     while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
         if Instant::now() > deadline {
@@ -232,7 +236,7 @@ fn anonymous_get_status(addr: SocketAddr) -> std::io::Result<u16> {
         .map_err(|_| std::io::Error::other("bad status line"))
 }
 
-pub fn server(kind: &'static str) -> &'static Server {
+pub(crate) fn server(kind: &'static str) -> &'static Server {
     static SEAWEED: OnceLock<Server> = OnceLock::new();
     static MOTO: OnceLock<Server> = OnceLock::new();
     match kind {
@@ -243,7 +247,7 @@ pub fn server(kind: &'static str) -> &'static Server {
 }
 
 /// A bucket name unique to this test run.
-pub fn bucket(prefix: &str) -> String {
+pub(crate) fn bucket(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "{prefix}-{}-{}",
@@ -254,14 +258,14 @@ pub fn bucket(prefix: &str) -> String {
 
 /// The result of one `s3-connector run`.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub code: i32,
     pub envelope: Value,
     pub stderr: String,
 }
 
 impl Outcome {
-    pub fn output(&self) -> &Value {
+    pub(crate) fn output(&self) -> &Value {
         assert_eq!(
             self.code, 0,
             "expected success, got {}\n{}",
@@ -270,12 +274,12 @@ impl Outcome {
         &self.envelope["output"]
     }
 
-    pub fn error(&self) -> &Value {
+    pub(crate) fn error(&self) -> &Value {
         assert_ne!(self.code, 0, "expected failure, got {}", self.envelope);
         &self.envelope["error"]
     }
 
-    pub fn s3_code(&self) -> String {
+    pub(crate) fn s3_code(&self) -> String {
         self.error()["code"]
             .as_str()
             .unwrap_or_default()
@@ -285,7 +289,7 @@ impl Outcome {
 
 /// `s3-connector run` with piped stdio, isolated from the developer's AWS settings: every
 /// `AWS_*` variable but the CA bundle removed, and a `HOME` without `.aws`.
-pub fn run_command() -> Command {
+pub(crate) fn run_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
     cmd.arg("run")
         .stdin(Stdio::piped())
@@ -301,7 +305,7 @@ pub fn run_command() -> Command {
 }
 
 /// Runs one request through the binary; outputs are checked against their output schema.
-pub fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
+pub(crate) fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
     let mut cmd = run_command();
     for (k, v) in env {
         cmd.env(k, v);
@@ -310,7 +314,7 @@ pub fn run_raw(request: &Value, env: &[(&str, &str)]) -> Outcome {
 }
 
 /// `run_raw` with these environment variables removed.
-pub fn run_raw_without(request: &Value, remove: &[&str]) -> Outcome {
+pub(crate) fn run_raw_without(request: &Value, remove: &[&str]) -> Outcome {
     let mut cmd = run_command();
     for k in remove {
         cmd.env_remove(k);
@@ -351,7 +355,7 @@ fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
     }
 }
 
-pub fn run(server: &Server, operation: &str, input: Value) -> Outcome {
+pub(crate) fn run(server: &Server, operation: &str, input: Value) -> Outcome {
     run_raw(
         &json!({"operation": operation, "input": input, "connection": server.connection()}),
         &[],
@@ -359,7 +363,7 @@ pub fn run(server: &Server, operation: &str, input: Value) -> Outcome {
 }
 
 /// Checks an operation's output against its output schema; the error lists every mismatch.
-pub fn output_matches_schema(operation: &str, output: &Value) -> Result<(), String> {
+pub(crate) fn output_matches_schema(operation: &str, output: &Value) -> Result<(), String> {
     let op = s3_connector::manifest::Manifest::embedded()
         .operation(operation)
         .ok_or_else(|| format!("no operation {operation}"))?;
@@ -386,7 +390,7 @@ fn check_output_schema(operation: &str, output: &Value) {
 
 /// Runs a Python snippet with boto3 against `server`; `ENDPOINT`, `s3` (a path-style client) are
 /// predefined. Returns stdout.
-pub fn boto3(server: &Server, code: &str) -> String {
+pub(crate) fn boto3(server: &Server, code: &str) -> String {
     let prelude = format!(
         "import boto3, json, sys, base64\nfrom botocore.config import Config\n\
          s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{ACCESS_KEY}', \

@@ -5,7 +5,7 @@
 //! - [`Mode::Reply`]: no server behind it; every connection is counted, what the client sends is
 //!   recorded until the end of the request head, then a canned reply is written and the
 //!   connection closed. A plain counter that also lets a valid request finish quickly.
-//! - [`Mode::Forward`]: a byte-for-byte proxy in front of a real server (SigV4 still verifies:
+//! - [`Mode::Forward`]: a byte-for-byte proxy in front of a real server (`SigV4` still verifies:
 //!   the client signs for the proxy's `Host`, which is forwarded unchanged). Both directions are
 //!   recorded per connection.
 //! - [`Mode::Blackhole`]: accepts, reads and records, never answers (read-timeout tests).
@@ -24,10 +24,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Recorded bytes per connection and direction are capped at this (the rest is only counted).
-pub const RECORD_CAP: usize = 16 * 1024 * 1024;
+pub(crate) const RECORD_CAP: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Answer every connection with these bytes after the request head, then close.
     Reply(Vec<u8>),
     /// Forward to this address, both ways.
@@ -38,7 +38,7 @@ pub enum Mode {
 
 impl Mode {
     /// A minimal S3-like refusal: `403` with an XML error body, then close.
-    pub fn forbidden() -> Mode {
+    pub(crate) fn forbidden() -> Mode {
         let body = "<Error><Code>AccessDenied</Code><Message>counting listener</Message></Error>";
         Mode::Reply(
             format!(
@@ -52,7 +52,7 @@ impl Mode {
 
 /// What one accepted connection carried.
 #[derive(Debug, Default, Clone)]
-pub struct Conversation {
+pub(crate) struct Conversation {
     /// Client to server (capped at [`RECORD_CAP`]).
     pub request: Vec<u8>,
     /// Server to client (capped at [`RECORD_CAP`]).
@@ -70,7 +70,7 @@ struct State {
 
 /// Totals after [`Proxy::stop`].
 #[derive(Debug, Clone)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub connections: u64,
     /// Bytes the clients sent.
     pub bytes_in: u64,
@@ -81,14 +81,14 @@ pub struct Stats {
 
 impl Stats {
     /// Whether `needle` occurs in what any client sent.
-    pub fn client_sent(&self, needle: &[u8]) -> bool {
+    pub(crate) fn client_sent(&self, needle: &[u8]) -> bool {
         self.conversations
             .iter()
             .any(|c| contains(&c.request, needle))
     }
 }
 
-pub struct Proxy {
+pub(crate) struct Proxy {
     pub addr: SocketAddr,
     mode: Mode,
     state: Arc<State>,
@@ -98,7 +98,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn start(mode: Mode) -> Proxy {
+    pub(crate) fn start(mode: Mode) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -113,7 +113,7 @@ impl Proxy {
                     match listener.accept() {
                         Ok((s, _)) => handle(s, &mode, &state),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                            std::thread::sleep(Duration::from_millis(2))
+                            std::thread::sleep(Duration::from_millis(2));
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(2)),
                     }
@@ -130,23 +130,23 @@ impl Proxy {
         }
     }
 
-    pub fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.addr.port()
     }
 
     /// `http://127.0.0.1:PORT`
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Connections accepted so far (the backlog not included; see [`Proxy::stop`]).
-    pub fn connections(&self) -> u64 {
+    pub(crate) fn connections(&self) -> u64 {
         self.state.connections.load(Ordering::SeqCst)
     }
 
     /// Stops accepting, counts what is still in the backlog, waits for the connection handlers
     /// and returns the totals.
-    pub fn stop(mut self) -> Stats {
+    pub(crate) fn stop(mut self) -> Stats {
         self.finish()
     }
 
@@ -196,7 +196,7 @@ fn handle(client: TcpStream, mode: &Mode, state: &Arc<State>) {
     let h = std::thread::spawn(move || match mode {
         Mode::Reply(reply) => serve_reply(client, &reply, &state2, &conv),
         Mode::Blackhole => {
-            let _ = client.set_read_timeout(Some(Duration::from_secs(120)));
+            let _ = client.set_read_timeout(Some(Duration::from_mins(2)));
             pump(
                 client.try_clone().unwrap(),
                 None,
@@ -299,6 +299,6 @@ fn record(into: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Whether `needle` occurs in `haystack` (bytes).
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
