@@ -571,3 +571,69 @@ fn a_listing_that_does_not_advance_is_an_error() {
     );
     assert_eq!(log.lock().unwrap().len(), 2);
 }
+
+/// Serves `get_object` twice with a `size`-byte body that pauses half way (so that progress is
+/// reported): the first reply is cut there, the second completes.
+fn cut_then_whole(size: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (attempt, conn) in listener.incoming().take(2).enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nContent-Type: application/octet-stream\r\n\r\n"
+            );
+            let half = vec![b'x'; size / 2];
+            let _ = conn.write_all(head.as_bytes());
+            let _ = conn.write_all(&half);
+            let _ = conn.flush();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            if attempt > 0 {
+                let _ = conn.write_all(&vec![b'x'; size - size / 2]);
+            }
+        }
+    });
+    endpoint
+}
+
+#[test]
+fn a_retried_download_reports_each_byte_once() {
+    const SIZE: usize = 4 << 20;
+    let endpoint = cut_then_whole(SIZE);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("object.bin");
+    let mut cmd = common::run_command();
+    cmd.arg("--progress");
+    let mut child = cmd.spawn().unwrap();
+    let request = json!({"operation": "get_object",
+        "input": {"Bucket": "b-1", "Key": "k", "OutputFile": file},
+        "connection": {"endpoint": endpoint, "region": "us-east-1", "addressing": "path",
+            "access_key_id": common::ACCESS_KEY, "secret_access_key": common::SECRET_KEY}});
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), SIZE as u64);
+    let events: Vec<(u64, u64)> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "progress")
+        .map(|v| (v["bytes"].as_u64().unwrap(), v["total"].as_u64().unwrap()))
+        .collect();
+    assert!(events.len() >= 2, "progress was reported: {stderr}");
+    assert!(
+        events.iter().all(|(done, total)| done <= total),
+        "the cut attempt's bytes were counted again: {events:?}"
+    );
+    assert_eq!(events.last(), Some(&(SIZE as u64, SIZE as u64)));
+}
