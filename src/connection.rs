@@ -50,6 +50,8 @@ pub enum Addressing {
 
 /// Where and as whom to reach S3. Every field is optional: missing ones fall back to the AWS
 /// conventions (environment variables, then the shared config and credentials files).
+// The field docs are the connection form's descriptions, read by people: plain words, no backticks.
+#[allow(clippy::doc_markdown)]
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
@@ -126,7 +128,7 @@ pub struct Connection {
     pub(crate) max_attempts: Option<u32>,
 
     /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
-    /// upload, and compare a streamed file's MD5 with the `ETag` S3 returns. Turn off for
+    /// upload, and compare a streamed file's MD5 with the ETag S3 returns. Turn off for
     /// S3-compatible services that reject Content-MD5, or to save the MD5's CPU on large files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Integrity checksums", extend("default" = true)))]
