@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -206,58 +206,23 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         opts: &CallOpts,
     ) -> Result<Map<String, Value>, Error> {
-        let policy = self.conn.retry;
-        let mut attempt = 0;
-        let mut redirected = false;
+        let deadline = self.deadline.filter(|_| !opts.cleanup).map(|(d, _)| d);
+        let (mut attempt, mut redirected) = (0, false);
         loop {
-            let deadline = self.deadline.filter(|_| !opts.cleanup).map(|(d, _)| d);
-            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
-                return Err(self.deadline_error());
-            }
             attempt += 1;
-            self.attempts
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let result = match deadline {
-                Some(d) => {
-                    if let Ok(r) = tokio::time::timeout_at(d, self.attempt(op, input, opts)).await {
-                        r
-                    } else {
-                        // Cut off in flight: the request may have been applied.
-                        self.maybe_applied
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        return Err(self.deadline_error());
-                    }
-                }
-                None => self.attempt(op, input, opts).await,
-            };
-            let err = match result {
+            let err = match self.attempt_before(deadline, op, input, opts).await? {
                 Ok(out) => return Ok(out),
                 Err(e) => e,
             };
-            if err.maybe_applied() {
-                self.maybe_applied
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
             if err.failure == Failure::Invalid {
                 return Err(err);
             }
-            if let Some(region) = err
-                .redirect_region
-                .clone()
-                .filter(|r| !redirected && *r != self.region())
-            {
-                tracing::warn!(operation = %op.name, from = %self.region(), to = %region, "following a redirect to the bucket's region");
-                let endpoint = if self.conn.endpoint.is_aws() {
-                    Endpoint::aws(&region)
-                } else {
-                    self.conn.endpoint.clone()
-                };
-                *self.redirect.lock().expect("redirect") = Some((region, endpoint));
+            if !redirected && self.follow_redirect(op, &err) {
                 redirected = true;
                 continue;
             }
             let idempotent = op.http.method != "POST" || opts.repeat_safe;
-            if policy.should_retry(&err, idempotent, attempt) {
+            if self.conn.retry.should_retry(&err, idempotent, attempt) {
                 let delay = retry::Policy::delay(attempt, retry::jitter_unit());
                 tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying after: {}", err.full_message());
                 let wake = tokio::time::Instant::now() + delay;
@@ -275,15 +240,60 @@ impl Ctx<'_> {
         }
     }
 
+    /// One attempt, cut off at `deadline`. The outer error ends the operation (the deadline
+    /// passed); the inner result is the attempt's own. Counts attempts, and those that may
+    /// have been applied though they failed.
+    async fn attempt_before(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+        op: &Operation,
+        input: &Map<String, Value>,
+        opts: &CallOpts,
+    ) -> Result<Result<Map<String, Value>, Error>, Error> {
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Err(self.deadline_error());
+        }
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        let result = match deadline {
+            Some(d) => tokio::time::timeout_at(d, self.attempt(op, input, opts))
+                .await
+                .map_err(|_| {
+                    // Cut off in flight: the request may have been applied.
+                    self.maybe_applied.fetch_add(1, Ordering::Relaxed);
+                    self.deadline_error()
+                })?,
+            None => self.attempt(op, input, opts).await,
+        };
+        if result.as_ref().is_err_and(Error::maybe_applied) {
+            self.maybe_applied.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(result)
+    }
+
+    /// Sends the operation's later requests to the region S3 named in a redirect, when it is
+    /// another one; says whether it did.
+    fn follow_redirect(&self, op: &Operation, err: &Error) -> bool {
+        let Some(region) = err.redirect_region.clone().filter(|r| *r != self.region()) else {
+            return false;
+        };
+        tracing::warn!(operation = %op.name, from = %self.region(), to = %region, "following a redirect to the bucket's region");
+        let endpoint = if self.conn.endpoint.is_aws() {
+            Endpoint::aws(&region)
+        } else {
+            self.conn.endpoint.clone()
+        };
+        *self.redirect.lock().expect("redirect") = Some((region, endpoint));
+        true
+    }
+
     /// Attempts made so far by the whole operation.
     fn attempts_made(&self) -> u32 {
-        self.attempts.load(std::sync::atomic::Ordering::Relaxed)
+        self.attempts.load(Ordering::Relaxed)
     }
 
     /// Attempts so far that failed after their request may have been applied.
     pub(crate) fn maybe_applied(&self) -> u32 {
-        self.maybe_applied
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.maybe_applied.load(Ordering::Relaxed)
     }
 
     /// The error for an operation stopped by its overall timeout.

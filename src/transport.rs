@@ -97,75 +97,119 @@ impl Transport {
             "user-agent",
             concat!("s3-connector/", env!("CARGO_PKG_VERSION")),
         );
+        let activity = Activity::new();
         let mut sent_file: Option<Arc<FileDigest>> = None;
-        let started = tokio::time::Instant::now();
-        let activity = Arc::new(AtomicU64::new(0)); // ms after `started` of the last body chunk
         let body: Body = match req.payload {
             Payload::Empty => Empty::new().map_err(|never| match never {}).boxed(),
             Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed(),
             Payload::File { path, offset, len } => {
-                let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-                    Error::of(Failure::Io, "cannot open the body file").caused_by(e)
-                })?;
-                if offset > 0 {
-                    file.seek(std::io::SeekFrom::Start(offset))
-                        .await
-                        .map_err(|e| {
-                            Error::of(Failure::Io, "cannot seek in the body file").caused_by(e)
-                        })?;
-                }
-                // MD5 while streaming, to check the ETag S3 returns without reading twice.
-                let digest = Arc::new(FileDigest {
-                    md5: Mutex::new(Md5::new()),
-                    bytes: AtomicU64::new(0),
-                    len,
-                });
-                sent_file = Some(digest.clone());
-                let progress = progress.clone();
-                let activity = activity.clone();
-                let stream =
-                    ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
-                        // hyper pulls the next chunk once the last one is written: progress.
-                        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                        activity.store(ms, Ordering::Relaxed);
-                        if checksum_files {
-                            digest.md5.lock().expect("md5").update(&chunk);
-                        }
-                        digest
-                            .bytes
-                            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        progress.add(chunk.len() as u64);
-                        Frame::data(chunk)
-                    });
-                BodyExt::boxed(StreamBody::new(stream))
+                let file = open_at(&path, offset).await?;
+                let (body, digest) = file_body(file, len, progress, &activity, checksum_files);
+                sent_file = Some(digest);
+                body
             }
         };
         let request = builder
             .body(body)
             .map_err(|e| Error::of(Failure::Internal, "request").caused_by(e))?;
-        // The idle timeout measures silence: while a body is being sent, each chunk restarts it.
-        let mut pending = std::pin::pin!(self.client.request(request));
-        let response = loop {
-            let quiet_since = started + Duration::from_millis(activity.load(Ordering::Relaxed));
-            tokio::select! {
-                r = &mut pending => match r {
-                    Ok(resp) => break resp,
-                    Err(e) => return Err(network_error(e)),
-                },
-                () = tokio::time::sleep_until(quiet_since + idle) => {
-                    let quiet_since = started + Duration::from_millis(activity.load(Ordering::Relaxed));
-                    if tokio::time::Instant::now() >= quiet_since + idle {
-                        return Err(Error::of(Failure::Stalled, format!("no reply within {idle:?}")));
-                    }
-                }
-            }
-        };
+        let response = activity
+            .until_head(self.client.request(request), idle)
+            .await?;
         let file_md5 = sent_file.filter(|_| checksum_files).and_then(|d| {
             (d.bytes.load(Ordering::Relaxed) == d.len)
                 .then(|| d.md5.lock().expect("md5").clone().finalize().into())
         });
         Ok(Sent { response, file_md5 })
     }
+}
+
+/// When the request body last moved: the idle timeout measures silence, so while a body is
+/// being sent each chunk restarts it.
+#[derive(Clone)]
+struct Activity {
+    started: tokio::time::Instant,
+    /// Milliseconds after `started` of the last body chunk.
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            started: tokio::time::Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn quiet_since(&self) -> tokio::time::Instant {
+        self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// The reply's head, or `Stalled` after `idle` without a body chunk or a reply.
+    async fn until_head(
+        &self,
+        pending: impl std::future::Future<
+            Output = Result<http::Response<Incoming>, hyper_util::client::legacy::Error>,
+        >,
+        idle: Duration,
+    ) -> Result<http::Response<Incoming>, Error> {
+        let mut pending = std::pin::pin!(pending);
+        loop {
+            tokio::select! {
+                r = &mut pending => return r.map_err(network_error),
+                () = tokio::time::sleep_until(self.quiet_since() + idle) => {
+                    if tokio::time::Instant::now() >= self.quiet_since() + idle {
+                        return Err(Error::of(Failure::Stalled, format!("no reply within {idle:?}")));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The body file, open at `offset`.
+async fn open_at(path: &std::path::Path, offset: u64) -> Result<tokio::fs::File, Error> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| Error::of(Failure::Io, "cannot open the body file").caused_by(e))?;
+    if offset > 0 {
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| Error::of(Failure::Io, "cannot seek in the body file").caused_by(e))?;
+    }
+    Ok(file)
+}
+
+/// `len` bytes of `file` as a streamed body, in `FILE_CHUNK` reads, reporting progress and
+/// activity; with the MD5 of what was read, to check the `ETag` S3 returns without reading twice.
+fn file_body(
+    file: tokio::fs::File,
+    len: u64,
+    progress: &Progress,
+    activity: &Activity,
+    checksum: bool,
+) -> (Body, Arc<FileDigest>) {
+    let digest = Arc::new(FileDigest {
+        md5: Mutex::new(Md5::new()),
+        bytes: AtomicU64::new(0),
+        len,
+    });
+    let (progress, activity, seen) = (progress.clone(), activity.clone(), digest.clone());
+    let stream = ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
+        // hyper pulls the next chunk once the last one is written: progress.
+        activity.touch();
+        if checksum {
+            seen.md5.lock().expect("md5").update(&chunk);
+        }
+        seen.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        progress.add(chunk.len() as u64);
+        Frame::data(chunk)
+    });
+    (BodyExt::boxed(StreamBody::new(stream)), digest)
 }
 
 /// A failed exchange, by whether a connection was ever made: when not, nothing was sent.
