@@ -12,23 +12,12 @@
 //! `FUZZ_ITERS` sets the iterations of each target (default below), `FUZZ_SEED` the seed.
 //! A panic is minimised and printed with the seed; keep it in `REGRESSIONS` once fixed.
 
-// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
-// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
+// Test scenarios and figures: pedantic lints allowed in this file only (see Cargo.toml).
 #![allow(
-    clippy::too_many_lines,
     clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::similar_names,
-    clippy::needless_pass_by_value,
-    clippy::items_after_statements,
     clippy::format_collect,
-    clippy::unreadable_literal,
-    clippy::used_underscore_binding,
-    clippy::manual_let_else,
-    clippy::large_stack_arrays,
-    clippy::case_sensitive_file_extension_comparisons,
-    clippy::assigning_clones
+    clippy::items_after_statements,
+    clippy::too_many_lines
 )]
 
 use std::cell::Cell;

@@ -3,24 +3,8 @@
 //! `200 OK` with an `<Error>` document ("S3 200 OK error"), which must be an error, classified
 //! and retried by its code like any other.
 
-// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
-// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
-#![allow(
-    clippy::too_many_lines,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::similar_names,
-    clippy::needless_pass_by_value,
-    clippy::items_after_statements,
-    clippy::format_collect,
-    clippy::unreadable_literal,
-    clippy::used_underscore_binding,
-    clippy::manual_let_else,
-    clippy::large_stack_arrays,
-    clippy::case_sensitive_file_extension_comparisons,
-    clippy::assigning_clones
-)]
+// Test scenarios and figures: pedantic lints allowed in this file only (see Cargo.toml).
+#![allow(clippy::format_collect, clippy::needless_pass_by_value)]
 
 mod common;
 
@@ -607,22 +591,15 @@ fn a_retried_download_reports_each_byte_once() {
     let endpoint = cut_then_whole(SIZE);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("object.bin");
-    let mut cmd = common::run_command();
-    cmd.arg("--progress");
-    let mut child = cmd.spawn().unwrap();
     let request = json!({"operation": "get_object",
         "input": {"Bucket": "b-1", "Key": "k", "OutputFile": file},
         "connection": {"endpoint": endpoint, "region": "us-east-1", "addressing": "path",
             "access_key_id": common::ACCESS_KEY, "secret_access_key": common::SECRET_KEY}});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let mut cmd = common::run_command();
+    cmd.arg("--progress");
+    let out = common::run_cmd(cmd, &request);
+    let stderr = &out.stderr;
+    out.output();
     assert_eq!(std::fs::metadata(&file).unwrap().len(), SIZE as u64);
     let events: Vec<(u64, u64)> = stderr
         .lines()

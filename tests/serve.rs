@@ -1,24 +1,8 @@
 //! `s3-connector serve`: 1,000 mixed requests over JSON Lines against `SeaweedFS` (signature
 //! checking), ids matched, every result checked, bad lines answered in place.
 
-// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
-// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
-#![allow(
-    clippy::too_many_lines,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::similar_names,
-    clippy::needless_pass_by_value,
-    clippy::items_after_statements,
-    clippy::format_collect,
-    clippy::unreadable_literal,
-    clippy::used_underscore_binding,
-    clippy::manual_let_else,
-    clippy::large_stack_arrays,
-    clippy::case_sensitive_file_extension_comparisons,
-    clippy::assigning_clones
-)]
+// Test scenarios and figures: pedantic lints allowed in this file only (see Cargo.toml).
+#![allow(clippy::too_many_lines)]
 
 mod common;
 

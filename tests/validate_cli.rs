@@ -1,25 +1,6 @@
 //! `s3-connector validate`, driven by `tests/fixtures/validate_cases.json`: good requests for every
 //! operation pass; bad ones exit 2 and name every offending place.
 
-// Tests and benches are scenarios: long step-by-step functions, casts of small test figures,
-// names that follow the steps. The pedantic lints below are allowed here, not in `src/`.
-#![allow(
-    clippy::too_many_lines,
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    clippy::cast_sign_loss,
-    clippy::similar_names,
-    clippy::needless_pass_by_value,
-    clippy::items_after_statements,
-    clippy::format_collect,
-    clippy::unreadable_literal,
-    clippy::used_underscore_binding,
-    clippy::manual_let_else,
-    clippy::large_stack_arrays,
-    clippy::case_sensitive_file_extension_comparisons,
-    clippy::assigning_clones
-)]
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 

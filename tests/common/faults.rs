@@ -599,6 +599,8 @@ fn close(s: &TcpStream) {
     let _ = s.shutdown(Shutdown::Both);
 }
 
+// One connection's whole life through the proxy, fault by fault, read top to bottom.
+#[allow(clippy::too_many_lines)]
 fn serve(client: TcpStream, sh: &Shared) {
     let cfg = &sh.cfg;
     sh.counters.connections.fetch_add(1, Ordering::Relaxed);
@@ -611,9 +613,8 @@ fn serve(client: TcpStream, sh: &Shared) {
     let mut c = Conn::new(client);
     let mut up: Option<Conn> = None;
     loop {
-        let req = match read_request(&mut c, cfg.throttle) {
-            Ok(Some(r)) => r,
-            _ => return,
+        let Ok(Some(req)) = read_request(&mut c, cfg.throttle) else {
+            return;
         };
         sh.counters.seen.fetch_add(1, Ordering::Relaxed);
         let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
@@ -712,9 +713,7 @@ fn serve(client: TcpStream, sh: &Shared) {
 
         sh.counters.forwarded.fetch_add(1, Ordering::Relaxed);
         let sent_at = Instant::now();
-        let resp = if let Ok(resp) = forward(&mut up, cfg, &req) {
-            resp
-        } else {
+        let Ok(resp) = forward(&mut up, cfg, &req) else {
             sh.record(&req, Action::UpstreamError, None, sent_at.elapsed());
             return close(&writer);
         };

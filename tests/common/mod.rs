@@ -100,7 +100,9 @@ fn pick_port(kind: &str, attempt: u16) -> u16 {
     } else {
         (1, 30000, 2700)
     };
-    let seed = (std::process::id() as u16).wrapping_add(attempt.wrapping_mul(101));
+    let seed = u16::try_from(std::process::id() & 0xffff)
+        .expect("16 bits")
+        .wrapping_add(attempt.wrapping_mul(101));
     (0..200u16)
         .map(|i| base + ((seed.wrapping_mul(7).wrapping_add(i * 37)) % slots) * span)
         .find(|&p| ports_free(p, span))
@@ -158,12 +160,12 @@ fn try_start(
             let tail = log_tail(&log, 40);
             // Closing the lifeline makes the wrapper kill the server; wait until it has.
             let Server {
-                _lifeline,
-                _wrapper,
+                _lifeline: lifeline,
+                _wrapper: wrapper,
                 ..
             } = server;
-            drop(_lifeline);
-            let _ = _wrapper.into_inner().unwrap().wait();
+            drop(lifeline);
+            let _ = wrapper.into_inner().unwrap().wait();
             Err(format!(
                 "{kind} on port {port}: {why}; its log ends:\n{tail}"
             ))
@@ -322,7 +324,8 @@ pub(crate) fn run_raw_without(request: &Value, remove: &[&str]) -> Outcome {
     run_cmd(cmd, request)
 }
 
-fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
+/// Runs `cmd` (from [`run_command`], perhaps with more arguments) on `request`.
+pub(crate) fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
     let mut child = cmd.spawn().unwrap();
     child
         .stdin
@@ -355,6 +358,8 @@ fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
     }
 }
 
+// Callers write `run(s, "op", json!({...}))`: the input is built for the call.
+#[allow(clippy::needless_pass_by_value)]
 pub(crate) fn run(server: &Server, operation: &str, input: Value) -> Outcome {
     run_raw(
         &json!({"operation": operation, "input": input, "connection": server.connection()}),
@@ -418,6 +423,8 @@ macro_rules! on_servers {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
+            // A scenario, read top to bottom.
+            #[allow(clippy::too_many_lines)]
             fn body($s: &'static $crate::common::Server) $body
             #[test]
             fn seaweedfs() {

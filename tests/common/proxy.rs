@@ -264,7 +264,7 @@ fn pump(
     client_side: bool,
 ) {
     let mut to = to;
-    let mut buf = [0u8; 64 * 1024];
+    let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
