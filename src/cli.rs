@@ -208,16 +208,8 @@ fn run_request(text: &str, progress: bool) -> Response {
         internal::test_panic(Stage::Execute, &req.operation.name);
         executor.execute_with_progress(&req, &reporter).await
     };
-    match runtime().block_on(work) {
-        Ok(done) => Response {
-            region: done.region,
-            ..Response::success(req.id, done.output)
-        },
-        Err(e) => {
-            tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.full_message());
-            Response::failure(req.id, e)
-        }
-    }
+    let result = runtime().block_on(work);
+    Response::answer(req.id.clone(), &req.operation.name, result)
 }
 
 fn print_json(v: &serde_json::Value) -> u8 {

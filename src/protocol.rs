@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::execute::Executed;
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Response {
@@ -42,6 +43,24 @@ impl Response {
             output: None,
             error: Some(error),
             region: None,
+        }
+    }
+
+    /// The response to an executed request (`run` and `serve` alike); a failure is logged.
+    pub(crate) fn answer(
+        id: Option<Value>,
+        operation: &str,
+        result: Result<Executed, Error>,
+    ) -> Self {
+        match result {
+            Ok(done) => Response {
+                region: done.region,
+                ..Response::success(id, done.output)
+            },
+            Err(e) => {
+                tracing::warn!(operation, kind = ?e.kind, code = ?e.code, "request failed: {}", e.full_message());
+                Response::failure(id, e)
+            }
         }
     }
 

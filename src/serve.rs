@@ -160,16 +160,8 @@ async fn handle(executor: &Executor, line: Arc<str>, events: Option<&Events>) ->
         }
         None => Progress::none(),
     };
-    match executor.execute_with_progress(&req, &progress).await {
-        Ok(done) => Response {
-            region: done.region,
-            ..Response::success(id, done.output)
-        },
-        Err(e) => {
-            tracing::warn!(operation = %req.operation.name, kind = ?e.kind, code = ?e.code, "request failed: {}", e.full_message());
-            Response::failure(id, e)
-        }
-    }
+    let result = executor.execute_with_progress(&req, &progress).await;
+    Response::answer(id, &req.operation.name, result)
 }
 
 /// Parses and validates one line: its `id` and request, or the response refusing it.
