@@ -197,11 +197,13 @@ pub enum Location {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
-    /// RFC 3339 input sent as an IMF-fixdate HTTP date (RFC 9110).
+    /// A date (RFC 3339 or an HTTP date, `timefmt::parse_date`) sent as an IMF-fixdate HTTP
+    /// date (RFC 9110).
     HttpDate,
-    /// RFC 3339 input sent as ISO 8601 UTC (`2030-01-01T00:00:00Z`).
+    /// A date (as for `HttpDate`) sent as ISO 8601 UTC (`2030-01-01T00:00:00Z`).
     Iso8601,
-    /// `bucket/key[?versionId=v]` percent-encoded like an object key.
+    /// `x-amz-copy-source`: a URL-encoded string sent as given, or `{Bucket, Key, VersionId}`
+    /// encoded by the connector (`quirks::copy_source`).
     CopySource,
     /// Body source: UTF-8 text.
     Text,
@@ -230,6 +232,10 @@ pub struct Parameter {
     /// The type the docs page gave (`string`, `STRING`, `integer`), absent for added parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docs_type: Option<String>,
+    /// How the connector departs from what the docs page says this parameter is, and why
+    /// (listed in `docs/operations.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub departure: Option<String>,
     pub schema: Value,
 }
 

@@ -10,31 +10,69 @@ use crate::error::Error;
 use crate::manifest::{Operation, Quirk, RequestBody};
 use crate::request::Payload;
 
-/// `x-amz-copy-source`: hosts give `bucket/key[?versionId=v]` unencoded; S3 wants it URL-encoded
-/// (`CopyObject`: "The value must be URL-encoded"). Encoded like a key, as botocore does.
-pub(crate) fn encode_copy_source(value: &str) -> String {
-    let value = value.strip_prefix('/').unwrap_or(value);
-    match value.rsplit_once("?versionId=") {
-        Some((path, version)) => {
-            // The version id is appended as given, as botocore does.
-            format!("{}?versionId={}", encode_key(path), encode_unsafe(version))
+/// `x-amz-copy-source` in either of the forms the schema offers (`CopyObject`,
+/// `UploadPartCopy`: "The value must be URL-encoded"). `Err` says what is wrong with it.
+///
+/// - A string is what the docs page describes, `bucket/key[?versionId=ID]` already URL-encoded,
+///   and is sent as given: an existing `%XX` is never encoded again, and only the bytes that
+///   cannot stand in a header value (controls, space, non-ASCII) are percent-encoded. A `%` not
+///   followed by two hex digits is refused rather than guessed at.
+/// - `{"Bucket", "Key", "VersionId"?}` is encoded here as boto3 encodes its dict form: the
+///   bucket, `/`, the key percent-encoded but for unreserved characters and `/`, then
+///   `?versionId=` and the version as given. An access point ARN as `Bucket` names the object
+///   `ARN/object/KEY`, as S3 reads a copy source through an access point.
+pub(crate) fn copy_source(value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => copy_source_as_given(s),
+        Value::Object(m) => {
+            let text = |k: &str| m.get(k).and_then(Value::as_str);
+            let (Some(bucket), Some(key)) = (text("Bucket"), text("Key")) else {
+                return Err("needs `Bucket` and `Key`".into());
+            };
+            let object = if bucket.starts_with("arn:") {
+                format!("{bucket}/object/{key}")
+            } else {
+                format!("{bucket}/{key}")
+            };
+            let mut out = encode_key(&object);
+            if let Some(version) = text("VersionId") {
+                out.push_str("?versionId=");
+                out.push_str(&encode_unsafe(version));
+            }
+            Ok(out)
         }
-        None => encode_key(value),
+        _ => Err("must be a string or an object".into()),
     }
 }
 
-/// Percent-encodes what cannot stand in a header value (controls, space, non-ASCII); version ids
-/// are otherwise sent as given.
+fn copy_source_as_given(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(b.len());
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'%'
+            && !(b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+        {
+            return Err(format!(
+                "has a `%` not followed by two hex digits (byte {i}); this form must be URL-encoded, `%` itself as `%25`; or give {{\"Bucket\", \"Key\"}} and the connector encodes them"
+            ));
+        }
+    }
+    out.push_str(&encode_unsafe(s));
+    Ok(out)
+}
+
+/// Percent-encodes the bytes that cannot stand in a header value (controls, space, non-ASCII);
+/// everything else, `%` included, is sent as given.
 fn encode_unsafe(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if (0x21..=0x7e).contains(&b) && b != b'%' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (0x21..=0x7e).contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn xml_escape(s: &str) -> String {
@@ -158,14 +196,47 @@ pub(crate) fn error_in_success(op: &Operation) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn given(s: &str) -> Result<String, String> {
+        copy_source(&Value::String(s.into()))
+    }
 
     #[test]
-    fn copy_source_is_encoded_like_a_key() {
-        assert_eq!(encode_copy_source("src/a b+c.txt"), "src/a%20b%2Bc.txt");
+    fn a_string_copy_source_is_sent_as_given() {
+        // Already encoded: nothing is encoded twice.
         assert_eq!(
-            encode_copy_source("/src/x?versionId=3/L4kq+ab"),
-            "src/x?versionId=3/L4kq+ab"
+            given("my-bucket/%C3%BC/%C3%B1%20x%2B.txt").unwrap(),
+            "my-bucket/%C3%BC/%C3%B1%20x%2B.txt"
         );
+        assert_eq!(
+            given("/src/x%3F.txt?versionId=3/L4kq+ab").unwrap(),
+            "/src/x%3F.txt?versionId=3/L4kq+ab"
+        );
+        // What cannot stand in a header is still encoded; `+` and `#` are left to S3.
+        assert_eq!(given("src/ä b+#.txt").unwrap(), "src/%C3%A4%20b+#.txt");
+        for bad in ["src/100%", "src/50%off", "src/%zz", "src/%4"] {
+            let e = given(bad).unwrap_err();
+            assert!(e.contains("two hex digits"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn an_object_copy_source_is_encoded_as_boto3_encodes_its_dict() {
+        let src = |v: Value| copy_source(&v).unwrap();
+        assert_eq!(
+            src(json!({"Bucket": "src", "Key": "a b+c%/?#ü.txt"})),
+            "src/a%20b%2Bc%25/%3F%23%C3%BC.txt"
+        );
+        assert_eq!(
+            src(json!({"Bucket": "src", "Key": "k", "VersionId": "3/L4kq+ab"})),
+            "src/k?versionId=3/L4kq+ab"
+        );
+        assert_eq!(
+            src(json!({"Bucket": "arn:aws:s3:us-west-2:123456789012:accesspoint/ap", "Key": "k"})),
+            "arn%3Aaws%3As3%3Aus-west-2%3A123456789012%3Aaccesspoint/ap/object/k"
+        );
+        assert!(copy_source(&json!({"Bucket": "src"})).is_err());
     }
 
     #[test]

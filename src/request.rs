@@ -87,18 +87,17 @@ fn wire_text(v: &Value) -> String {
 }
 
 fn encode_value(name: &str, encoding: Option<Encoding>, v: &Value) -> Result<String, Error> {
-    let text = wire_text(v);
-    let bad = |what: &str| Error::invalid_at(format!("/input/{name}"), format!("is not {what}"));
-    Ok(match encoding {
-        Some(Encoding::HttpDate) => {
-            timefmt::to_http_date(&text).ok_or_else(|| bad("an RFC 3339 date-time"))?
-        }
-        Some(Encoding::Iso8601) => {
-            timefmt::to_iso8601(&text).ok_or_else(|| bad("an RFC 3339 date-time"))?
-        }
-        Some(Encoding::CopySource) => quirks::encode_copy_source(&text),
-        _ => text,
-    })
+    let bad = |why: String| Error::invalid_at(format!("/input/{name}"), why);
+    let date = |to: fn(&str) -> Option<String>| {
+        let text = wire_text(v);
+        to(&text).ok_or_else(|| bad(timefmt::NOT_A_DATE.into()))
+    };
+    match encoding {
+        Some(Encoding::HttpDate) => date(timefmt::to_http_date),
+        Some(Encoding::Iso8601) => date(timefmt::to_iso8601),
+        Some(Encoding::CopySource) => quirks::copy_source(v).map_err(bad),
+        _ => Ok(wire_text(v)),
+    }
 }
 
 /// Builds the request for `op` from a validated `input`. `payload` is the body already resolved

@@ -1,78 +1,51 @@
-//! Timestamps on the wire: RFC 3339 input to HTTP dates (IMF-fixdate) or ISO 8601 UTC, and
-//! HTTP dates in replies back to ISO 8601. Pure.
+//! Timestamps on the wire: date inputs (RFC 3339 or any of RFC 9110's three HTTP date forms) to
+//! HTTP dates (IMF-fixdate) or ISO 8601 UTC, and HTTP dates in replies back to ISO 8601. Pure.
 
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
-/// Parses RFC 3339 (`2026-01-31T12:00:00Z`, `...+02:00`, fractional seconds allowed) to Unix seconds.
-// Date arithmetic names its fields by their usual single letters (y, m, d, h, s).
-#[allow(clippy::many_single_char_names)]
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    if !s.is_ascii() {
-        return None; // also keeps the byte slicing below on character boundaries
-    }
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        rest = &frac[n..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[4..6].parse::<i64>().ok()? * 60)
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - offset)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
+/// Parses RFC 3339 (`2026-01-31T12:00:00Z`, `...+02:00`, fractional seconds allowed) to Unix
+/// seconds, by the `time` crate (already in the tree through aws-sigv4): days checked against
+/// their month, offsets within ±23:59, a leap second only where one can fall.
 #[must_use]
-pub fn to_http_date(rfc3339: &str) -> Option<String> {
-    DateTime::from_secs(parse_rfc3339(rfc3339)?)
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
+/// Why a date input was refused, for the field's error.
+pub(crate) const NOT_A_DATE: &str = "is not a date: give RFC 3339 (`2026-01-31T12:00:00Z`) or an HTTP date (`Sat, 31 Jan 2026 12:00:00 GMT`, its weekday that of the date)";
+
+/// A date input as Unix seconds: RFC 3339, or an HTTP date in any of the forms RFC 9110 §5.6.7
+/// says a recipient must accept: IMF-fixdate (`Sat, 31 Jan 2026 12:00:00 GMT`), the obsolete
+/// RFC 850 form (`Saturday, 31-Jan-26 12:00:00 GMT`) and asctime (`Sat Jan 31 12:00:00 2026`).
+///
+/// HTTP dates are read by the `httpdate` crate (hyper's), which also refuses a weekday that is
+/// not the date's and years before 1970. It reads an RFC 850 two-digit year below 70 as 20xx and
+/// the rest as 19xx; with the weekday checked, a date it accepts is the one its writer meant.
+#[must_use]
+pub fn parse_date(s: &str) -> Option<i64> {
+    parse_rfc3339(s).or_else(|| {
+        let t = httpdate::parse_http_date(s).ok()?;
+        i64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs()).ok()
+    })
+}
+
+/// A date input (see [`parse_date`]) as an IMF-fixdate HTTP date.
+#[must_use]
+pub fn to_http_date(input: &str) -> Option<String> {
+    DateTime::from_secs(parse_date(input)?)
         .fmt(Format::HttpDate)
         .ok()
 }
 
+/// A date input (see [`parse_date`]) as ISO 8601 UTC, whole seconds.
 #[must_use]
-pub fn to_iso8601(rfc3339: &str) -> Option<String> {
-    DateTime::from_secs(parse_rfc3339(rfc3339)?)
+pub fn to_iso8601(input: &str) -> Option<String> {
+    DateTime::from_secs(parse_date(input)?)
         .fmt(Format::DateTime)
         .ok()
 }
@@ -113,5 +86,44 @@ mod tests {
         assert!(parse_rfc3339("2026-13-01T00:00:00Z").is_none());
         assert!(parse_rfc3339("yesterday").is_none());
         assert!(parse_rfc3339("2026-01-31T12:00:00+1é00").is_none());
+        assert!(parse_rfc3339("2026-02-29T12:00:00Z").is_none());
+        assert!(parse_rfc3339("2026-01-31T12:00:00+25:00").is_none());
+        assert_eq!(
+            parse_rfc3339("2028-02-29 12:00:00.25+00:00"),
+            parse_rfc3339("2028-02-29T12:00:00Z")
+        );
+    }
+
+    #[test]
+    fn http_dates_in_each_form_rfc_9110_names() {
+        let want = parse_rfc3339("2026-01-31T12:00:00Z");
+        for form in [
+            "Sat, 31 Jan 2026 12:00:00 GMT",
+            "Saturday, 31-Jan-26 12:00:00 GMT",
+            "Sat Jan 31 12:00:00 2026",
+            "2026-01-31T13:00:00+01:00",
+        ] {
+            assert_eq!(parse_date(form), want, "{form}");
+            assert_eq!(
+                to_http_date(form).as_deref(),
+                Some("Sat, 31 Jan 2026 12:00:00 GMT")
+            );
+            assert_eq!(to_iso8601(form).as_deref(), Some("2026-01-31T12:00:00Z"));
+        }
+        // asctime pads a one-digit day with a space.
+        assert_eq!(
+            to_iso8601("Sun Feb  1 00:00:00 2026").as_deref(),
+            Some("2026-02-01T00:00:00Z")
+        );
+        for bad in [
+            "Sun, 31 Jan 2026 12:00:00 GMT", // 31 Jan 2026 is a Saturday
+            "Sat, 31 Jan 2026 12:00:00 UTC",
+            "Sat, 31 Jan 2026 12:00:00 +0000",
+            "Tue, 31 Feb 2026 12:00:00 GMT",
+            "31 Jan 2026",
+            "yesterday",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
     }
 }

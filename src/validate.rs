@@ -259,7 +259,10 @@ fn schema_at<'a>(root: &'a Value, instance_pointer: &str) -> Option<&'a Value> {
     let mut s = deref(root);
     for seg in instance_pointer.split('/').skip(1) {
         let seg = seg.replace("~1", "/").replace("~0", "~");
-        s = match s.get("properties").and_then(|p| p.get(&seg)) {
+        // A property of `s`, or of one of its `oneOf` branches.
+        let property = |s: &'a Value| s.get("properties").and_then(|p| p.get(&seg));
+        let branches = s.get("oneOf").and_then(Value::as_array);
+        s = match property(s).or_else(|| branches?.iter().find_map(property)) {
             Some(p) => p,
             None => s.get("items").or_else(|| s.get("additionalProperties"))?,
         };
@@ -290,92 +293,167 @@ fn schema_errors(
     prefix: &str,
     out: &mut Vec<Detail>,
 ) {
-    let mut listed_known = false;
+    let mut details = Details {
+        schema,
+        prefix,
+        out,
+        listed_known: false,
+    };
     for e in validator.iter_errors(instance) {
+        details.add(&e);
+    }
+}
+
+/// Schema errors as details, with messages written for people.
+struct Details<'a> {
+    schema: &'a Value,
+    prefix: &'a str,
+    out: &'a mut Vec<Detail>,
+    /// The known fields are listed once per report: many unknown fields must not multiply it.
+    listed_known: bool,
+}
+
+impl Details<'_> {
+    fn add(&mut self, e: &jsonschema::ValidationError<'_>) {
         if e.schema_path().as_str().contains("/dependentSchemas/") {
-            continue; // reported by `check_rules` with a clearer message
+            return; // reported by `check_rules` with a clearer message
         }
         let at = e.instance_path().as_str().to_string();
-        let here = format!("{prefix}{at}");
-        let sub = schema_at(schema, &at);
-        match e.kind() {
+        let here = format!("{}{at}", self.prefix);
+        let sub = schema_at(self.schema, &at);
+        let message = match e.kind() {
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().unwrap_or_default();
-                out.push(Detail {
+                self.out.push(Detail {
                     pointer: format!("{here}/{}", pointer(&[name])),
                     message: "is required".into(),
                 });
+                return;
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known: Vec<&str> = sub
-                    .and_then(|s| s.get("properties"))
-                    .and_then(Value::as_object)
-                    .map(|p| p.keys().map(String::as_str).collect())
-                    .unwrap_or_default();
+                let sub = keyword_schema(self.schema, e).or(sub);
                 for name in unexpected {
-                    let mut message = "unknown field".to_string();
-                    // Only near-equal lengths can be within 2 edits: skip the rest cheaply.
-                    let closest = known
-                        .iter()
-                        .filter(|k| k.len().abs_diff(name.len()) <= 2 && name.len() <= 128)
-                        .copied()
-                        .collect::<Vec<&str>>();
-                    let closest = closest
-                        .iter()
-                        .min_by_key(|k| distance(k, name))
-                        .filter(|k| distance(k, name) <= 2);
-                    if let Some(s) = closest {
-                        message.push_str(&format!("; did you mean `{s}`?"));
-                    } else if !known.is_empty() && !listed_known {
-                        // The list once per report: a request with many unknown fields must
-                        // not multiply it.
-                        listed_known = true;
-                        message.push_str(&format!("; expected one of: {}", known.join(", ")));
-                    }
-                    out.push(Detail {
+                    let message = self.unknown_field(sub, name);
+                    self.out.push(Detail {
                         pointer: format!("{here}/{}", pointer(&[name])),
                         message,
                     });
                 }
+                return;
             }
-            ValidationErrorKind::OneOfNotValid { .. } => {
-                let consts: Vec<String> = sub
-                    .and_then(|s| s.get("oneOf"))
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|c| c.get("const"))
-                            .map(std::string::ToString::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let message = if consts.is_empty() {
-                    e.masked().to_string()
+            ValidationErrorKind::OneOfNotValid { context } => {
+                if let Some(m) = one_of_message(sub) {
+                    m
                 } else {
-                    format!("must be one of: {}", consts.join(", "))
-                };
-                out.push(Detail {
-                    pointer: here,
-                    message,
-                });
+                    // Branches of distinct types (a string or an object): the one of the value's
+                    // type says what is wrong.
+                    let of_its_type: Vec<_> = context
+                        .iter()
+                        .filter(|errors| !errors.iter().any(|b| is_type_error_at(b, &at)))
+                        .collect();
+                    if let [errors] = of_its_type.as_slice() {
+                        for b in *errors {
+                            self.add(b);
+                        }
+                        return;
+                    }
+                    one_of_types(sub).unwrap_or_else(|| e.masked().to_string())
+                }
             }
-            kind => out.push(Detail {
-                pointer: here,
-                message: describe(kind).unwrap_or_else(|| e.masked().to_string()),
-            }),
+            ValidationErrorKind::Pattern { pattern } => {
+                pattern_message(keyword_schema(self.schema, e).or(sub), pattern)
+            }
+            kind => describe(kind).unwrap_or_else(|| e.masked().to_string()),
+        };
+        self.out.push(Detail {
+            pointer: here,
+            message,
+        });
+    }
+
+    fn unknown_field(&mut self, sub: Option<&Value>, name: &str) -> String {
+        let known: Vec<&str> = sub
+            .and_then(|s| s.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut message = "unknown field".to_string();
+        // Only near-equal lengths can be within 2 edits: skip the rest cheaply.
+        let closest = known
+            .iter()
+            .filter(|k| k.len().abs_diff(name.len()) <= 2 && name.len() <= 128)
+            .min_by_key(|k| distance(k, name))
+            .filter(|k| distance(k, name) <= 2);
+        if let Some(s) = closest {
+            message.push_str(&format!("; did you mean `{s}`?"));
+        } else if !known.is_empty() && !self.listed_known {
+            self.listed_known = true;
+            message.push_str(&format!("; expected one of: {}", known.join(", ")));
         }
+        message
+    }
+}
+
+/// The schema object holding the keyword that failed, when its path is a plain pointer (no
+/// `$ref` on the way): a `oneOf` branch rather than the property around it.
+fn keyword_schema<'a>(root: &'a Value, e: &jsonschema::ValidationError<'_>) -> Option<&'a Value> {
+    let path = e.schema_path().as_str();
+    root.pointer(&path[..path.rfind('/')?])
+}
+
+fn is_type_error_at(e: &jsonschema::ValidationError<'_>, at: &str) -> bool {
+    matches!(e.kind(), ValidationErrorKind::Type { .. }) && e.instance_path().as_str() == at
+}
+
+/// A `oneOf` of constants: the values it allows.
+fn one_of_message(sub: Option<&Value>) -> Option<String> {
+    let consts: Vec<String> = sub?
+        .get("oneOf")?
+        .as_array()?
+        .iter()
+        .filter_map(|c| c.get("const"))
+        .map(std::string::ToString::to_string)
+        .collect();
+    (!consts.is_empty()).then(|| format!("must be one of: {}", consts.join(", ")))
+}
+
+/// A `oneOf` of typed branches, none of the value's type: the types it takes.
+fn one_of_types(sub: Option<&Value>) -> Option<String> {
+    let types: Vec<&str> = sub?
+        .get("oneOf")?
+        .as_array()?
+        .iter()
+        .map(|b| b.get("type").and_then(Value::as_str))
+        .collect::<Option<_>>()?;
+    Some(format!("must be of type {}", types.join(" or ")))
+}
+
+/// A pattern is shown by its examples when the schema gives some: a date's pattern, for one,
+/// says less to a person than `2026-01-31T12:00:00Z`.
+fn pattern_message(sub: Option<&Value>, pattern: &str) -> String {
+    let examples: Vec<String> = sub
+        .and_then(|s| s.get("examples"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(|x| format!("`{x}`"))
+                .collect()
+        })
+        .unwrap_or_default();
+    if examples.is_empty() {
+        format!("has an invalid format (must match {pattern})")
+    } else {
+        format!(
+            "has an invalid format (must look like {})",
+            examples.join(" or ")
+        )
     }
 }
 
 fn describe(kind: &ValidationErrorKind) -> Option<String> {
     Some(match kind {
         ValidationErrorKind::Type { kind } => format!("must be of type {}", type_name(kind)),
-        ValidationErrorKind::Pattern { pattern } => {
-            format!("has an invalid format (must match {pattern})")
-        }
-        ValidationErrorKind::Format { format } if format == "date-time" => {
-            "must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z".to_string()
-        }
         ValidationErrorKind::Format { format } => format!("must be a valid {format}"),
         ValidationErrorKind::Minimum { limit } => format!("must be at least {limit}"),
         ValidationErrorKind::Maximum { limit } => format!("must be at most {limit}"),

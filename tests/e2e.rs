@@ -448,7 +448,7 @@ on_servers!(copy_object_with_awkward_source, |s| {
     let r = run(
         s,
         "copy_object",
-        json!({"Bucket": b, "Key": "dst.txt", "x-amz-copy-source": format!("{b}/src dir/ä b+c.txt"),
+        json!({"Bucket": b, "Key": "dst.txt", "x-amz-copy-source": {"Bucket": b, "Key": "src dir/ä b+c.txt"},
         "x-amz-metadata-directive": "REPLACE", "x-amz-meta-": {"b": "2"}, "Content-Type": "text/plain"}),
     );
     assert!(r.output()["CopyObjectResult"]["ETag"].is_string());

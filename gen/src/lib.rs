@@ -184,6 +184,7 @@ fn build_operation(
                 .cloned()
                 .map(|mut p| {
                     p.origin = Origin::Overlay;
+                    p.departure = None;
                     p
                 }),
         );
@@ -229,6 +230,7 @@ fn build_operation(
             secret: false,
             encoding: None,
             docs_type: None,
+            departure: None,
             schema: json!({"title": humanize(&name)}),
         };
         apply_patch(overlay, &mut p, add)?;
@@ -408,6 +410,7 @@ fn doc_parameter(op: &str, dp: &DocParameter) -> Result<Parameter, String> {
         secret: false,
         encoding: None,
         docs_type: Some(dp.docs_type.clone()),
+        departure: None,
         schema,
     })
 }
@@ -429,6 +432,10 @@ fn apply_patch(overlay: &Overlay, p: &mut Parameter, patch: &ParameterPatch) -> 
     if let Some(e) = patch.encoding {
         p.encoding = Some(e);
     }
+    // Only where the page documents the parameter is there a page to depart from.
+    if p.origin == Origin::Docs {
+        p.departure.clone_from(&patch.departure);
+    }
     if let Some(s) = &patch.schema {
         let base = p.schema.as_object_mut().expect("schema object");
         overlay.merge_schema(base, s)?;
@@ -448,8 +455,14 @@ fn finish_parameter(op: &str, p: &mut Parameter) -> Result<(), String> {
         ));
     }
     let schema = p.schema.as_object_mut().expect("schema object");
-    // Without a type, keywords such as minLength or pattern pass any number or object.
-    if !schema.contains_key("type") {
+    // Without a type, keywords such as minLength or pattern pass any number or object. A
+    // `oneOf` whose every branch has its type is typed too.
+    let typed = |s: &Map<String, Value>| s.contains_key("type");
+    let branches_typed = schema
+        .get("oneOf")
+        .and_then(Value::as_array)
+        .is_some_and(|b| b.iter().all(|b| b.as_object().is_some_and(typed)));
+    if !typed(schema) && !branches_typed {
         return Err(format!(
             "{op}.{}: the schema says no `type`; give one in the overlay",
             p.name

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use s3_connector::manifest::{Location, Manifest, Origin};
+use s3_connector::manifest::{Encoding, Location, Manifest, Origin, Parameter};
 use s3_connector::schemas::GENERATED_NOTE;
 
 pub fn render(m: &Manifest) -> String {
@@ -22,6 +22,7 @@ pub fn render(m: &Manifest) -> String {
     for op in &m.operations {
         let _ = writeln!(s, "- [`{}`](#{}) — {}", op.name, op.name, op.title);
     }
+    departures(&mut s, m);
     for op in &m.operations {
         let _ = writeln!(s, "\n## {}\n", op.name);
         let _ = writeln!(
@@ -97,7 +98,7 @@ pub fn render(m: &Manifest) -> String {
                     "| `{}` | {} | {} | {} | {} | {} |",
                     p.name,
                     if p.required { "yes" } else { "" },
-                    type_label(&p.schema, p.secret),
+                    type_label(p),
                     where_,
                     if p.origin == Origin::Docs {
                         "docs"
@@ -132,7 +133,43 @@ pub fn render(m: &Manifest) -> String {
     s
 }
 
-fn type_label(schema: &Value, secret: bool) -> String {
+/// Where the connector takes a documented parameter differently from the page: one row per
+/// departure, with the operations that have it.
+fn departures(s: &mut String, m: &Manifest) {
+    let mut rows: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for op in &m.operations {
+        for p in &op.parameters {
+            let Some(d) = p.departure.as_deref() else {
+                continue;
+            };
+            match rows.iter_mut().find(|(n, t, _)| *n == p.name && *t == d) {
+                Some(row) => row.2.push(&op.name),
+                None => rows.push((&p.name, d, vec![&op.name])),
+            }
+        }
+    }
+    let _ = writeln!(s, "\n## Departures from the docs page\n");
+    let _ = writeln!(
+        s,
+        "Everywhere else a documented parameter means what the page says, with its type \
+         narrowed to what S3 accepts (enums, patterns, ranges, required where S3 requires it). \
+         These take another JSON type or mean something else, each for the reason given.\n"
+    );
+    let _ = writeln!(s, "| Parameter | Operations | How and why |");
+    let _ = writeln!(s, "|---|---|---|");
+    for (name, text, ops) in rows {
+        let ops: Vec<String> = ops.iter().map(|o| format!("`{o}`")).collect();
+        let _ = writeln!(
+            s,
+            "| `{name}` | {} | {} |",
+            ops.join(", "),
+            text.replace('|', "\\|")
+        );
+    }
+}
+
+fn type_label(p: &Parameter) -> String {
+    let schema = &p.schema;
     let mut t = match schema.get("type").and_then(Value::as_str) {
         Some("object") => "map".to_string(),
         Some(t) => t.to_string(),
@@ -144,14 +181,25 @@ fn type_label(schema: &Value, secret: bool) -> String {
             .filter_map(|c| c.get("const").and_then(Value::as_str))
             .map(|c| format!("`{c}`"))
             .collect();
-        t = format!("one of {}", consts.join(", "));
+        let types: Vec<&str> = one
+            .iter()
+            .filter_map(|c| c.get("type").and_then(Value::as_str))
+            .collect();
+        t = if consts.is_empty() {
+            types.join(" or ")
+        } else {
+            format!("one of {}", consts.join(", "))
+        };
     }
     if let Some(f) = schema.get("format").and_then(Value::as_str) {
         if f != "password" {
             t.push_str(&format!(" ({f})"));
         }
     }
-    if secret {
+    if matches!(p.encoding, Some(Encoding::HttpDate | Encoding::Iso8601)) {
+        t.push_str(" (date: RFC 3339 or HTTP date)");
+    }
+    if p.secret {
         t.push_str(", secret");
     }
     t

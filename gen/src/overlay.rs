@@ -105,7 +105,12 @@ pub struct ParameterPatch {
     pub secret: Option<bool>,
     #[serde(default)]
     pub encoding: Option<Encoding>,
-    /// Keys merged over the parameter's schema (`$use` expands a named type first).
+    /// Where the patch changes what the page says the parameter is (a different JSON type, or
+    /// another meaning), not only narrows it: said to callers in `docs/operations.md`.
+    #[serde(default)]
+    pub departure: Option<String>,
+    /// Keys merged over the parameter's schema (`$use` expands a named type first; `null`
+    /// removes a key).
     #[serde(default)]
     pub schema: Option<Map<String, Value>>,
 }
@@ -165,7 +170,7 @@ impl Overlay {
         serde_json::from_value(value.clone()).map_err(|e| format!("overlay patch {value}: {e}"))
     }
 
-    /// Expands `$use` in a schema patch and merges it over `base`.
+    /// Expands `$use` in a schema patch and merges it over `base`; a `null` removes the key.
     pub fn merge_schema(
         &self,
         base: &mut Map<String, Value>,
@@ -183,8 +188,14 @@ impl Overlay {
             }
         }
         for (k, v) in patch {
-            if k != "$use" {
-                base.insert(k.clone(), v.clone());
+            match (k.as_str(), v) {
+                ("$use", _) => {}
+                (_, Value::Null) => {
+                    base.remove(k);
+                }
+                _ => {
+                    base.insert(k.clone(), v.clone());
+                }
             }
         }
         Ok(())

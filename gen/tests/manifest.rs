@@ -1,7 +1,8 @@
 //! The manifest against the real docs page: nothing documented is lost, locations are right.
 
-use s3_connector::manifest::{Location, Manifest, Origin};
+use s3_connector::manifest::{Encoding, Location, Manifest, Origin};
 use s3_connector_gen::{docs_page, generate};
+use serde_json::json;
 
 fn page() -> String {
     std::fs::read_to_string(concat!(
@@ -163,15 +164,52 @@ fn overlay_fixes_are_applied() {
             "{op}.{name} has no enum"
         );
     }
-    assert_eq!(p("put_object", "Expires").schema["format"], "date-time");
-    assert_eq!(
-        p("get_object", "If-Modified-Since").schema["format"],
-        "date-time"
-    );
-    assert_eq!(
-        p("put_object", "x-amz-object-lock-retain-until-date").schema["format"],
-        "date-time"
-    );
+    // Dates: RFC 3339 or an HTTP date, checked by a pattern forms can use, sent per the field.
+    for (op, name, encoding) in [
+        ("put_object", "Expires", Encoding::HttpDate),
+        ("get_object", "If-Modified-Since", Encoding::HttpDate),
+        ("get_object", "response-expires", Encoding::HttpDate),
+        (
+            "copy_object",
+            "x-amz-copy-source-if-unmodified-since",
+            Encoding::HttpDate,
+        ),
+        (
+            "put_object",
+            "x-amz-object-lock-retain-until-date",
+            Encoding::Iso8601,
+        ),
+    ] {
+        let d = p(op, name);
+        assert_eq!(d.encoding, Some(encoding), "{op}.{name}");
+        assert!(d.schema.get("format").is_none(), "{op}.{name}");
+        let examples = d.schema["examples"].as_array().unwrap();
+        assert!(examples
+            .iter()
+            .any(|e| e.as_str().unwrap().ends_with(" GMT")));
+        assert!(d.schema["pattern"].as_str().unwrap().contains("GMT"));
+    }
+    // The copy source: the page's string or an object, each branch typed, none at the top.
+    for op in ["copy_object", "copy_part_in_multipart"] {
+        let src = p(op, "x-amz-copy-source");
+        assert_eq!(src.encoding, Some(Encoding::CopySource));
+        assert!(src.schema.get("type").is_none());
+        let types: Vec<&str> = src.schema["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["string", "object"]);
+        assert_eq!(src.schema["oneOf"][1]["required"], json!(["Bucket", "Key"]));
+    }
+    // Departures are recorded where the page documents the parameter, and only there.
+    assert!(p("put_object", "x-amz-meta-").departure.is_some());
+    assert!(p("create_bucket_in_region", "Region").departure.is_some());
+    assert!(p("create_multipart_upload", "x-amz-meta-")
+        .departure
+        .is_none());
+    assert!(p("upload_file", "x-amz-meta-").departure.is_none());
     assert!(p("get_object", "Range").schema["pattern"].is_string());
     assert!(p("copy_part_in_multipart", "x-amz-copy-source-range").schema["pattern"].is_string());
     assert!(p("put_object", "Content-MD5").schema["pattern"].is_string());
@@ -230,6 +268,18 @@ fn generator_refuses_what_it_does_not_understand() {
     let e = generate(&page, &untyped.to_string()).unwrap_err();
     assert!(
         e.contains("list_multipart_uploads.Bucket") && e.contains("no `type`"),
+        "{e}"
+    );
+    // A `oneOf` with an untyped branch is no more typed than no `type` at all.
+    let bad = overlay.replacen(
+        "\"title\": \"URL-encoded bucket/key\",\n            \"type\": \"string\",",
+        "\"title\": \"URL-encoded bucket/key\",",
+        1,
+    );
+    assert_ne!(bad, overlay);
+    let e = generate(&page, &bad).unwrap_err();
+    assert!(
+        e.contains("copy_object.x-amz-copy-source") && e.contains("no `type`"),
         "{e}"
     );
     // A pagination spec naming a page-size parameter the operation does not have.
