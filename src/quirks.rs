@@ -19,7 +19,9 @@ use crate::request::Payload;
 ///   followed by two hex digits is refused rather than guessed at.
 /// - `{"Bucket", "Key", "VersionId"?}` is encoded here as boto3 encodes its dict form: the
 ///   bucket, `/`, the key percent-encoded but for unreserved characters and `/`, then
-///   `?versionId=` and the version as given. An access point ARN as `Bucket` names the object
+///   `?versionId=` and the version as botocore appends it, unencoded (here too only the bytes a
+///   header cannot carry are encoded, where botocore would send them raw). An access point ARN
+///   as `Bucket` (the schema admits only those botocore's `VALID_S3_ARN` does) names the object
 ///   `ARN/object/KEY`, as S3 reads a copy source through an access point.
 pub(crate) fn copy_source(value: &Value) -> Result<String, String> {
     match value {
@@ -47,18 +49,15 @@ pub(crate) fn copy_source(value: &Value) -> Result<String, String> {
 
 fn copy_source_as_given(s: &str) -> Result<String, String> {
     let b = s.as_bytes();
-    let mut out = String::with_capacity(b.len());
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'%'
-            && !(b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
-        {
-            return Err(format!(
-                "has a `%` not followed by two hex digits (byte {i}); this form must be URL-encoded, `%` itself as `%25`; or give {{\"Bucket\", \"Key\"}} and the connector encodes them"
-            ));
-        }
+    let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
+    if let Some(i) = (0..b.len()).find(|&i| b[i] == b'%' && !(hex(i + 1) && hex(i + 2))) {
+        // What follows the `%`, up to two characters, to point at it.
+        let at: String = s[i..].chars().take(3).collect();
+        return Err(format!(
+            "has `{at}` where a `%` must be followed by two hex digits: this form must be URL-encoded, `%` itself as `%25`; or give {{\"Bucket\", \"Key\"}} and the connector encodes them"
+        ));
     }
-    out.push_str(&encode_unsafe(s));
-    Ok(out)
+    Ok(encode_unsafe(s))
 }
 
 /// Percent-encodes the bytes that cannot stand in a header value (controls, space, non-ASCII);
@@ -215,9 +214,16 @@ mod tests {
         );
         // What cannot stand in a header is still encoded; `+` and `#` are left to S3.
         assert_eq!(given("src/ä b+#.txt").unwrap(), "src/%C3%A4%20b+#.txt");
-        for bad in ["src/100%", "src/50%off", "src/%zz", "src/%4"] {
+        for (bad, at) in [
+            ("src/100%", "`%`"),
+            ("src/50%off", "`%of`"),
+            ("src/%zz", "`%zz`"),
+            ("src/%4", "`%4`"),
+            ("src/%4é", "`%4é`"),
+            ("src/%41%%41", "`%%4`"),
+        ] {
             let e = given(bad).unwrap_err();
-            assert!(e.contains("two hex digits"), "{bad}: {e}");
+            assert!(e.contains("two hex digits") && e.contains(at), "{bad}: {e}");
         }
     }
 

@@ -428,27 +428,16 @@ fn one_of_types(sub: Option<&Value>) -> Option<String> {
     Some(format!("must be of type {}", types.join(" or ")))
 }
 
-/// A pattern is shown by its examples when the schema gives some: a date's pattern, for one,
-/// says less to a person than `2026-01-31T12:00:00Z`.
+/// A pattern's own message where the schema gives one (`errorMessage.pattern`, the keyword
+/// ajv-errors reads): a date's pattern says less to a person than its two forms. Else the
+/// pattern itself.
 fn pattern_message(sub: Option<&Value>, pattern: &str) -> String {
-    let examples: Vec<String> = sub
-        .and_then(|s| s.get("examples"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(|x| format!("`{x}`"))
-                .collect()
-        })
-        .unwrap_or_default();
-    if examples.is_empty() {
-        format!("has an invalid format (must match {pattern})")
-    } else {
-        format!(
-            "has an invalid format (must look like {})",
-            examples.join(" or ")
+    sub.and_then(|s| s.pointer("/errorMessage/pattern"))
+        .and_then(Value::as_str)
+        .map_or_else(
+            || format!("has an invalid format (must match {pattern})"),
+            str::to_string,
         )
-    }
 }
 
 fn describe(kind: &ValidationErrorKind) -> Option<String> {
@@ -502,19 +491,37 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
     }
 }
 
-/// Checks the schema cannot express: byte lengths, base64 payloads, local files, lengths.
-fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
-    if let Some(Value::String(key)) = input.get("Key") {
-        if key.len() > MAX_KEY_BYTES {
-            out.push(Detail {
-                pointer: "/input/Key".into(),
-                message: format!(
-                    "is {} bytes of UTF-8; S3 allows at most {MAX_KEY_BYTES}",
-                    key.len()
-                ),
-            });
+/// Keys are at most `MAX_KEY_BYTES` of UTF-8 (a schema counts characters): the object's, and the
+/// one a copy source's object form names.
+fn check_key_lengths(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
+    let mut keys = vec![("/input/Key".to_string(), input.get("Key"))];
+    // A copy source's object form names a key too.
+    for p in op
+        .parameters
+        .iter()
+        .filter(|p| p.encoding == Some(Encoding::CopySource))
+    {
+        let source = input.get(&p.name).and_then(|s| s.get("Key"));
+        keys.push((format!("/input/{}/Key", pointer(&[&p.name])), source));
+    }
+    for (at, key) in keys {
+        if let Some(Value::String(key)) = key {
+            if key.len() > MAX_KEY_BYTES {
+                out.push(Detail {
+                    pointer: at,
+                    message: format!(
+                        "is {} bytes of UTF-8; S3 allows at most {MAX_KEY_BYTES}",
+                        key.len()
+                    ),
+                });
+            }
         }
     }
+}
+
+/// Checks the schema cannot express: byte lengths, base64 payloads, local files, lengths.
+fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
+    check_key_lengths(op, input, out);
     // Header maps: S3 lowercases names, so two entries differing only in case would collide.
     for p in op
         .parameters

@@ -335,8 +335,16 @@ fn the_object_form_is_encoded_as_botocore_encodes_it() {
         .map(|k| json!({"Bucket": "src-bucket", "Key": k}))
         .collect();
     sources.push(json!({"Bucket": "src", "Key": "a b/~x.y_z-!*'()", "VersionId": "3/L4kq+ab"}));
-    sources
-        .push(json!({"Bucket": "arn:aws:s3:us-west-2:123456789012:accesspoint/ap", "Key": "ü k"}));
+    for (bucket, key) in [
+        ("arn:aws:s3:us-west-2:123456789012:accesspoint/ap", "ü k"),
+        ("arn:aws-cn:s3:cn-north-1:123456789012:accesspoint:my.ap", "k"),
+        (
+            "arn:aws:s3-outposts:us-west-2:123456789012:outpost/op-01ac5d28a6a232904/accesspoint/ap",
+            "a/b c",
+        ),
+    ] {
+        sources.push(json!({"Bucket": bucket, "Key": key}));
+    }
     let script = format!(
         "import json\nfrom botocore.handlers import handle_copy_source_param\n\
          out = []\n\
@@ -360,6 +368,27 @@ fn the_object_form_is_encoded_as_botocore_encodes_it() {
     let botocore: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
     for (src, want) in sources.iter().zip(&botocore) {
         assert_eq!(&copy_source_header(src), want, "{src}");
+    }
+}
+
+/// An ARN that is not an access point's (botocore's `VALID_S3_ARN` refuses it too) is not a
+/// bucket for the object form: refused at the field, where encoding it as `ARN/object/KEY`
+/// would name nothing.
+#[test]
+fn the_object_form_takes_only_access_point_arns() {
+    for bucket in [
+        "arn:aws:s3:::my-bucket",
+        "arn:aws:s3:us-west-2:123456789012:bucket/b",
+    ] {
+        let e = validate::validate_envelope(json!({
+            "operation": "copy_object",
+            "input": {"Bucket": "dest", "Key": "k", "x-amz-copy-source": {"Bucket": bucket, "Key": "k"}},
+        }))
+        .unwrap_err();
+        assert_eq!(
+            e.details[0].pointer, "/input/x-amz-copy-source/Bucket",
+            "{bucket}"
+        );
     }
 }
 

@@ -983,9 +983,8 @@ fn timestamps() {
     f.finish(started);
 }
 
-/// Non-ASCII where a date has digits or its offset gives `None`, never a panic: the parser
-/// written here before the `time` crate's sliced the offset by byte index and panicked
-/// (`byte index 3 is not a char boundary`).
+/// Non-ASCII where a date has digits or its offset gives `None`, never a panic (an earlier
+/// parser written here sliced the offset by byte index, `byte index 3 is not a char boundary`).
 #[test]
 fn dates_with_non_ascii_do_not_panic() {
     for s in [

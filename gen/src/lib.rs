@@ -210,11 +210,23 @@ fn build_operation(
             .iter_mut()
             .find(|p| &p.name == name)
             .ok_or_else(|| format!("{}: overlay patches unknown parameter `{name}`", ov.name))?;
+        if patch.departure.is_some() && p.origin != Origin::Docs {
+            return Err(format!(
+                "{}.{name}: a departure is from the docs page, which does not have this parameter",
+                ov.name
+            ));
+        }
         apply_patch(overlay, p, &patch)?;
         corrections.push(format!("{name}: {}", patch.reason));
     }
     for add in &ov.add_parameters {
         let name = add.name.clone().expect("checked in Overlay::parse");
+        if add.departure.is_some() {
+            return Err(format!(
+                "{}.{name}: an added parameter has no page to depart from",
+                ov.name
+            ));
+        }
         if parameters.iter().any(|p| p.name == name) {
             return Err(format!(
                 "{}: added parameter `{name}` already exists",
@@ -432,9 +444,10 @@ fn apply_patch(overlay: &Overlay, p: &mut Parameter, patch: &ParameterPatch) -> 
     if let Some(e) = patch.encoding {
         p.encoding = Some(e);
     }
-    // Only where the page documents the parameter is there a page to depart from.
-    if p.origin == Origin::Docs {
-        p.departure.clone_from(&patch.departure);
+    // Only where the page documents the parameter is there a page to depart from (a by-name
+    // patch also reaches copies the overlay made; `build_operation` refuses the rest).
+    if let (Some(d), Origin::Docs) = (&patch.departure, p.origin) {
+        p.departure = Some(d.clone());
     }
     if let Some(s) = &patch.schema {
         let base = p.schema.as_object_mut().expect("schema object");

@@ -151,9 +151,11 @@ fn departures(s: &mut String, m: &Manifest) {
     let _ = writeln!(s, "\n## Departures from the docs page\n");
     let _ = writeln!(
         s,
-        "Everywhere else a documented parameter means what the page says, with its type \
-         narrowed to what S3 accepts (enums, patterns, ranges, required where S3 requires it). \
-         These take another JSON type or mean something else, each for the reason given.\n"
+        "Everywhere else a documented parameter takes the JSON type the page gives and means \
+         what the page says. The connector narrows it to what S3 accepts (enums, patterns, \
+         ranges, required where S3 requires it) or widens it (dates also as HTTP dates, the copy \
+         source also as an object), and the page's form keeps working. These parameters take \
+         another JSON type or mean something else, each for the reason given.\n"
     );
     let _ = writeln!(s, "| Parameter | Operations | How and why |");
     let _ = writeln!(s, "|---|---|---|");
