@@ -494,21 +494,11 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
 /// Keys are at most `MAX_KEY_BYTES` of UTF-8 (a schema counts characters): the object's, and the
 /// one a copy source's object form names.
 fn check_key_lengths(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
-    let mut keys = vec![("/input/Key".to_string(), input.get("Key"))];
-    // A copy source's object form names a key too.
-    for p in op
-        .parameters
-        .iter()
-        .filter(|p| p.encoding == Some(Encoding::CopySource))
-    {
-        let source = input.get(&p.name).and_then(|s| s.get("Key"));
-        keys.push((format!("/input/{}/Key", pointer(&[&p.name])), source));
-    }
-    for (at, key) in keys {
+    let mut check = |key: Option<&Value>, at: &dyn Fn() -> String| {
         if let Some(Value::String(key)) = key {
             if key.len() > MAX_KEY_BYTES {
                 out.push(Detail {
-                    pointer: at,
+                    pointer: at(),
                     message: format!(
                         "is {} bytes of UTF-8; S3 allows at most {MAX_KEY_BYTES}",
                         key.len()
@@ -516,6 +506,16 @@ fn check_key_lengths(op: &Operation, input: &Map<String, Value>, out: &mut Vec<D
                 });
             }
         }
+    };
+    check(input.get("Key"), &|| "/input/Key".into());
+    // A copy source's object form names a key too.
+    for p in op
+        .parameters
+        .iter()
+        .filter(|p| p.encoding == Some(Encoding::CopySource))
+    {
+        let source = input.get(&p.name).and_then(|s| s.get("Key"));
+        check(source, &|| format!("/input/{}/Key", pointer(&[&p.name])));
     }
 }
 

@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use base64::Engine as _;
-use common::{boto3, bucket, run, tools_bin, Server};
+use common::{boto3, bucket, py, python, run, Server};
 use s3_connector::request::{Destination, Payload};
 use s3_connector::{credentials, prepare, validate};
 use serde_json::{json, Value};
@@ -48,11 +46,12 @@ fn cleanup(s: &Server, b: &str) {
     boto3(
         s,
         &format!(
-            "b = {b:?}\n\
+            "b = {}\n\
              for page in s3.get_paginator('list_object_versions').paginate(Bucket=b):\n\
              \x20   for v in page.get('Versions', []) + page.get('DeleteMarkers', []):\n\
              \x20       s3.delete_object(Bucket=b, Key=v['Key'], VersionId=v['VersionId'])\n\
-             s3.delete_bucket(Bucket=b)\n"
+             s3.delete_bucket(Bucket=b)\n",
+            py(b)
         ),
     );
 }
@@ -69,9 +68,10 @@ fn put_sources(s: &Server, b: &str, keys: &[&str]) {
     boto3(
         s,
         &format!(
-            "for k in json.loads({:?}):\n\
-             \x20   s3.put_object(Bucket={b:?}, Key=k, Body=bytes(range(256)) + k.encode())\n",
-            serde_json::to_string(keys).unwrap()
+            "for k in json.loads({}):\n\
+             \x20   s3.put_object(Bucket={}, Key=k, Body=bytes(range(256)) + k.encode())\n",
+            py(&serde_json::to_string(keys).unwrap()),
+            py(b)
         ),
     );
 }
@@ -81,9 +81,10 @@ fn read_back(s: &Server, b: &str, keys: &[String]) -> Vec<Vec<u8>> {
     let out = boto3(
         s,
         &format!(
-            "print(json.dumps([base64.b64encode(s3.get_object(Bucket={b:?}, Key=k)['Body'].read()).decode() \
-             for k in json.loads({:?})]))",
-            serde_json::to_string(keys).unwrap()
+            "print(json.dumps([base64.b64encode(s3.get_object(Bucket={}, Key=k)['Body'].read()).decode() \
+             for k in json.loads({})]))",
+            py(b),
+            py(&serde_json::to_string(keys).unwrap())
         ),
     );
     let list: Vec<String> = serde_json::from_str(out.trim()).unwrap();
@@ -175,11 +176,13 @@ on_servers!(a_versioned_source_copies_the_named_version, |s| {
     let out = boto3(
         s,
         &format!(
-            "b, k = {b:?}, {key:?}\n\
+            "b, k = {}, {}\n\
              s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={{'Status': 'Enabled'}})\n\
              v1 = s3.put_object(Bucket=b, Key=k, Body=b'first')['VersionId']\n\
              s3.put_object(Bucket=b, Key=k, Body=b'second')\n\
-             print(v1)\n"
+             print(v1)\n",
+            py(&b),
+            py(key)
         ),
     );
     let v1 = out.trim();
@@ -267,11 +270,12 @@ on_servers!(conditional_requests_take_every_date_form, |s| {
             &format!(
                 "import datetime\n\
                  try:\n\
-                 \x20   s3.copy_object(Bucket={b:?}, Key='copy', CopySource={{'Bucket': {b:?}, 'Key': 'k'}}, \
+                 \x20   s3.copy_object(Bucket={b}, Key='copy', CopySource={{'Bucket': {b}, 'Key': 'k'}}, \
                  CopySourceIfUnmodifiedSince=datetime.datetime({year}, 1, 1, tzinfo=datetime.timezone.utc))\n\
                  \x20   print('copied')\n\
                  except s3.exceptions.ClientError as e:\n\
-                 \x20   print(e.response['Error']['Code'])\n"
+                 \x20   print(e.response['Error']['Code'])\n",
+                b = py(&b)
             ),
         )
         .trim()
@@ -345,27 +349,15 @@ fn the_object_form_is_encoded_as_botocore_encodes_it() {
     ] {
         sources.push(json!({"Bucket": bucket, "Key": key}));
     }
-    let script = format!(
-        "import json\nfrom botocore.handlers import handle_copy_source_param\n\
+    let script = "import json, sys\nfrom botocore.handlers import handle_copy_source_param\n\
          out = []\n\
-         for src in json.loads({:?}):\n\
-         \x20   p = {{'CopySource': src}}\n\
+         for src in json.loads(sys.argv[1]):\n\
+         \x20   p = {'CopySource': src}\n\
          \x20   handle_copy_source_param(p)\n\
          \x20   out.append(p['CopySource'])\n\
-         print(json.dumps(out))\n",
-        serde_json::to_string(&sources).unwrap()
-    );
-    let out = Command::new(tools_bin("python"))
-        .arg("-c")
-        .arg(script)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let botocore: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+         print(json.dumps(out))\n";
+    let out = python(script, &[&serde_json::to_string(&sources).unwrap()]);
+    let botocore: Vec<String> = serde_json::from_str(&out).unwrap();
     for (src, want) in sources.iter().zip(&botocore) {
         assert_eq!(&copy_source_header(src), want, "{src}");
     }

@@ -20,7 +20,7 @@ use std::process::Command;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use common::{tools_bin, Outcome, Server, ACCESS_KEY, SECRET_KEY};
+use common::{python, tools_bin, Outcome, Server, ACCESS_KEY, SECRET_KEY};
 
 /// Writes `ca.pem` (a CA), `other-ca.pem` (an unrelated CA), `leaf.pem` and `leaf.key` (a
 /// server certificate for 127.0.0.1 and localhost, signed by the first CA) into `dir`.
@@ -68,17 +68,7 @@ open(out + "/leaf.pem", "wb").write(pem(leaf))
 open(out + "/leaf.key", "wb").write(leaf_key.private_bytes(serialization.Encoding.PEM,
     serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 "#;
-    let out = Command::new(tools_bin("python"))
-        .arg("-c")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "making certificates failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python(script, &[dir.to_str().unwrap()]);
 }
 
 fn connection(endpoint: &str) -> Value {

@@ -393,6 +393,29 @@ fn check_output_schema(operation: &str, output: &Value) {
     }
 }
 
+/// Runs a Python snippet with the tools' interpreter (boto3 and botocore installed), `args` as
+/// `sys.argv[1:]`. Returns stdout; a failure fails the test with Python's stderr.
+pub(crate) fn python(code: &str, args: &[&str]) -> String {
+    let out = Command::new(tools_bin("python"))
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .env("HOME", Path::new(ROOT).join("target/test-home"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `s` as a Python string literal (a JSON string is one).
+pub(crate) fn py(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
 /// Runs a Python snippet with boto3 against `server`; `ENDPOINT`, `s3` (a path-style client) are
 /// predefined. Returns stdout.
 pub(crate) fn boto3(server: &Server, code: &str) -> String {
@@ -402,18 +425,7 @@ pub(crate) fn boto3(server: &Server, code: &str) -> String {
          aws_secret_access_key='{SECRET_KEY}', config=Config(s3={{'addressing_style': 'path'}}))\n",
         server.endpoint
     );
-    let out = Command::new(tools_bin("python"))
-        .arg("-c")
-        .arg(format!("{prelude}{code}"))
-        .env("HOME", Path::new(ROOT).join("target/test-home"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    python(&format!("{prelude}{code}"), &[])
 }
 
 /// Declares a test body once and runs it against each server.
