@@ -14,7 +14,7 @@ use crate::classify::BAD_DIGEST;
 use crate::error::{Error, Failure};
 use crate::manifest::{Encoding, Operation};
 use crate::progress::Progress;
-use crate::request::Payload;
+use crate::request::{HttpRequest, Payload};
 use crate::transport;
 
 pub(crate) fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error> {
@@ -30,6 +30,26 @@ pub(crate) fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error>
 /// Integrity of in-memory bodies: a caller-given Content-MD5 must match the body (checked
 /// before sending), and when none is given one is computed, unless checksums are turned off.
 /// File bodies are not read twice for it: they are checked by length and streamed once.
+/// An operation the model says must carry an integrity checksum (`DeleteObjects`,
+/// `PutBucketLifecycleConfiguration`, ...) gets `Content-MD5` of its in-memory body, unless the
+/// caller gave it or a flexible checksum (`x-amz-checksum-*`). S3 refuses such a request
+/// without one; every S3-compatible server reads `Content-MD5`.
+pub(crate) fn with_required_md5(request: &mut HttpRequest) {
+    use md5::{Digest, Md5};
+    let given = request
+        .headers
+        .iter()
+        .any(|(n, _)| n == "content-md5" || n.starts_with("x-amz-checksum-"));
+    let bytes: &[u8] = match &request.payload {
+        _ if given => return,
+        Payload::Empty => b"",
+        Payload::Bytes(b) => b,
+        Payload::File { .. } => return,
+    };
+    let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes));
+    request.headers.push(("content-md5".into(), md5));
+}
+
 pub(crate) fn with_content_md5<'i>(
     op: &Operation,
     input: &'i Map<String, Value>,

@@ -418,6 +418,10 @@ impl Ctx<'_> {
                 };
                 out.extend(self.read_object(sink, &mut body, length, progress).await?);
             }
+            ResponseBody::Text => {
+                let bytes = transport::read_all(&mut body, idle, MAX_XML_REPLY).await?;
+                out.extend(read_text(op, bytes)?);
+            }
             ResponseBody::None => while transport::next_chunk(&mut body, idle).await?.is_some() {},
         }
         Ok(out)
@@ -491,6 +495,27 @@ enum BytesTo<'a> {
     File(&'a Path),
     /// Returned in the output.
     Inline,
+}
+
+/// A text document reply (a bucket policy) as the output property that `x-s3.body` marks.
+fn read_text(op: &Operation, bytes: Vec<u8>) -> Result<Map<String, Value>, Error> {
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::of(
+            Failure::Unreadable,
+            "unreadable reply: the document is not UTF-8",
+        )
+    })?;
+    let name = op
+        .output
+        .get("properties")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .find(|(_, s)| s.pointer("/x-s3/body").is_some())
+        .map_or("Body", |(n, _)| n.as_str());
+    let mut out = Map::new();
+    out.insert(name.to_string(), Value::String(text));
+    Ok(out)
 }
 
 /// An XML reply mapped to output fields: straight from the events when the schema allows

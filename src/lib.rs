@@ -43,3 +43,4 @@ mod transport;
 pub mod validate;
 pub mod xml;
 pub mod xml_stream;
+mod xml_write;

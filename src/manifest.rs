@@ -12,6 +12,38 @@ use serde_json::Value;
 /// The committed, generated manifest, embedded at build time.
 pub const MANIFEST_JSON: &str = include_str!("../connector/manifest.json");
 
+// `OPERATION_INDEX` and `CONNECTION_RANGE`: where each operation sits in `MANIFEST_JSON`.
+include!("../connector/operation_index.rs");
+
+/// The operation named (or aliased) `name`, parsed from its own part of the embedded manifest
+/// on first use: a request costs the parse of the one operation it names, however many the
+/// manifest holds.
+pub fn operation(name: &str) -> Option<&'static Operation> {
+    static CELLS: [OnceLock<Operation>; OPERATION_INDEX.len()] =
+        [const { OnceLock::new() }; OPERATION_INDEX.len()];
+    let slot = OPERATION_INDEX
+        .binary_search_by(|(n, _, _)| (*n).cmp(name))
+        .ok()?;
+    let (_, start, end) = OPERATION_INDEX[slot];
+    Some(CELLS[slot].get_or_init(|| {
+        serde_json::from_str(&MANIFEST_JSON[start..end]).expect("the operation index is current")
+    }))
+}
+
+/// Every name an operation answers to, aliases included, sorted.
+pub fn operation_names() -> impl Iterator<Item = &'static str> {
+    OPERATION_INDEX.iter().map(|(n, _, _)| *n)
+}
+
+/// The connection object's JSON Schema, parsed on first use.
+pub fn connection_schema() -> &'static Value {
+    static CELL: OnceLock<Value> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let (start, end) = CONNECTION_RANGE;
+        serde_json::from_str(&MANIFEST_JSON[start..end]).expect("the connection index is current")
+    })
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -31,6 +63,12 @@ pub struct Sources {
     /// SHA-256 of that page, so a changed input is visible in review.
     pub docs_sha256: String,
     pub overlay: String,
+    /// AWS's S3 model, as the botocore package holds it (read from the installed package).
+    pub model: String,
+    /// The botocore release the model came from.
+    pub botocore: String,
+    /// SHA-256 of the model (its JSON, as botocore ships it decompressed).
+    pub model_sha256: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +76,8 @@ pub struct Sources {
 pub enum Origin {
     Docs,
     Overlay,
+    /// AWS's S3 model.
+    Model,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +92,21 @@ pub struct Operation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docs_link: Option<String>,
     pub origin: Origin,
+    /// AWS's name of the operation in its S3 model (`PutBucketLifecycleConfiguration`); absent
+    /// for the connector's own workflow operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<String>,
+    /// Other names the operation answers to (botocore's, where the docs page names it
+    /// otherwise). A host may hide them in a picker: they run this same operation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// AWS marks the operation deprecated (a newer one does the same).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
+    /// The model says the request must carry an integrity checksum: `Content-MD5` is computed
+    /// for the body when the caller gave none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub checksum_required: bool,
     pub http: Http,
     /// How the request body is made, when the operation sends one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,7 +200,7 @@ pub struct PageToken {
     pub else_last_of: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Http {
     pub method: String,
@@ -165,6 +220,9 @@ pub enum RequestBody {
     CreateBucketConfiguration,
     /// `<CompleteMultipartUpload>` listing the parts (see `quirks.rs`).
     CompleteMultipartUpload,
+    /// The XML document of the parameter with `Encoding::Xml`, written from its value as its
+    /// schema's `x-s3` annotations say (`xml_write.rs`); empty when it is not given.
+    Xml,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +234,9 @@ pub enum ResponseBody {
     Xml,
     /// The object's bytes.
     Payload,
+    /// A text document returned whole as the output property marked `x-s3.body` (a bucket
+    /// policy).
+    Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +272,8 @@ pub enum Encoding {
     Base64,
     /// Body source: a local file path, streamed.
     File,
+    /// The request's XML document, from a JSON object (`RequestBody::Xml`).
+    Xml,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,6 +287,9 @@ pub struct Parameter {
     pub wire: Option<String>,
     pub required: bool,
     pub origin: Origin,
+    /// The member of AWS's model this parameter is (`ACL` for `x-amz-acl`), when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
     /// The value is a secret: never printed, masked in errors.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secret: bool,
@@ -255,9 +321,12 @@ impl Manifest {
         })
     }
 
+    /// The operation by its name or an alias.
     #[must_use]
     pub fn operation(&self, name: &str) -> Option<&Operation> {
-        self.operations.iter().find(|o| o.name == name)
+        self.operations
+            .iter()
+            .find(|o| o.name == name || o.aliases.iter().any(|a| a == name))
     }
 
     #[must_use]
@@ -284,10 +353,8 @@ pub struct Steps {
 pub fn steps() -> &'static Steps {
     static CELL: OnceLock<Steps> = OnceLock::new();
     CELL.get_or_init(|| {
-        let m = Manifest::embedded();
         let op = |name: &str| {
-            m.operation(name)
-                .unwrap_or_else(|| panic!("the embedded manifest lacks `{name}`"))
+            operation(name).unwrap_or_else(|| panic!("the embedded manifest lacks `{name}`"))
         };
         Steps {
             put_object: op("put_object"),
@@ -339,6 +406,20 @@ mod tests {
     fn the_building_blocks_are_in_the_manifest() {
         let s = steps();
         assert_eq!(s.upload_part.name, "upload_part_in_multipart");
+        assert_eq!(
+            operation("upload_part").unwrap().name,
+            "upload_part_in_multipart"
+        );
+        let all = Manifest::embedded();
+        for name in operation_names() {
+            let lazy = operation(name).unwrap();
+            let full = all.operation(name).unwrap();
+            assert_eq!(
+                serde_json::to_value(lazy).unwrap(),
+                serde_json::to_value(full).unwrap()
+            );
+        }
+        assert_eq!(connection_schema(), &all.connection);
         assert_eq!(s.list_parts.http.method, "GET");
         assert!(s.put_object.has_quirk(Quirk::DeleteCorruptObject));
         assert_eq!(

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::body::{with_content_md5, with_sse_c_key_md5};
+use crate::body::{with_content_md5, with_required_md5, with_sse_c_key_md5};
 use crate::error::Error;
 use crate::manifest::Operation;
 use crate::quirks;
@@ -24,5 +24,9 @@ pub fn prepare(
     let payload = quirks::xml_body(op, input, dest.region)?.unwrap_or(body);
     let input = with_content_md5(op, input, &payload, checksums)?;
     let input = with_sse_c_key_md5(op, &input)?;
-    request::build(op, &input, dest, payload)
+    let mut request = request::build(op, &input, dest, payload)?;
+    if op.checksum_required {
+        with_required_md5(&mut request);
+    }
+    Ok(request)
 }

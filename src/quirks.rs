@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::classify::BAD_DIGEST;
 use crate::endpoint::{decode_url, encode_key};
 use crate::error::Error;
-use crate::manifest::{Operation, Quirk, RequestBody};
+use crate::manifest::{Encoding, Operation, Quirk, RequestBody};
 use crate::request::Payload;
 
 /// `x-amz-copy-source` in either of the forms the schema offers (`CopyObject`,
@@ -97,6 +97,13 @@ pub(crate) fn xml_body(
     region: &str,
 ) -> Result<Option<Payload>, Error> {
     match op.request_body {
+        Some(RequestBody::Xml) => xml_payload(op, input).map(Some),
+        // A whole configuration given is written as the model says (bucket type, tags...).
+        Some(RequestBody::CreateBucketConfiguration)
+            if input.contains_key("CreateBucketConfiguration") =>
+        {
+            xml_payload(op, input).map(Some)
+        }
         Some(RequestBody::CreateBucketConfiguration) => {
             let wanted = input
                 .get("Region")
@@ -142,6 +149,24 @@ pub(crate) fn xml_body(
         }
         _ => Ok(None),
     }
+}
+
+/// The XML document of the operation's `Encoding::Xml` parameter (`xml_write.rs`), or no body
+/// when it is not given (as botocore sends none).
+fn xml_payload(op: &Operation, input: &Map<String, Value>) -> Result<Payload, Error> {
+    let Some(p) = op
+        .parameters
+        .iter()
+        .find(|p| p.encoding == Some(Encoding::Xml))
+    else {
+        return Ok(Payload::Empty);
+    };
+    let Some(value) = input.get(&p.name) else {
+        return Ok(Payload::Empty);
+    };
+    let xml = crate::xml_write::document(&p.schema, value)
+        .map_err(|e| Error::invalid_at(format!("/input/{}", p.name), e))?;
+    Ok(Payload::Bytes(Bytes::from(xml)))
 }
 
 /// `ListObjects`: unless the caller chose an `encoding-type`, ask for `url` and decode the reply,

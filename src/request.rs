@@ -82,6 +82,16 @@ fn wire_text(v: &Value) -> String {
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => (f as i64).to_string(),
             _ => n.to_string(),
         },
+        // A list in a header: items joined by commas, one holding a comma or a quote quoted
+        // (RFC 9110 §5.6; botocore's `_escape_header_list_string`).
+        Value::Array(items) => items
+            .iter()
+            .map(|item| match wire_text(item) {
+                t if t.contains([',', '"']) => format!("\"{}\"", t.replace('"', "\\\"")),
+                t => t,
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         other => other.to_string(),
     }
 }
@@ -198,5 +208,9 @@ mod tests {
         assert_eq!(wire_text(&json!(10000)), "10000");
         assert_eq!(wire_text(&json!(true)), "true");
         assert_eq!(wire_text(&json!("x")), "x");
+        assert_eq!(
+            wire_text(&json!(["ETag", "a,b", "q\"t"])),
+            r#"ETag,"a,b","q\"t""#
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! nothing is sent unless the list is empty. Values are never echoed (they may be secrets).
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use base64::Engine as _;
 use jsonschema::error::ValidationErrorKind;
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::Connection;
 use crate::error::{Detail, Error};
-use crate::manifest::{Encoding, Manifest, Operation, Rule};
+use crate::manifest::{self, Encoding, Operation, Rule};
 use crate::protocol::ENVELOPE_FIELDS;
 
 /// A request that passed every check. `Debug` masks secret parameters (SSE-C keys).
@@ -54,26 +54,28 @@ struct Compiled {
 
 /// Compiled on first use, per operation: a one-shot `run` compiles only the schemas it needs.
 fn compiled(operation: Option<&str>) -> &'static Compiled {
-    static CELLS: OnceLock<HashMap<String, OnceLock<Compiled>>> = OnceLock::new();
-    let cells = CELLS.get_or_init(|| {
-        let mut map: HashMap<String, OnceLock<Compiled>> = Manifest::embedded()
-            .operations
-            .iter()
-            .map(|o| (o.name.clone(), OnceLock::new()))
-            .collect();
-        map.insert(String::new(), OnceLock::new());
-        map
-    });
+    static CELLS: OnceLock<Mutex<HashMap<String, &'static Compiled>>> = OnceLock::new();
     let key = operation.unwrap_or_default();
-    cells[key].get_or_init(|| {
-        let m = Manifest::embedded();
+    let mut cells = CELLS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(c) = cells.get(key) {
+        return c;
+    }
+    // Compiled once per operation name and kept for the life of the process.
+    let c: &'static Compiled = Box::leak(Box::new({
         let schema = match operation {
-            Some(name) => m.operation(name).expect("known operation").input_schema(),
-            None => m.connection.clone(),
+            Some(name) => manifest::operation(name)
+                .expect("known operation")
+                .input_schema(),
+            None => manifest::connection_schema().clone(),
         };
         let validator = compile(&schema);
         Compiled { schema, validator }
-    })
+    }));
+    cells.insert(key.to_string(), c);
+    c
 }
 
 fn compile(schema: &Value) -> jsonschema::Validator {
@@ -105,7 +107,6 @@ fn envelope_operation(
     env: &Map<String, Value>,
     details: &mut Vec<Detail>,
 ) -> Option<&'static Operation> {
-    let manifest = Manifest::embedded();
     match env.get("operation") {
         None => {
             details.push(Detail {
@@ -115,14 +116,14 @@ fn envelope_operation(
             None
         }
         Some(Value::String(name)) => {
-            if let Some(op) = manifest.operation(name) {
+            if let Some(op) = manifest::operation(name) {
                 Some(op)
             } else {
                 details.push(Detail {
                     pointer: "/operation".into(),
                     message: format!(
                         "unknown operation; known: {}",
-                        manifest.operation_names().join(", ")
+                        manifest::operation_names().collect::<Vec<_>>().join(", ")
                     ),
                 });
                 None

@@ -17,12 +17,17 @@ pub const MAX_DEPTH: usize = 64;
 pub struct Element<'a> {
     pub name: &'a str,
     pub text: Cow<'a, str>,
+    /// Child elements, and the element's attributes (other than namespace declarations) as
+    /// children marked `attribute`, which an `x-s3.xml` path selects as `@name`.
     pub children: Vec<Element<'a>>,
+    pub attribute: bool,
 }
 
 impl<'a> Element<'a> {
     pub(crate) fn child(&self, name: &str) -> Option<&Element<'a>> {
-        self.children.iter().find(|c| c.name == name)
+        self.children
+            .iter()
+            .find(|c| c.name == name && !c.attribute)
     }
 
     #[must_use]
@@ -77,6 +82,32 @@ pub(crate) fn resolve_entity(
     }))
 }
 
+/// An element's attributes as attribute children (`xsi:type="CanonicalUser"` → `type`), but
+/// namespace declarations.
+fn attributes<'a>(
+    doc: &'a str,
+    e: &quick_xml::events::BytesStart<'a>,
+) -> Result<Vec<Element<'a>>, String> {
+    let mut out = Vec::new();
+    for a in e.attributes() {
+        let a = a.map_err(|e| format!("XML attribute: {e}"))?;
+        let key = a.key.into_inner();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            continue;
+        }
+        let value = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| format!("XML attribute: {e}"))?;
+        out.push(Element {
+            name: local_name(doc, key, key.len())?,
+            text: Cow::Owned(value.into_owned()),
+            children: Vec::new(),
+            attribute: true,
+        });
+    }
+    Ok(out)
+}
+
 /// Parses a (UTF-8) document into its root element, without copying names or plain text.
 pub fn parse(bytes: &[u8]) -> Result<Element<'_>, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("XML is not UTF-8: {e}"))?;
@@ -95,12 +126,14 @@ pub fn parse(bytes: &[u8]) -> Result<Element<'_>, String> {
                 let name = local_name(text, &e, e.name().as_ref().len())?;
                 stack.push(Element {
                     name,
+                    children: attributes(text, &e)?,
                     ..Default::default()
                 });
             }
             Event::Empty(e) => {
                 let el = Element {
                     name: local_name(text, &e, e.name().as_ref().len())?,
+                    children: attributes(text, &e)?,
                     ..Default::default()
                 };
                 match stack.last_mut() {
@@ -185,9 +218,17 @@ fn select<'e, 'a>(el: &'e Element<'a>, path: &str) -> Vec<&'e Element<'a>> {
         if seg == "." {
             continue;
         }
+        let (seg, attribute) = match seg.strip_prefix('@') {
+            Some(name) => (name, true),
+            None => (seg, false),
+        };
         current = current
             .iter()
-            .flat_map(|e| e.children.iter().filter(|c| c.name == seg))
+            .flat_map(|e| {
+                e.children
+                    .iter()
+                    .filter(move |c| c.name == seg && c.attribute == attribute)
+            })
             .collect();
     }
     current

@@ -56,7 +56,7 @@ impl Plan {
 fn fields(schema: &Value, path_required: bool) -> Option<Fields> {
     let mut out = Vec::new();
     for (name, ps, path) in crate::xml::xml_properties(schema, path_required) {
-        if path.is_empty() || path == "." || path.contains('/') {
+        if path.is_empty() || path == "." || path.contains('/') || path.starts_with('@') {
             return None;
         }
         let list = ps.get("type").and_then(Value::as_str) == Some("array");

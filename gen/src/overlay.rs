@@ -21,6 +21,23 @@ pub struct Overlay {
     pub parameters_by_name: Map<String, Value>,
     /// One entry per operation, in the order the manifest lists them.
     pub operations: Vec<OperationOverlay>,
+    /// The `MaxItems` parameter every operation paged automatically by the model's paginator
+    /// gets (the total limit across pages).
+    #[serde(default)]
+    pub max_items: Option<ParameterPatch>,
+    /// What the model does not say about operations generated from it alone, by their name.
+    #[serde(default)]
+    pub model_operations: std::collections::BTreeMap<String, ModelOperationOverlay>,
+}
+
+/// Additions to an operation generated from the model alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOperationOverlay {
+    pub reason: String,
+    /// Behaviour beyond the generic request and reply.
+    #[serde(default)]
+    pub quirks: Vec<Reasoned<Quirk>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +52,19 @@ pub struct OperationOverlay {
     #[serde(default)]
     pub description: Option<String>,
     pub reference: String,
-    pub http: Http,
+    /// The operation of AWS's model this one is (its HTTP binding, members and output come
+    /// from there); absent for the connector's own workflow operations.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Other names the operation answers to.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Model members this operation does not take, each with the reason.
+    #[serde(default)]
+    pub skip_members: std::collections::BTreeMap<String, String>,
+    /// The binding, where the model gives none; where it does, the two must agree.
+    #[serde(default)]
+    pub http: Option<Http>,
     #[serde(default)]
     pub request_body: Option<RequestBody>,
     /// Start from the (patched) parameters of another operation.
@@ -57,7 +86,9 @@ pub struct OperationOverlay {
     /// Behaviour beyond the generic request and reply.
     #[serde(default)]
     pub quirks: Vec<Reasoned<Quirk>>,
-    /// Output properties, each with `x-s3` saying where it comes from.
+    /// Output properties, each with `x-s3` saying where it comes from: those the model lacks,
+    /// or all of them for an operation not in the model.
+    #[serde(default)]
     pub output: Map<String, Value>,
 }
 
@@ -159,8 +190,17 @@ impl Overlay {
             if let Some(p) = &op.pagination {
                 check(&format!("{}.pagination", op.name), &p.reason)?;
             }
+            for (member, reason) in &op.skip_members {
+                check(&format!("{}.skip_members.{member}", op.name), reason)?;
+            }
             if let Some(from) = &op.parameters_from {
                 check(&format!("{}.parameters_from", op.name), &from.reason)?;
+            }
+        }
+        for (name, op) in &overlay.model_operations {
+            check(&format!("model_operations.{name}"), &op.reason)?;
+            for q in &op.quirks {
+                check(&format!("model_operations.{name}.quirks"), &q.reason)?;
             }
         }
         Ok(overlay)
