@@ -69,6 +69,7 @@ pub fn generate(
     docs_text: &str,
     overlay_text: &str,
     model: &Model,
+    live: &operations_doc::Live,
 ) -> Result<BTreeMap<String, String>, String> {
     let manifest = build_manifest(docs_text, overlay_text, model)?;
     let mut files = BTreeMap::new();
@@ -91,9 +92,18 @@ pub fn generate(
     }
     files.insert(
         "docs/operations.md".to_string(),
-        operations_doc::render(&manifest),
+        operations_doc::render(&manifest, model::EXCLUDED, live),
     );
     Ok(files)
+}
+
+/// The Python whose botocore holds the model: `S3_CONNECTOR_PYTHON`, else the project's tool
+/// environment (`scripts/install-tools`).
+pub fn default_python() -> std::path::PathBuf {
+    std::env::var_os("S3_CONNECTOR_PYTHON").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/python"),
+        std::path::PathBuf::from,
+    )
 }
 
 /// Reads the inputs under `root`, and AWS's model from the botocore that `python` imports, and
@@ -101,7 +111,34 @@ pub fn generate(
 pub fn generate_from(root: &Path, python: &Path) -> Result<BTreeMap<String, String>, String> {
     let read = |p: &str| std::fs::read_to_string(root.join(p)).map_err(|e| format!("{p}: {e}"));
     let model = Model::load(python)?;
-    generate(&read(DOCS_PATH)?, &read(OVERLAY_PATH)?, &model)
+    let live = live_results(&read(LIVE_PATH)?)?;
+    generate(&read(DOCS_PATH)?, &read(OVERLAY_PATH)?, &model, &live)
+}
+
+/// The live scenarios of every operation, with the servers each passes on (checked by
+/// `tests/every_operation.rs`, which runs them).
+pub const LIVE_PATH: &str = "tests/ops/scenarios.json";
+
+fn live_results(text: &str) -> Result<operations_doc::Live, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("{LIVE_PATH}: {e}"))?;
+    let mut out = operations_doc::Live::new();
+    for (op, scenario) in v.as_object().into_iter().flatten() {
+        let passed: Vec<String> = scenario
+            .get("servers")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(_, r)| r.as_str() == Some("pass"))
+            .map(|(server, _)| match server.as_str() {
+                "seaweedfs" => "SeaweedFS".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        if !passed.is_empty() {
+            out.insert(op.clone(), passed);
+        }
+    }
+    Ok(out)
 }
 
 /// Where each operation and the connection schema sit in the manifest's text.
@@ -494,10 +531,28 @@ fn build_operation(
         )?;
         output_props.insert(name.clone(), Value::Object(expanded));
     }
-    // The model's members the overlay does not write (all of them once the overlay writes none).
+    // The model's members the overlay does not write (all of them once the overlay writes none);
+    // one it writes must come from where the model says, as the same JSON type.
     for (name, prop) in model_output.into_iter().flatten() {
-        if !output_props.contains_key(name) {
-            output_props.insert(name.clone(), prop.clone());
+        match output_props.get(name) {
+            None => {
+                output_props.insert(name.clone(), prop.clone());
+            }
+            Some(ours) => {
+                // Header names compare without case, as HTTP reads them.
+                let facts = |s: &Value| {
+                    let x = s.get("x-s3").map(|x| x.to_string().to_ascii_lowercase());
+                    (x, s.get("type").cloned())
+                };
+                if facts(ours) != facts(prop) {
+                    return Err(format!(
+                        "{}: output `{name}` is {:?} in the overlay but {:?} in the model",
+                        ov.name,
+                        facts(ours),
+                        facts(prop)
+                    ));
+                }
+            }
         }
     }
     let http = match (&ov.http, mop) {

@@ -22,12 +22,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    // botocore's model is read through the project's tool environment unless told otherwise.
-    let python = std::env::var_os("S3_CONNECTOR_PYTHON").map_or_else(
-        || PathBuf::from(REPO_ROOT).join(".tools/venv/bin/python"),
-        PathBuf::from,
-    );
-    let files = match s3_connector_gen::generate_from(&root, &python) {
+    let files = match s3_connector_gen::generate_from(&root, &s3_connector_gen::default_python()) {
         Ok(f) => f,
         Err(e) => {
             eprintln!("gen: {e}");

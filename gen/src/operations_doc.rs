@@ -7,20 +7,53 @@ use serde_json::Value;
 use s3_connector::manifest::{Encoding, Location, Manifest, Origin, Parameter};
 use s3_connector::schemas::GENERATED_NOTE;
 
-pub fn render(m: &Manifest) -> String {
+/// Where each operation ran live: operation → the servers it passed on (`tests/ops/`).
+pub type Live = std::collections::BTreeMap<String, Vec<String>>;
+
+pub fn render(m: &Manifest, excluded: &[(&str, &str)], live: &Live) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "<!-- {} -->\n", GENERATED_NOTE);
     let _ = writeln!(s, "# Operations reference\n");
+    let from = |o: Origin| m.operations.iter().filter(|op| op.origin == o).count();
     let _ = writeln!(
         s,
-        "{} operations. Parameter names are exactly as hosts send them in `input`. \
-         Where: the wire location (`path`, `query`, `header`, `header map` = one header per map entry, \
-         `body`, `local` = used by the connector, not sent). Origin: `docs` = from the vendor docs page, \
-         `overlay` = added or corrected in `connector/overlay.json`.\n",
-        m.operations.len()
+        "{} operations: {} from the vendor docs page (`{}`), {} from AWS's S3 model (botocore {}, \
+         `{}`), {} the connector's own. Parameter names are exactly as hosts send them in `input`: \
+         header and query members by their wire name, URI members by their label (`Bucket`, `Key`), \
+         an XML body as one parameter named as the model names it, whose JSON is what `aws s3api` \
+         takes. Where: the wire location (`path`, `query`, `header`, `header map` = one header per \
+         map entry, `body`, `local` = used by the connector, not sent). Origin: `docs` = the docs \
+         page, `model` = AWS's model, `overlay` = added or corrected in `connector/overlay.json`. \
+         Live: the servers on which the operation ran in the tests (`tests/every_operation.rs`); \
+         every operation is also checked against botocore's serializer (`tests/oracle.rs`).\n",
+        m.operations.len(),
+        from(Origin::Docs),
+        m.sources.docs,
+        from(Origin::Model),
+        m.sources.botocore,
+        m.sources.model,
+        from(Origin::Overlay),
     );
     for op in &m.operations {
-        let _ = writeln!(s, "- [`{}`](#{}) — {}", op.name, op.name, op.title);
+        let aliases: Vec<String> = op.aliases.iter().map(|a| format!("`{a}`")).collect();
+        let also = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also {})", aliases.join(", "))
+        };
+        let _ = writeln!(s, "- [`{}`](#{}){also} — {}", op.name, op.name, op.title);
+    }
+    let covered: std::collections::BTreeSet<&str> =
+        m.operations.iter().filter_map(|o| o.aws.as_deref()).collect();
+    let _ = writeln!(
+        s,
+        "\n## Coverage of AWS's model\n\n{} of the model's {} operations are here. These are not, \
+         because they cannot work through this connector:\n",
+        covered.len(),
+        covered.len() + excluded.len()
+    );
+    for (name, why) in excluded {
+        let _ = writeln!(s, "- `{name}`: {why}.");
     }
     departures(&mut s, m);
     for op in &m.operations {
@@ -44,6 +77,14 @@ pub fn render(m: &Manifest) -> String {
         );
         if op.origin == Origin::Overlay {
             let _ = writeln!(s, "Not on the vendor docs page: added by the overlay.\n");
+        }
+        if let Some(aws) = &op.aws {
+            let servers = live.get(&op.name).map_or_else(
+                || "not run live (no server here implements it)".to_string(),
+                |l| l.join(", "),
+            );
+            let deprecated = if op.deprecated { " · deprecated by AWS" } else { "" };
+            let _ = writeln!(s, "AWS: `{aws}`{deprecated} · Live: {servers}\n");
         }
         if let Some(p) = &op.pagination {
             let tokens: Vec<String> = p
@@ -100,10 +141,10 @@ pub fn render(m: &Manifest) -> String {
                     if p.required { "yes" } else { "" },
                     type_label(p),
                     where_,
-                    if p.origin == Origin::Docs {
-                        "docs"
-                    } else {
-                        "overlay"
+                    match p.origin {
+                        Origin::Docs => "docs",
+                        Origin::Model => "model",
+                        Origin::Overlay => "overlay",
                     },
                     desc.replace('|', "\\|").replace('\n', " ")
                 );
@@ -173,6 +214,7 @@ fn departures(s: &mut String, m: &Manifest) {
 fn type_label(p: &Parameter) -> String {
     let schema = &p.schema;
     let mut t = match schema.get("type").and_then(Value::as_str) {
+        Some("object") if p.encoding == Some(Encoding::Xml) => "object (the XML body)".to_string(),
         Some("object") => "map".to_string(),
         Some(t) => t.to_string(),
         None => "any".to_string(),

@@ -1,8 +1,22 @@
 //! The manifest against the real docs page: nothing documented is lost, locations are right.
 
 use s3_connector::manifest::{Encoding, Location, Manifest, Origin};
-use s3_connector_gen::{docs_page, generate};
+use s3_connector_gen::model::Model;
+use s3_connector_gen::{docs_page, operations_doc::Live};
 use serde_json::json;
+
+/// AWS's model, read once from the installed botocore.
+fn model() -> &'static Model {
+    static M: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    M.get_or_init(|| Model::load(&s3_connector_gen::default_python()).unwrap())
+}
+
+fn generate(
+    docs: &str,
+    overlay: &str,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    s3_connector_gen::generate(docs, overlay, model(), &Live::new())
+}
 
 fn page() -> String {
     std::fs::read_to_string(concat!(
@@ -32,10 +46,53 @@ fn real_page_has_14_operations_and_145_parameters() {
 }
 
 #[test]
+fn every_operation_of_the_model_is_here_but_the_excluded_under_botocores_name() {
+    let m = Manifest::embedded();
+    let excluded: Vec<&str> = s3_connector_gen::model::EXCLUDED
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let names = model().operation_names();
+    assert_eq!(names.len(), 116, "the model's operation count changed");
+    for aws in &names {
+        let here = m.operations.iter().any(|o| o.aws.as_deref() == Some(*aws));
+        assert!(
+            here != excluded.contains(aws),
+            "{aws}: here {here}, excluded {}",
+            excluded.contains(aws)
+        );
+    }
+    // The model's operations not on the docs page take botocore's own names (`xform_name`).
+    let out = std::process::Command::new(s3_connector_gen::default_python())
+        .args([
+            "-c",
+            "import sys, botocore; print(' '.join(botocore.xform_name(n) for n in sys.argv[1:]))",
+        ])
+        .args(&names)
+        .output()
+        .unwrap();
+    let botocore: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(botocore.len(), names.len());
+    for (aws, snake) in names.iter().zip(&botocore) {
+        assert_eq!(&s3_connector_gen::model::snake(aws), snake);
+        if let Some(op) = m.operations.iter().find(|o| o.aws.as_deref() == Some(*aws)) {
+            assert!(
+                &op.name == snake || op.aliases.contains(snake) || op.origin == Origin::Docs,
+                "{aws} is `{}`, botocore says `{snake}`",
+                op.name
+            );
+        }
+    }
+}
+
+#[test]
 fn every_documented_parameter_is_in_the_manifest_and_its_input_schema() {
     let ops = docs_page::parse(&page()).unwrap();
     let m = Manifest::embedded();
-    assert_eq!(m.operations.len(), 18);
     for d in &ops {
         let op = m
             .operation(&d.name)
