@@ -310,6 +310,8 @@ pub struct Parameter {
 pub enum Rule {
     /// At most one of these parameters may be given.
     AtMostOneOf(Vec<String>),
+    /// Exactly one of these parameters must be given (the body sources of a required body).
+    OneOf(Vec<String>),
 }
 
 impl Manifest {

@@ -56,7 +56,7 @@ pub fn input_schema(op: &Operation) -> Value {
     // "At most one of" as JSON Schema, for hosts that validate with the schema alone.
     let mut dependent = Map::new();
     for rule in &op.rules {
-        let Rule::AtMostOneOf(names) = rule;
+        let (Rule::AtMostOneOf(names) | Rule::OneOf(names)) = rule;
         for n in names {
             let others: Vec<Value> = names
                 .iter()
@@ -69,6 +69,8 @@ pub fn input_schema(op: &Operation) -> Value {
     if !dependent.is_empty() {
         schema["dependentSchemas"] = Value::Object(dependent);
     }
+    // The XML names of a payload are the connector's business, not the form's.
+    strip_wire_annotations(&mut schema);
     schema
 }
 

@@ -472,11 +472,17 @@ fn type_name(kind: &jsonschema::error::TypeKind) -> String {
 
 fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
     for rule in &op.rules {
-        let Rule::AtMostOneOf(names) = rule;
+        let (Rule::AtMostOneOf(names) | Rule::OneOf(names)) = rule;
         let given: Vec<&String> = names
             .iter()
             .filter(|n| input.contains_key(n.as_str()))
             .collect();
+        if given.is_empty() && matches!(rule, Rule::OneOf(_)) {
+            out.push(Detail {
+                pointer: format!("/input/{}", pointer(&[&names[0]])),
+                message: format!("is required: give one of {}", names.join(", ")),
+            });
+        }
         if given.len() > 1 {
             for extra in &given[1..] {
                 out.push(Detail {

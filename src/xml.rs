@@ -83,21 +83,22 @@ pub(crate) fn resolve_entity(
 }
 
 /// An element's attributes as attribute children (`xsi:type="CanonicalUser"` → `type`), but
-/// namespace declarations.
+/// namespace declarations. Read leniently, as the streamed mapping ignores them: a malformed
+/// attribute ends the list rather than the reply.
 fn attributes<'a>(
     doc: &'a str,
     e: &quick_xml::events::BytesStart<'a>,
 ) -> Result<Vec<Element<'a>>, String> {
     let mut out = Vec::new();
-    for a in e.attributes() {
-        let a = a.map_err(|e| format!("XML attribute: {e}"))?;
+    for a in e.attributes().with_checks(false) {
+        let Ok(a) = a else { break };
         let key = a.key.into_inner();
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        let value = a
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| format!("XML attribute: {e}"))?;
+        let Ok(value) = a.normalized_value(quick_xml::XmlVersion::Implicit1_0) else {
+            break;
+        };
         out.push(Element {
             name: local_name(doc, key, key.len())?,
             text: Cow::Owned(value.into_owned()),

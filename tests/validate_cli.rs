@@ -48,6 +48,19 @@ fn validate(raw: &str) -> (i32, Value, String) {
     )
 }
 
+/// The operations of the docs page and the connector's own, whose cases are written by hand
+/// here. Those generated from AWS's model get theirs generated: a valid input of every
+/// parameter in `tests/oracle.rs` (which must pass validation), and a missing required field in
+/// `tests/bad_input.rs`.
+fn hand_written_operations() -> std::collections::BTreeSet<String> {
+    s3_connector::manifest::Manifest::embedded()
+        .operations
+        .iter()
+        .filter(|o| o.origin != s3_connector::manifest::Origin::Model)
+        .map(|o| o.name.clone())
+        .collect()
+}
+
 fn cases() -> Value {
     serde_json::from_str(include_str!("fixtures/validate_cases.json")).unwrap()
 }
@@ -67,12 +80,11 @@ fn good_requests_for_every_operation_pass() {
         );
         seen.insert(req["operation"].as_str().unwrap().to_string());
     }
-    let all: std::collections::BTreeSet<String> = s3_connector::manifest::Manifest::embedded()
-        .operation_names()
-        .iter()
-        .map(std::string::ToString::to_string)
-        .collect();
-    assert_eq!(seen, all, "a good case for every operation");
+    assert_eq!(
+        seen,
+        hand_written_operations(),
+        "a good case for every operation"
+    );
 }
 
 #[test]
@@ -85,8 +97,8 @@ fn bad_requests_are_refused_with_the_place_named() {
         .iter()
         .filter_map(|c| c["request"]["operation"].as_str())
         .collect();
-    for op in s3_connector::manifest::Manifest::embedded().operation_names() {
-        assert!(covered.contains(op), "no bad case for {op}");
+    for op in hand_written_operations() {
+        assert!(covered.contains(op.as_str()), "no bad case for {op}");
     }
     for case in bad {
         let name = case["name"].as_str().unwrap();
@@ -150,7 +162,12 @@ fn schema_and_manifest_commands() {
     let (code, text) = run(&["manifest"]);
     assert_eq!(code, 0);
     let m: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(m["operations"].as_array().unwrap().len(), 18);
+    assert_eq!(
+        m["operations"].as_array().unwrap().len(),
+        s3_connector::manifest::Manifest::embedded()
+            .operations
+            .len()
+    );
     let (code, text) = run(&["schema", "put_object"]);
     assert_eq!(code, 0);
     let s: Value = serde_json::from_str(&text).unwrap();

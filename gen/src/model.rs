@@ -169,10 +169,12 @@ impl Model {
             || op["httpChecksum"]["requestChecksumRequired"].as_bool() == Some(true);
         let mut parameters = Vec::new();
         let mut request_body = None;
+        let mut payload_required = false;
         if let Some(input) = op["input"]["shape"].as_str() {
             let shape = self.shape(input);
             let payload = shape.get("payload").and_then(Value::as_str);
             let required = names(&at(&shape, "required"));
+            payload_required = payload.is_some_and(|p| required.contains(&p));
             for (mname, mref) in at(&shape, "members").as_object().into_iter().flatten() {
                 let p = self
                     .parameter(
@@ -208,6 +210,7 @@ impl Model {
             output,
             checksum_required,
             pagination,
+            payload_required,
         })
     }
 
@@ -571,6 +574,8 @@ pub struct ModelOp {
     pub output: Map<String, Value>,
     pub checksum_required: bool,
     pub pagination: Option<Pagination>,
+    /// The model requires the payload member (for a streamed body: one of its sources).
+    pub payload_required: bool,
 }
 
 /// A key of a shape, or null (indexing a `Map` would panic on a missing key).

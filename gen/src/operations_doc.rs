@@ -43,8 +43,11 @@ pub fn render(m: &Manifest, excluded: &[(&str, &str)], live: &Live) -> String {
         };
         let _ = writeln!(s, "- [`{}`](#{}){also} — {}", op.name, op.name, op.title);
     }
-    let covered: std::collections::BTreeSet<&str> =
-        m.operations.iter().filter_map(|o| o.aws.as_deref()).collect();
+    let covered: std::collections::BTreeSet<&str> = m
+        .operations
+        .iter()
+        .filter_map(|o| o.aws.as_deref())
+        .collect();
     let _ = writeln!(
         s,
         "\n## Coverage of AWS's model\n\n{} of the model's {} operations are here. These are not, \
@@ -83,7 +86,11 @@ pub fn render(m: &Manifest, excluded: &[(&str, &str)], live: &Live) -> String {
                 || "not run live (no server here implements it)".to_string(),
                 |l| l.join(", "),
             );
-            let deprecated = if op.deprecated { " · deprecated by AWS" } else { "" };
+            let deprecated = if op.deprecated {
+                " · deprecated by AWS"
+            } else {
+                ""
+            };
             let _ = writeln!(s, "AWS: `{aws}`{deprecated} · Live: {servers}\n");
         }
         if let Some(p) = &op.pagination {
@@ -152,10 +159,13 @@ pub fn render(m: &Manifest, excluded: &[(&str, &str)], live: &Live) -> String {
             let _ = writeln!(s);
         }
         for rule in &op.rules {
-            let s3_connector::manifest::Rule::AtMostOneOf(names) = rule;
+            let (how, names) = match rule {
+                s3_connector::manifest::Rule::AtMostOneOf(n) => ("At most one", n),
+                s3_connector::manifest::Rule::OneOf(n) => ("Exactly one", n),
+            };
             let _ = writeln!(
                 s,
-                "At most one of: {}.\n",
+                "{how} of: {}.\n",
                 names
                     .iter()
                     .map(|n| format!("`{n}`"))

@@ -9,7 +9,11 @@ use s3_connector::schemas::GENERATED_NOTE;
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 fn copy_inputs(to: &Path) {
-    for f in ["connector/aws-s3-v2.md", "connector/overlay.json", "tests/ops/scenarios.json"] {
+    for f in [
+        "connector/aws-s3-v2.md",
+        "connector/overlay.json",
+        "tests/ops/scenarios.json",
+    ] {
         std::fs::create_dir_all(to.join(f).parent().unwrap()).unwrap();
         std::fs::copy(Path::new(ROOT).join(f), to.join(f)).unwrap();
     }
@@ -70,7 +74,11 @@ fn committed_files_match_a_fresh_generation_in_a_temp_dir() {
     // The manifest, its index, the operations reference, and every schema (two per operation and
     // the connection's).
     assert_eq!(compared, fresh_schemas.len() + 3);
-    assert!(fresh_schemas.len() > 2 * 108, "{} schemas", fresh_schemas.len());
+    assert!(
+        fresh_schemas.len() > 2 * 108,
+        "{} schemas",
+        fresh_schemas.len()
+    );
 }
 
 #[test]
