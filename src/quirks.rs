@@ -169,7 +169,8 @@ fn xml_payload(op: &Operation, input: &Map<String, Value>) -> Result<Payload, Er
     Ok(Payload::Bytes(Bytes::from(xml)))
 }
 
-/// `ListObjects`: unless the caller chose an `encoding-type`, ask for `url` and decode the reply,
+/// `ListObjects`, `ListObjectsV2`, `ListObjectVersions`: unless the caller chose an
+/// `encoding-type`, ask for `url` and decode the reply,
 /// as botocore does, so that keys with characters XML 1.0 cannot carry still list correctly
 /// (`API_ListObjects`, `EncodingType`). Returns whether it was set here.
 pub(crate) fn auto_encoding_type(op: &Operation, input: &mut Map<String, Value>) -> bool {
@@ -180,14 +181,29 @@ pub(crate) fn auto_encoding_type(op: &Operation, input: &mut Map<String, Value>)
     false
 }
 
-/// Decodes the fields S3 URL-encodes under `encoding-type=url` and drops `EncodingType`.
+/// Decodes the fields S3 URL-encodes under `encoding-type=url` and drops `EncodingType`: those
+/// of `ListObjects`, `ListObjectsV2` and `ListObjectVersions`, as botocore's handlers decode them
+/// (`decode_list_object`, `decode_list_object_v2`, `decode_list_object_versions`).
 pub fn decode_listing(output: &mut Map<String, Value>) {
-    for f in ["Prefix", "Marker", "NextMarker", "Delimiter"] {
+    for f in [
+        "Prefix",
+        "Marker",
+        "NextMarker",
+        "Delimiter",
+        "StartAfter",
+        "KeyMarker",
+        "NextKeyMarker",
+    ] {
         if let Some(Value::String(s)) = output.get_mut(f) {
             *s = decode_url(s);
         }
     }
-    for (list, field) in [("Contents", "Key"), ("CommonPrefixes", "Prefix")] {
+    for (list, field) in [
+        ("Contents", "Key"),
+        ("CommonPrefixes", "Prefix"),
+        ("Versions", "Key"),
+        ("DeleteMarkers", "Key"),
+    ] {
         for item in output
             .get_mut(list)
             .and_then(Value::as_array_mut)

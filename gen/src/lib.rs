@@ -92,7 +92,7 @@ pub fn generate(
     }
     files.insert(
         "docs/operations.md".to_string(),
-        operations_doc::render(&manifest, model::EXCLUDED, live),
+        operations_doc::render(&manifest, model::EXCLUDED, &model.round_trips(), live),
     );
     Ok(files)
 }

@@ -123,15 +123,15 @@ impl Model {
             }
             stack.push(name);
             let s = m.shape(name);
-            let refs: Vec<&str> = match at(&s, "type").as_str() {
-                Some("structure") => at(&s, "members")
+            let refs: Vec<&str> = match at(s, "type").as_str() {
+                Some("structure") => at(s, "members")
                     .as_object()
                     .into_iter()
                     .flatten()
                     .filter_map(|(_, r)| r["shape"].as_str())
                     .collect(),
-                Some("list") => at(&s, "member")["shape"].as_str().into_iter().collect(),
-                Some("map") => [&at(&s, "key"), &at(&s, "value")]
+                Some("list") => at(s, "member")["shape"].as_str().into_iter().collect(),
+                Some("map") => [&at(s, "key"), &at(s, "value")]
                     .iter()
                     .filter_map(|r| r["shape"].as_str())
                     .collect(),
@@ -154,6 +154,62 @@ impl Model {
         Ok(())
     }
 
+    /// The get/put pairs whose get's reply body is the configuration the put sends: the body
+    /// members of `GetX`'s output are exactly the members of `PutX`'s payload. As
+    /// (get, put, payload member), by connector name.
+    pub fn round_trips(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for put in self.operation_names() {
+            let Some(rest) = put.strip_prefix("Put") else {
+                continue;
+            };
+            let get = format!("Get{rest}");
+            let (Ok(p), Ok(g)) = (self.op(put), self.op(&get)) else {
+                continue;
+            };
+            let (Some(input), Some(output)) =
+                (p["input"]["shape"].as_str(), g["output"]["shape"].as_str())
+            else {
+                continue;
+            };
+            let input = self.shape(input);
+            let Some(payload) = input.get("payload").and_then(Value::as_str) else {
+                continue;
+            };
+            let sent = self.resolve(&at(input, "members")[payload]);
+            let body_members = |s: &Map<String, Value>| -> std::collections::BTreeSet<String> {
+                at(s, "members")
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, m)| m.get("location").is_none())
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            };
+            let output = self.shape(output);
+            let got = match output.get("payload").and_then(Value::as_str) {
+                Some(op) => {
+                    let s = self.resolve(&at(output, "members")[op]);
+                    if at(&s, "type") == "structure" {
+                        body_members(&s)
+                    } else {
+                        [payload.to_string()].into()
+                    }
+                }
+                None => body_members(output),
+            };
+            let want = if at(&sent, "type") == "structure" {
+                body_members(&sent)
+            } else {
+                [payload.to_string()].into()
+            };
+            if at(&sent, "streaming").as_bool() != Some(true) && got == want {
+                out.push((snake(&get), snake(put), payload.to_string()));
+            }
+        }
+        out
+    }
+
     fn op(&self, aws: &str) -> Result<&Value, String> {
         self.service["operations"]
             .get(aws)
@@ -173,9 +229,9 @@ impl Model {
         if let Some(input) = op["input"]["shape"].as_str() {
             let shape = self.shape(input);
             let payload = shape.get("payload").and_then(Value::as_str);
-            let required = names(&at(&shape, "required"));
+            let required = names(at(shape, "required"));
             payload_required = payload.is_some_and(|p| required.contains(&p));
-            for (mname, mref) in at(&shape, "members").as_object().into_iter().flatten() {
+            for (mname, mref) in at(shape, "members").as_object().into_iter().flatten() {
                 let p = self
                     .parameter(
                         mname,
@@ -314,7 +370,7 @@ impl Model {
                 Value::Object(date_type.clone())
             }
             ("list", Location::Header) => {
-                let item = self.resolve(&at(&s, "member"));
+                let item = self.resolve(at(&s, "member"));
                 json!({"type": "array", "items": scalar(&item)?, "uniqueItems": true})
             }
             (_, Location::HeaderMap) => return Err(format!("`{mname}`: a header map of {ty}")),
@@ -327,10 +383,10 @@ impl Model {
 
     /// The JSON Schema of an XML payload shape, with `x-s3` saying what the XML names differ in.
     fn xml_schema(&self, s: &Map<String, Value>) -> Result<Value, String> {
-        Ok(match at(&s, "type").as_str().unwrap_or_default() {
+        Ok(match at(s, "type").as_str().unwrap_or_default() {
             "structure" => {
                 let mut props = Map::new();
-                for (mname, mref) in at(&s, "members").as_object().into_iter().flatten() {
+                for (mname, mref) in at(s, "members").as_object().into_iter().flatten() {
                     let m = self.resolve(mref);
                     let mut schema = self.xml_schema(&m)?;
                     let mut x = Map::new();
@@ -366,7 +422,7 @@ impl Model {
                 }
                 let mut out =
                     json!({"type": "object", "properties": props, "additionalProperties": false});
-                let required = names(&at(&s, "required"));
+                let required = names(at(s, "required"));
                 if !required.is_empty() {
                     out["required"] = json!(required);
                 }
@@ -377,7 +433,7 @@ impl Model {
                 out
             }
             "list" => {
-                let item = self.resolve(&at(&s, "member"));
+                let item = self.resolve(at(s, "member"));
                 let mut out = json!({"type": "array", "items": self.xml_schema(&item)?});
                 out["x-s3"] = if s.get("flattened").and_then(Value::as_bool) == Some(true) {
                     json!({"flattened": true})
@@ -408,7 +464,7 @@ impl Model {
         let payload = shape.get("payload").and_then(Value::as_str);
         let mut props = Map::new();
         let mut kind = ResponseBody::None;
-        for (mname, mref) in at(&shape, "members").as_object().into_iter().flatten() {
+        for (mname, mref) in at(shape, "members").as_object().into_iter().flatten() {
             let m = self.resolve(mref);
             let ty = at(&m, "type").as_str().unwrap_or_default();
             let wire = m.get("locationName").and_then(Value::as_str);
@@ -467,8 +523,8 @@ impl Model {
         if m.get("xmlAttribute").and_then(Value::as_bool) == Some(true) {
             return format!("@{}", wire.rsplit(':').next().unwrap_or(wire));
         }
-        if at(&m, "type") == "list" && m.get("flattened").and_then(Value::as_bool) != Some(true) {
-            let item = self.resolve(&at(&m, "member"));
+        if at(m, "type") == "list" && m.get("flattened").and_then(Value::as_bool) != Some(true) {
+            let item = self.resolve(at(m, "member"));
             let item_name = item
                 .get("locationName")
                 .and_then(Value::as_str)
@@ -481,10 +537,10 @@ impl Model {
     /// The output schema of a reply shape; nested properties carry `x-s3.xml` where their
     /// element path is not their own name.
     fn out_schema(&self, s: &Map<String, Value>) -> Result<Value, String> {
-        Ok(match at(&s, "type").as_str().unwrap_or_default() {
+        Ok(match at(s, "type").as_str().unwrap_or_default() {
             "structure" => {
                 let mut props = Map::new();
-                for (mname, mref) in at(&s, "members").as_object().into_iter().flatten() {
+                for (mname, mref) in at(s, "members").as_object().into_iter().flatten() {
                     let m = self.resolve(mref);
                     let mut schema = self.out_schema(&m)?;
                     let path = self.out_path(mname, &m);
@@ -496,7 +552,7 @@ impl Model {
                 json!({"type": "object", "properties": props, "additionalProperties": false})
             }
             "list" => {
-                json!({"type": "array", "items": self.out_schema(&self.resolve(&at(&s, "member")))?})
+                json!({"type": "array", "items": self.out_schema(&self.resolve(at(s, "member")))?})
             }
             _ => out_scalar(s)?,
         })
@@ -617,14 +673,14 @@ fn http_binding(h: &Value) -> Result<Http, String> {
 
 /// A scalar input shape's schema.
 fn scalar(s: &Map<String, Value>) -> Result<Value, String> {
-    let mut out = match at(&s, "type").as_str().unwrap_or_default() {
+    let mut out = match at(s, "type").as_str().unwrap_or_default() {
         "string" => json!({"type": "string"}),
         "integer" | "long" => json!({"type": "integer"}),
         "boolean" => json!({"type": "boolean"}),
         other => {
             return Err(format!(
                 "a `{other}` shape where a scalar was expected ({})",
-                at(&s, "$shape")
+                at(s, "$shape")
             ))
         }
     };
@@ -649,7 +705,7 @@ fn scalar(s: &Map<String, Value>) -> Result<Value, String> {
 
 /// A scalar output shape's schema (dates as RFC 3339 strings, blobs as base64).
 fn out_scalar(s: &Map<String, Value>) -> Result<Value, String> {
-    Ok(match at(&s, "type").as_str().unwrap_or_default() {
+    Ok(match at(s, "type").as_str().unwrap_or_default() {
         "string" => json!({"type": "string"}),
         "integer" | "long" => json!({"type": "integer"}),
         "boolean" => json!({"type": "boolean"}),
@@ -740,7 +796,7 @@ pub fn member_title(name: &str) -> String {
                     || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
             });
         // A single capital before a word is part of it (`ETag`).
-        if boundary && !words.last().is_some_and(|w| w.len() == 1) {
+        if boundary && words.last().is_none_or(|w| w.len() != 1) {
             words.push(String::new());
         }
         if words.is_empty() {

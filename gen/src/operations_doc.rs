@@ -10,7 +10,12 @@ use s3_connector::schemas::GENERATED_NOTE;
 /// Where each operation ran live: operation → the servers it passed on (`tests/ops/`).
 pub type Live = std::collections::BTreeMap<String, Vec<String>>;
 
-pub fn render(m: &Manifest, excluded: &[(&str, &str)], live: &Live) -> String {
+pub fn render(
+    m: &Manifest,
+    excluded: &[(&str, &str)],
+    round_trips: &[(String, String, String)],
+    live: &Live,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "<!-- {} -->\n", GENERATED_NOTE);
     let _ = writeln!(s, "# Operations reference\n");
@@ -57,6 +62,33 @@ pub fn render(m: &Manifest, excluded: &[(&str, &str)], live: &Live) -> String {
     );
     for (name, why) in excluded {
         let _ = writeln!(s, "- `{name}`: {why}.");
+    }
+    let _ = writeln!(
+        s,
+        "\n## Round trips\n\nEach get returns the configuration its put takes, as `aws s3api` \
+         prints and takes it. Where S3's reply is the configuration document itself, the output \
+         holds it under the put's body parameter name (`{{\"OwnershipControls\": {{...}}}}`), so \
+         the output joins the put's input as is; otherwise the output's body members are the \
+         body parameter's value (`get_bucket_tagging`'s `{{\"TagSet\": [...]}}` is \
+         `put_bucket_tagging`'s `Tagging`). Members read from reply headers (`RequestCharged`, \
+         a version ID, a default size) are not part of the configuration. Putting it back \
+         restores the same configuration (`tests/every_operation.rs` does so on the servers \
+         that implement both).\n"
+    );
+    let _ = writeln!(s, "| Get | Put | The get's output is |");
+    let _ = writeln!(s, "|---|---|---|");
+    for (get, put, payload) in round_trips {
+        let whole = m.operation(get).is_some_and(|g| {
+            let p = g.output.pointer(&format!("/properties/{payload}"));
+            p.and_then(|p| p.pointer("/x-s3/xml")) == Some(&Value::from("."))
+                || p.and_then(|p| p.pointer("/x-s3/body")).is_some()
+        });
+        let how = if whole {
+            format!("part of the put's input (`{payload}`)")
+        } else {
+            format!("the put's `{payload}`")
+        };
+        let _ = writeln!(s, "| `{get}` | `{put}` | {how} |");
     }
     departures(&mut s, m);
     for op in &m.operations {

@@ -396,3 +396,38 @@ fn every_change_of_a_documented_type_is_a_listed_departure() {
     }
     assert!(checked > 100, "{checked}");
 }
+
+#[test]
+fn each_get_returns_what_its_put_takes() {
+    let m = Manifest::embedded();
+    let pairs = model().round_trips();
+    assert!(pairs.len() >= 27, "{} round trips", pairs.len());
+    for (get, put, payload) in &pairs {
+        let g = m.operation(get).unwrap();
+        let p = m.operation(put).unwrap().parameter(payload).unwrap();
+        // The get's members read from the XML body, and what the put's body parameter holds.
+        // A reply that is the configuration document itself has it under the same name.
+        let whole = &g.output["properties"][payload];
+        let body = if whole.pointer("/x-s3/xml") == Some(&json!(".")) {
+            whole
+        } else {
+            &g.output
+        };
+        let got: std::collections::BTreeSet<&String> = body["properties"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| {
+                std::ptr::eq(body, whole)
+                    || s.pointer("/x-s3/xml").is_some()
+                    || s.pointer("/x-s3/body").is_some()
+            })
+            .map(|(n, _)| n)
+            .collect();
+        let sent: std::collections::BTreeSet<&String> = match p.schema.get("properties") {
+            Some(props) => props.as_object().unwrap().keys().collect(),
+            None => std::iter::once(payload).collect(),
+        };
+        assert_eq!(got, sent, "{get} → {put}");
+    }
+}
