@@ -243,6 +243,11 @@ fn map_path(schema: &Value, el: &Element, path: &str) -> Option<Value> {
             found.iter().map(|e| map_value(items, e)).collect(),
         ));
     }
+    // A text value that is the root element itself (`<LocationConstraint>`) is absent when the
+    // root has no text, as botocore reads it (none for us-east-1).
+    if path == "." && schema.get("type").and_then(Value::as_str) == Some("string") {
+        return Some(Value::from(el.text.trim())).filter(|v| v != "");
+    }
     found.first().map(|e| map_value(schema, e))
 }
 

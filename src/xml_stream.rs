@@ -65,6 +65,11 @@ fn fields(schema: &Value, path_required: bool) -> Option<Fields> {
         } else {
             ps
         };
+        // Two properties read from one element (`Event` and the flattened `Events`): the
+        // plan fills one field an element, so such a schema is mapped through the tree.
+        if out.iter().any(|f: &Field| f.element == path) {
+            return None;
+        }
         out.push(Field {
             prop: name.clone(),
             element: path.to_string(),

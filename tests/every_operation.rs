@@ -174,7 +174,10 @@ fn matches(expected: &Value, actual: Option<&Value>, at: &str) -> Option<String>
                     }
                     continue;
                 }
-                let Some(a) = act.get(k) else {
+                // An expected empty array matches an absent member too (README; the
+                // dict branch of check_servers.py's `match` reports it missing).
+                let is_empty_array = x.as_array().is_some_and(Vec::is_empty);
+                let Some(a) = act.get(k).or(is_empty_array.then_some(&Value::Null)) else {
                     let keys: Vec<&String> = act.keys().collect();
                     return Some(format!("{here}: missing (have {keys:?})"));
                 };
@@ -304,7 +307,7 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn new<'a>(s: &'a Server, what: String) -> Run<'a> {
+    fn new(s: &Server, what: String) -> Run<'_> {
         let b = common::bucket("ops");
         let vars = Vars::from([
             ("BUCKET2".to_string(), format!("{b}-b")),
@@ -648,4 +651,56 @@ fn moto() {
 #[test]
 fn seaweedfs() {
     every_operation(common::server("seaweedfs"));
+}
+
+/// The expectation checks themselves, on made-up outputs (no server).
+#[test]
+fn expectations_are_checked_as_check_servers_does() {
+    let out: Result<Value, Value> =
+        Ok(json!({"A": 1, "L": [{"K": "x"}, {"K": "y"}], "P": "{\"V\": 2}\n", "N": null}));
+    let err: Result<Value, Value> = Err(json!({"code": "NoSuchKey", "status": 404}));
+    let holds = |e: Value, r: &Result<Value, Value>| check(&e, r).is_none();
+    assert!(holds(json!({}), &out));
+    assert!(!holds(json!({}), &err));
+    assert!(holds(json!({"error": "NoSuchKey"}), &err));
+    assert!(holds(json!({"error": ["NotFound", "NoSuchKey"]}), &err));
+    assert!(!holds(json!({"error": "NoSuchKey"}), &out));
+    assert!(holds(
+        json!({"output_contains": {"A": 1.0, "L": [{"K": "y"}], "N": null, "Z": null}}),
+        &out
+    ));
+    assert!(!holds(
+        json!({"output_contains": {"L": [{"K": "y"}, {"K": "y"}]}}),
+        &out
+    ));
+    assert!(!holds(json!({"output_contains": {"L": []}}), &out));
+    assert!(holds(json!({"output_contains": {"M": []}}), &out));
+    assert!(!holds(json!({"output_contains": {"A": null}}), &out));
+    assert!(holds(json!({"output_keys": ["A", "L"]}), &out));
+    assert!(!holds(json!({"output_keys": ["N"]}), &out));
+    assert!(holds(json!({"output_excludes": {"L": [{"K": "z"}]}}), &out));
+    assert!(!holds(
+        json!({"output_excludes": {"L": [{"K": "x"}]}}),
+        &out
+    ));
+    assert!(holds(json!({"output_json": {"P": {"V": 2}}}), &out));
+    assert!(!holds(json!({"output_json": {"P": {"V": 3}}}), &out));
+    assert!(holds(
+        json!({"any_of": [{"error": "X"}, {"output_keys": ["A"]}]}),
+        &out
+    ));
+    assert!(!holds(
+        json!({"any_of": [{"error": "X"}, {"output_keys": ["Q"]}]}),
+        &out
+    ));
+    let vars = Vars::from([
+        ("B".to_string(), "bk".to_string()),
+        ("V1".to_string(), "7".to_string()),
+    ]);
+    assert_eq!(subst_str("$B/a$V1-$x $", &vars).unwrap(), "bk/a7-$x $");
+    assert!(subst_str("$NOPE", &vars).is_err());
+    assert_eq!(
+        get_path(&json!({"L": [{}, {"K": "y"}]}), "L.1.K"),
+        Some(&json!("y"))
+    );
 }

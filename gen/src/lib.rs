@@ -306,10 +306,10 @@ pub fn build_manifest(
 
 /// An operation generated from the model alone, with the by-name patches of the overlay (the
 /// same form conventions as the docs page's operations) and its `model_operations` entry.
-fn model_operation(overlay: &Overlay, mop: ModelOp) -> Result<Operation, String> {
+fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, String> {
     let mut corrections = Vec::new();
     let mut parameters = Vec::new();
-    for mut p in mop.parameters {
+    for mut p in std::mem::take(&mut mop.parameters) {
         if let Some(patch) = overlay.parameters_by_name.get(&p.name) {
             let patch = model_patch(overlay.patch(patch)?);
             apply_patch(overlay, &mut p, &patch)?;
@@ -324,6 +324,15 @@ fn model_operation(overlay: &Overlay, mop: ModelOp) -> Result<Operation, String>
         for q in &extra.quirks {
             corrections.push(format!("quirk {:?}: {}", q.is, q.reason));
             quirks.push(q.is);
+        }
+        for (name, patch) in &extra.output {
+            let prop = mop
+                .output
+                .get_mut(name)
+                .and_then(Value::as_object_mut)
+                .ok_or_else(|| format!("model_operations.{}: no output `{name}`", mop.name))?;
+            let patch = patch.as_object().ok_or("an output patch is an object")?;
+            overlay.merge_schema(prop, patch)?;
         }
     }
     let pagination = match mop.pagination {
@@ -884,7 +893,10 @@ pub fn humanize(name: &str) -> String {
     let words: Vec<String> = words
         .split(' ')
         .map(|w| match w {
-            "acl" | "acp" | "md5" | "id" | "kms" | "mfa" | "aws" | "etag" => w.to_ascii_uppercase(),
+            "acl" | "acp" | "md5" | "id" | "kms" | "mfa" | "aws" | "etag" | "sdk" | "sse"
+            | "crc32" | "crc32c" | "crc64nvme" | "sha1" | "sha256" | "sha512" => {
+                w.to_ascii_uppercase()
+            }
             _ => w.to_string(),
         })
         .collect();

@@ -38,6 +38,10 @@ pub struct ModelOperationOverlay {
     /// Behaviour beyond the generic request and reply.
     #[serde(default)]
     pub quirks: Vec<Reasoned<Quirk>>,
+    /// Keys merged over output properties the model describes wrongly (the entry's reason says
+    /// why).
+    #[serde(default)]
+    pub output: Map<String, Value>,
 }
 
 #[derive(Debug, Deserialize)]
