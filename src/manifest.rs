@@ -67,7 +67,8 @@ pub struct Sources {
     pub model: String,
     /// The botocore release the model came from.
     pub botocore: String,
-    /// SHA-256 of the model (its JSON, as botocore ships it decompressed).
+    /// SHA-256 of the model as botocore's loader reads it (its `sdk-extras` merged), written
+    /// compactly in the loader's key order.
     pub model_sha256: String,
 }
 

@@ -566,9 +566,10 @@ fn build_operation(
         output_props.insert(name.clone(), Value::Object(expanded));
     }
     // The model's members the overlay does not write (all of them once the overlay writes none);
-    // one it writes must come from where the model says, as the same JSON type.
+    // one it writes must come from where the model says, as the same JSON type, and gains the
+    // nested members it lacks.
     for (name, prop) in model_output.into_iter().flatten() {
-        match output_props.get(name) {
+        match output_props.get_mut(name) {
             None => {
                 output_props.insert(name.clone(), prop.clone());
             }
@@ -586,6 +587,7 @@ fn build_operation(
                         facts(prop)
                     ));
                 }
+                add_missing_members(ours, prop);
             }
         }
     }
@@ -648,6 +650,28 @@ fn build_operation(
         corrections,
         xml_plan: Default::default(),
     })
+}
+
+/// The model's nested members an overlay-written output lacks (a listing's item written by hand
+/// before S3 added checksums to it), added where they belong.
+fn add_missing_members(ours: &mut Value, model: &Value) {
+    if let (Some(o), Some(m)) = (ours.get_mut("items"), model.get("items")) {
+        add_missing_members(o, m);
+    }
+    let Some(theirs) = model.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let Some(props) = ours.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, m) in theirs {
+        match props.get_mut(name) {
+            Some(o) => add_missing_members(o, m),
+            None => {
+                props.insert(name.clone(), m.clone());
+            }
+        }
+    }
 }
 
 /// A by-name patch as it applies to a member of the model: the model is authoritative for

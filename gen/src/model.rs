@@ -30,13 +30,14 @@ pub struct Model {
     paginators: Value,
 }
 
-/// Prints botocore's version, then the model and paginators, as one JSON object.
+/// Prints botocore's version, then the model and paginators as botocore's own loader reads them
+/// (with its `sdk-extras` merged: `Expires` is a timestamp there), as one JSON object.
 const LOADER: &str = r"
-import gzip, json, os, sys, botocore
-d = os.path.join(os.path.dirname(botocore.__file__), 'data', 's3', '2006-03-01')
-svc = gzip.open(os.path.join(d, 'service-2.json.gz')).read().decode('utf-8')
-pag = gzip.open(os.path.join(d, 'paginators-1.json.gz')).read().decode('utf-8') if os.path.exists(os.path.join(d, 'paginators-1.json.gz')) else open(os.path.join(d, 'paginators-1.json')).read()
-json.dump({'version': botocore.__version__, 'service': svc, 'paginators': pag}, sys.stdout)
+import json, sys, botocore, botocore.loaders
+loader = botocore.loaders.Loader()
+svc = loader.load_service_model('s3', 'service-2')
+pag = loader.load_service_model('s3', 'paginators-1')
+json.dump({'version': botocore.__version__, 'service': json.dumps(svc), 'paginators': json.dumps(pag)}, sys.stdout)
 ";
 
 /// The operations that cannot work through this connector, with the reason.
