@@ -224,7 +224,8 @@ def render(res):
       "with other load on the machine; CPU time much less).")
     w("")
     first = [
-        ("first use: parse the embedded manifest", "parse the embedded manifest (`Manifest::embedded`)"),
+        ("first use: parse put_object from the manifest", "parse the one operation a request names (`manifest::operation`, through the index)"),
+        ("first use: parse the embedded manifest", "parse the whole embedded manifest (`Manifest::embedded`: only the `manifest` and `schema` commands)"),
         ("first use: first put_object validation (schema compilation)", "first `put_object` validation (compiles its input and the connection schema)"),
     ]
     if all(k in ip for k, _ in first):

@@ -19,7 +19,8 @@ use s3_connector::manifest::{
     Encoding, Http, Location, Origin, PageToken, Pagination, Parameter, RequestBody, ResponseBody,
 };
 
-/// Where botocore keeps the model, inside the package.
+/// Where botocore keeps the model, inside the package (read through botocore's loader, which
+/// merges `service-2.sdk-extras.json` over it).
 pub const MODEL_PATH: &str = "botocore/data/s3/2006-03-01/service-2.json.gz";
 
 /// The S3 model as the installed botocore has it.
@@ -841,7 +842,8 @@ pub fn title(aws: &str) -> String {
 }
 
 /// The first sentences of a model documentation string, as plain text: tags dropped, entities
-/// decoded, whitespace collapsed, cut at a sentence end after 200 characters (at most ~400).
+/// decoded, whitespace collapsed, cut at the first sentence end after 120 characters, or at 400
+/// characters with an ellipsis.
 pub fn first_sentences(html: &str) -> String {
     let mut text = String::new();
     let mut in_tag = false;
@@ -879,8 +881,7 @@ pub fn first_sentences(html: &str) -> String {
             break;
         }
         if chars >= 400 {
-            cut = i;
-            break;
+            return format!("{}…", text[..i].trim_end());
         }
     }
     text[..cut].trim().to_string()
