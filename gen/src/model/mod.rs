@@ -15,6 +15,10 @@ use std::process::Command;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+mod text;
+
+pub use text::{first_sentences, member_title, snake, title};
+
 use s3_connector::manifest::{
     Encoding, Http, Location, Origin, PageToken, Pagination, Parameter, RequestBody, ResponseBody,
 };
@@ -762,154 +766,24 @@ fn payload_outputs() -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-/// botocore's `xform_name`: `ListObjectsV2` → `list_objects_v2`, `GetBucketAcl` → `get_bucket_acl`.
-pub fn snake(aws: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = aws.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|j| chars[j]);
-        let next = chars.get(i + 1);
-        let boundary = c.is_ascii_uppercase()
-            && prev.is_some_and(|p| {
-                p.is_ascii_lowercase()
-                    || p.is_ascii_digit()
-                    || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
-            });
-        if boundary {
-            out.push('_');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-/// A member name as a title: `ChecksumCRC32` → "Checksum CRC32", `VersionId` → "Version ID",
-/// `ETag` → "ETag".
-pub fn member_title(name: &str) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let chars: Vec<char> = name.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|j| chars[j]);
-        let next = chars.get(i + 1);
-        let boundary = c.is_ascii_uppercase()
-            && prev.is_some_and(|p| {
-                p.is_ascii_lowercase()
-                    || p.is_ascii_digit()
-                    || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
-            });
-        // A single capital before a word is part of it (`ETag`).
-        if boundary && words.last().is_none_or(|w| w.len() != 1) {
-            words.push(String::new());
-        }
-        if words.is_empty() {
-            words.push(String::new());
-        }
-        words.last_mut().expect("a word").push(c);
-    }
-    words
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let caps = w.chars().filter(char::is_ascii_uppercase).count();
-            match w.as_str() {
-                "Id" => "ID".to_string(),
-                _ if i == 0 || caps > 1 => w.clone(),
-                _ => w.to_ascii_lowercase(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `PutBucketCors` → "Put bucket CORS", `ListObjectsV2` → "List objects V2".
-pub fn title(aws: &str) -> String {
-    let words: Vec<String> = snake(aws)
-        .split('_')
-        .enumerate()
-        .map(|(i, w)| match w {
-            "acl" | "cors" | "abac" => w.to_ascii_uppercase(),
-            "v2" => "V2".into(),
-            _ if i == 0 => {
-                let mut c = w.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            }
-            _ => w.to_string(),
-        })
-        .collect();
-    words.join(" ")
-}
-
-/// The first sentences of a model documentation string, as plain text: tags dropped, entities
-/// decoded, whitespace collapsed, cut at the first sentence end after 120 characters, or at 400
-/// characters with an ellipsis.
-pub fn first_sentences(html: &str) -> String {
-    let mut text = String::new();
-    let mut in_tag = false;
-    let mut tag = String::new();
-    for c in html.chars() {
-        match (in_tag, c) {
-            (false, '<') => {
-                in_tag = true;
-                tag.clear();
-            }
-            (true, '>') => {
-                in_tag = false;
-                // A paragraph or list item ends a sentence's run of text.
-                if tag.starts_with("/p") || tag.starts_with("/li") || tag.starts_with("br") {
-                    text.push(' ');
-                }
-            }
-            (true, c) => tag.push(c),
-            (false, c) => text.push(c),
-        }
-    }
-    let text = text
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&amp;", "&");
-    let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let mut cut = text.len();
-    let mut chars = 0;
-    for (i, c) in text.char_indices() {
-        chars += 1;
-        if c == '.' && chars >= 120 && text[i + 1..].starts_with(' ') {
-            cut = i + 1;
-            break;
-        }
-        if chars >= 400 {
-            return format!("{}…", text[..i].trim_end());
-        }
-    }
-    text[..cut].trim().to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn names_as_botocore_writes_them() {
-        assert_eq!(snake("ListObjectsV2"), "list_objects_v2");
-        assert_eq!(snake("GetBucketAcl"), "get_bucket_acl");
-        assert_eq!(snake("PutBucketCors"), "put_bucket_cors");
-        assert_eq!(snake("HeadObject"), "head_object");
-        assert_eq!(title("PutBucketCors"), "Put bucket CORS");
-        assert_eq!(title("ListObjectsV2"), "List objects V2");
-        assert_eq!(member_title("ChecksumCRC32"), "Checksum CRC32");
-        assert_eq!(member_title("VersionId"), "Version ID");
-        assert_eq!(member_title("ETag"), "ETag");
-        assert_eq!(member_title("IsTruncated"), "Is truncated");
-    }
-
-    #[test]
-    fn documentation_to_plain_text() {
-        assert_eq!(
-            first_sentences("<p>Removes the <code>tagging</code> &amp; more.</p>"),
-            "Removes the tagging & more."
-        );
+    fn the_models_shapes_are_resolved_as_botocore_resolves_them() {
+        let m = Model::from_texts(
+            "test",
+            r#"{"operations": {}, "shapes": {
+                "Tag": {"type": "structure", "members": {"Key": {"shape": "S"}}, "locationName": "Tag"},
+                "S": {"type": "string"}}}"#,
+            "{}",
+        )
+        .unwrap();
+        let r = m.resolve(&json!({"shape": "Tag", "locationName": "Member"}));
+        assert_eq!(r["locationName"], "Member", "the member's trait wins");
+        assert_eq!(r["type"], "structure");
+        let r = m.resolve(&json!({"shape": "Tag"}));
+        assert_eq!(r["locationName"], "Tag", "else the shape's");
     }
 }
