@@ -114,10 +114,21 @@ pub fn render(
             let _ = writeln!(s, "Not on the vendor docs page: added by the overlay.\n");
         }
         if let Some(aws) = &op.aws {
-            let servers = live.get(&op.name).map_or_else(
-                || "not run live (no server here implements it)".to_string(),
-                |l| l.join(", "),
-            );
+            // The docs page's operations run on both servers in tests/e2e.rs; the others where
+            // their scenario passes (by name or alias).
+            let scenario = std::iter::once(&op.name)
+                .chain(&op.aliases)
+                .find_map(|n| live.get(n));
+            let servers = match (op.origin, scenario) {
+                (Origin::Docs | Origin::Overlay, _) => {
+                    "moto, SeaweedFS (`tests/e2e.rs`)".to_string()
+                }
+                (Origin::Model, Some(l)) => l.join(", "),
+                (Origin::Model, None) => {
+                    "neither server implements it; checked against botocore (`tests/oracle.rs`, `tests/reply_oracle.rs`)"
+                        .to_string()
+                }
+            };
             let deprecated = if op.deprecated {
                 " · deprecated by AWS"
             } else {
