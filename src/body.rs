@@ -27,9 +27,6 @@ pub(crate) fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error>
     }
 }
 
-/// Integrity of in-memory bodies: a caller-given Content-MD5 must match the body (checked
-/// before sending), and when none is given one is computed, unless checksums are turned off.
-/// File bodies are not read twice for it: they are checked by length and streamed once.
 /// An operation the model says must carry an integrity checksum (`DeleteObjects`,
 /// `PutBucketLifecycleConfiguration`, ...) gets `Content-MD5` of its in-memory body, unless the
 /// caller gave it or a flexible checksum (`x-amz-checksum-*`). S3 refuses such a request
@@ -50,6 +47,9 @@ pub(crate) fn with_required_md5(request: &mut HttpRequest) {
     request.headers.push(("content-md5".into(), md5));
 }
 
+/// Integrity of in-memory bodies: a caller-given Content-MD5 must match the body (checked
+/// before sending), and when none is given one is computed, unless checksums are turned off.
+/// File bodies are not read twice for it: they are checked by length and streamed once.
 pub(crate) fn with_content_md5<'i>(
     op: &Operation,
     input: &'i Map<String, Value>,

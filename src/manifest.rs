@@ -19,15 +19,22 @@ include!("../connector/operation_index.rs");
 /// on first use: a request costs the parse of the one operation it names, however many the
 /// manifest holds.
 pub fn operation(name: &str) -> Option<&'static Operation> {
-    static CELLS: [OnceLock<Operation>; OPERATION_INDEX.len()] =
-        [const { OnceLock::new() }; OPERATION_INDEX.len()];
-    let slot = OPERATION_INDEX
-        .binary_search_by(|(n, _, _)| (*n).cmp(name))
-        .ok()?;
+    static CELLS: [OnceLock<Operation>; NAMES] = [const { OnceLock::new() }; NAMES];
+    let slot = slot(name)?;
     let (_, start, end) = OPERATION_INDEX[slot];
     Some(CELLS[slot].get_or_init(|| {
         serde_json::from_str(&MANIFEST_JSON[start..end]).expect("the operation index is current")
     }))
+}
+
+/// How many names operations answer to, aliases included.
+pub(crate) const NAMES: usize = OPERATION_INDEX.len();
+
+/// The position of `name` among [`operation_names`], for per-operation caches.
+pub(crate) fn slot(name: &str) -> Option<usize> {
+    OPERATION_INDEX
+        .binary_search_by(|(n, _, _)| (*n).cmp(name))
+        .ok()
 }
 
 /// Every name an operation answers to, aliases included, sorted.

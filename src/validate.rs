@@ -2,8 +2,7 @@
 //! and the manifest's cross-field rules. Every violation is collected, each with a JSON pointer;
 //! nothing is sent unless the list is empty. Values are never echoed (they may be secrets).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use base64::Engine as _;
 use jsonschema::error::ValidationErrorKind;
@@ -52,19 +51,16 @@ struct Compiled {
     validator: jsonschema::Validator,
 }
 
-/// Compiled on first use, per operation: a one-shot `run` compiles only the schemas it needs.
+/// Compiled on first use, per operation name (the connection's in the last cell): a one-shot
+/// `run` compiles only the schemas it needs.
 fn compiled(operation: Option<&str>) -> &'static Compiled {
-    static CELLS: OnceLock<Mutex<HashMap<String, &'static Compiled>>> = OnceLock::new();
-    let key = operation.unwrap_or_default();
-    let mut cells = CELLS
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(c) = cells.get(key) {
-        return c;
-    }
-    // Compiled once per operation name and kept for the life of the process.
-    let c: &'static Compiled = Box::leak(Box::new({
+    static CELLS: [OnceLock<Compiled>; manifest::NAMES + 1] =
+        [const { OnceLock::new() }; manifest::NAMES + 1];
+    let cell = match operation {
+        Some(name) => manifest::slot(name).expect("known operation"),
+        None => manifest::NAMES,
+    };
+    CELLS[cell].get_or_init(|| {
         let schema = match operation {
             Some(name) => manifest::operation(name)
                 .expect("known operation")
@@ -73,9 +69,7 @@ fn compiled(operation: Option<&str>) -> &'static Compiled {
         };
         let validator = compile(&schema);
         Compiled { schema, validator }
-    }));
-    cells.insert(key.to_string(), c);
-    c
+    })
 }
 
 fn compile(schema: &Value) -> jsonschema::Validator {
