@@ -115,10 +115,7 @@ fn envelope_operation(
             } else {
                 details.push(Detail {
                     pointer: "/operation".into(),
-                    message: format!(
-                        "unknown operation; known: {}",
-                        manifest::operation_names().collect::<Vec<_>>().join(", ")
-                    ),
+                    message: unknown_operation(name),
                 });
                 None
             }
@@ -266,7 +263,20 @@ fn schema_at<'a>(root: &'a Value, instance_pointer: &str) -> Option<&'a Value> {
     Some(s)
 }
 
-/// Edit distance, for "did you mean" on unknown fields.
+/// The nearest operation names (within 2 edits), else every name.
+fn unknown_operation(name: &str) -> String {
+    let near: Vec<&str> = manifest::operation_names()
+        .filter(|k| k.len().abs_diff(name.len()) <= 2 && distance(k, name) <= 2)
+        .collect();
+    if near.is_empty() {
+        let all: Vec<&str> = manifest::operation_names().collect();
+        format!("unknown operation; known: {}", all.join(", "))
+    } else {
+        format!("unknown operation; did you mean `{}`?", near.join("` or `"))
+    }
+}
+
+/// Edit distance, for "did you mean" on unknown fields and operations.
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
