@@ -30,7 +30,7 @@ pub fn render(
          map entry, `body`, `local` = used by the connector, not sent). Origin: `docs` = the docs \
          page, `model` = AWS's model, `overlay` = added or corrected in `connector/overlay.json`. \
          Live: the servers on which the operation ran in the tests (`tests/every_operation.rs`); \
-         every operation is also checked against botocore's serializer (`tests/oracle.rs`).\n",
+         every operation with an AWS name is also checked against botocore's serializer (`tests/oracle.rs`) and, where it has an output, its parser (`tests/reply_oracle.rs`).\n",
         m.operations.len(),
         from(Origin::Docs),
         m.sources.docs,
