@@ -9,10 +9,9 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::time::Instant;
 
-use common::{output_matches_schema, run_command, Server};
+use common::{output_matches_schema, run_command, run_output, Server};
 use serde_json::{json, Map, Value};
 
 /// Scenarios boto3 passes but the connector does not yet, skipped here so the rest stays green:
@@ -62,14 +61,7 @@ fn load(name: &str) -> Value {
 /// panic: the caller checks it and collects it.
 fn call(s: &Server, op: &str, input: &Value) -> (Result<Value, Value>, Value) {
     let request = json!({"operation": op, "input": input, "connection": s.connection()});
-    let mut child = run_command().spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_output(run_command(), &request);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let envelope: Value = match serde_json::from_str(stdout.trim_end()) {
         Ok(v) if stdout.trim_end().lines().count() == 1 => v,

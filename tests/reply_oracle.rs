@@ -24,21 +24,19 @@
 #![allow(clippy::too_many_lines)]
 
 mod common;
+#[path = "common/examples.rs"]
+mod examples;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use base64::Engine as _;
-use md5::{Digest, Md5};
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use s3_connector::manifest::{
-    Encoding, Location, Manifest, Operation, Parameter, RequestBody, ResponseBody, Rule,
-};
+use s3_connector::manifest::{Manifest, Operation, ResponseBody};
 
 /// Differences found by this oracle that cannot be fixed in the connector, each `Known`: the
 /// operation, the member paths that differ, and why. A listed difference is reported but does
@@ -75,18 +73,9 @@ struct Known {
     why: &'static str,
 }
 
-const BUCKET: &str = "oracle-bucket";
-const KEY: &str = "dir/key.txt";
-const COPY_SOURCE: &str = "src-bucket/src%20key.txt";
-const DATE: &str = "2030-01-02T03:04:05Z";
-const BODY: &str = "oracle body";
-/// The connection's region, and that of a connector-only `Region` parameter
-/// (`create_bucket_in_region`), which must be the connection's: not us-east-1, so that a
-/// location constraint is written.
-const REGION: &str = "eu-west-1";
-const XML_TEXT: &str = "text & <markup>";
-const QUERY_TEXT: &str = "q a/c~d";
-const HEADER_TEXT: &str = "oracle-value";
+/// The connection's region: that of a connector-only `Region` parameter
+/// (`create_bucket_in_region`), which must be the connection's.
+const REGION: &str = examples::INPUT_REGION;
 
 /// A difference between botocore's parse of a reply and the connector's output.
 struct Mismatch {
@@ -96,224 +85,12 @@ struct Mismatch {
     botocore: String,
 }
 
-// ---------------------------------------------------------------------------------------------
-// Minimal inputs from the schemas (the generator of `tests/oracle.rs`, its minimal examples).
-
-/// The string a schema takes: the first candidate it accepts.
-fn string_for(schema: &Value, context: &str, nth: usize) -> Option<String> {
-    let strings = |key: &str| -> Vec<String> {
-        schema
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect()
-    };
-    let consts: Vec<String> = schema
-        .get("oneOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b.get("const").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    let mut candidates = Vec::new();
-    for list in [strings("enum"), consts] {
-        if !list.is_empty() {
-            candidates.push(list[nth % list.len()].clone());
-        }
-    }
-    if schema.get("format").and_then(Value::as_str) == Some("date-time") {
-        candidates.push(DATE.into());
-    }
-    let text = match context {
-        "xml" => XML_TEXT,
-        "query" => QUERY_TEXT,
-        _ => HEADER_TEXT,
-    };
-    if nth > 0 {
-        candidates.push(format!("{text}-{nth}"));
-    }
-    candidates.push(text.into());
-    candidates.push(DATE.into());
-    candidates.extend(strings("examples"));
-    candidates.extend([
-        b64(&[7u8; 32]),
-        b64(&Md5::digest(b"")),
-        "bytes=0-99".into(),
-        "arn:aws:kms:us-east-1:123456789012:key/oracle-key".into(),
-        BUCKET.into(),
-        "oracle".into(),
-        COPY_SOURCE.into(),
-    ]);
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .should_validate_formats(true)
-        .build(schema)
-        .ok()?;
-    candidates
-        .into_iter()
-        .find(|c| validator.is_valid(&Value::String(c.clone())))
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// A minimal value for `schema`: the required properties (and as many more as `minProperties`
-/// asks), lists of `minItems` (at least one).
-fn value_for(schema: &Value, context: &str, nth: usize) -> Result<Value, String> {
-    let count = |key: &str| {
-        schema
-            .get(key)
-            .and_then(Value::as_u64)
-            .and_then(|n| usize::try_from(n).ok())
-    };
-    match schema.get("type").and_then(Value::as_str) {
-        Some("object") => {
-            let mut out = Map::new();
-            let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-                let item = schema
-                    .get("additionalProperties")
-                    .filter(|s| s.is_object())
-                    .map_or(Ok(json!("v")), |s| value_for(s, context, 0))?;
-                out.insert("k".into(), item);
-                return Ok(Value::Object(out));
-            };
-            let required: Vec<&str> = schema
-                .get("required")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            for (name, sub) in props {
-                if required.contains(&name.as_str()) {
-                    out.insert(name.clone(), value_for(sub, context, nth)?);
-                }
-            }
-            let least = count("minProperties").unwrap_or(0);
-            for (name, sub) in props {
-                if out.len() >= least {
-                    break;
-                }
-                if !out.contains_key(name) {
-                    out.insert(name.clone(), value_for(sub, context, nth)?);
-                }
-            }
-            let ordered = props
-                .keys()
-                .filter_map(|k| out.get(k).map(|v| (k.clone(), v.clone())))
-                .collect();
-            Ok(Value::Object(ordered))
-        }
-        Some("array") => {
-            let items = schema.get("items").cloned().unwrap_or(json!({}));
-            let n = count("minItems")
-                .unwrap_or(1)
-                .max(1)
-                .min(count("maxItems").unwrap_or(usize::MAX));
-            (0..n)
-                .map(|i| value_for(&items, context, i))
-                .collect::<Result<_, _>>()
-                .map(Value::Array)
-        }
-        Some("integer") => {
-            let bound = |key: &str| schema.get(key).and_then(Value::as_i64);
-            let low = bound("minimum").unwrap_or(i64::MIN);
-            let high = bound("maximum").unwrap_or(i64::MAX);
-            let nth = i64::try_from(nth).unwrap_or(0);
-            Ok(json!((7 + nth).clamp(low, high)))
-        }
-        Some("boolean") => Ok(json!(true)),
-        Some("number") => Ok(json!(1.5)),
-        _ => string_for(schema, context, nth)
-            .map(Value::String)
-            .ok_or_else(|| format!("no generated string satisfies {schema}")),
-    }
-}
-
-fn context(p: &Parameter) -> &'static str {
-    match (p.location, p.encoding) {
-        (_, Some(Encoding::Xml)) => "xml",
-        (Location::Query, _) => "query",
-        _ => "header",
-    }
-}
-
-/// An SSE-C key's `...-MD5` header (not `Content-MD5`).
-fn is_key_md5(p: &Parameter) -> bool {
-    p.wire
-        .as_deref()
-        .is_some_and(|w| w.ends_with("-MD5") && !w.eq_ignore_ascii_case("content-md5"))
-}
-
-/// The body the input sends when the operation takes one from its input.
-fn body_text(op: &Operation) -> &'static str {
-    if op.request_body == Some(RequestBody::Payload) {
-        BODY
-    } else {
-        ""
-    }
-}
-
 /// The minimal input of `op`: its required parameters (a required XML payload with its
 /// required members), a required body from its first source, digests of what they check, and
 /// for a paged listing the page size alone (one page).
 fn minimal_input(op: &Operation) -> Result<Map<String, Value>, String> {
-    let mut input = Map::new();
-    for p in &op.parameters {
-        if p.location == Location::Local
-            || matches!(p.encoding, Some(Encoding::Base64 | Encoding::File))
-            || !p.required
-        {
-            continue;
-        }
-        let v = match (p.name.as_str(), p.encoding) {
-            ("Bucket", _) => json!(BUCKET),
-            ("Key", _) => json!(KEY),
-            (_, Some(Encoding::CopySource)) => json!(COPY_SOURCE),
-            (_, Some(Encoding::HttpDate | Encoding::Iso8601)) => json!(DATE),
-            (_, Some(Encoding::Text)) => json!(BODY),
-            ("Region", _) if p.member.is_none() => json!(REGION),
-            ("Content-Length", _) => json!(body_text(op).len()),
-            (name, _) if name.eq_ignore_ascii_case("content-md5") || is_key_md5(p) => json!(""),
-            _ => value_for(&p.schema, context(p), 0).map_err(|e| format!("{}: {e}", p.name))?,
-        };
-        input.insert(p.name.clone(), v);
-    }
-    for rule in &op.rules {
-        if let Rule::OneOf(names) = rule {
-            if !names.iter().any(|n| input.contains_key(n)) {
-                input.insert(names[0].clone(), json!(BODY));
-            }
-        }
-    }
-    for p in &op.parameters {
-        if !input.contains_key(&p.name) {
-            continue;
-        }
-        let digest = if p.name.eq_ignore_ascii_case("content-md5") {
-            b64(&Md5::digest(body_text(op).as_bytes()))
-        } else if is_key_md5(p) {
-            let wire = p.wire.as_deref().unwrap_or_default();
-            let key_wire = &wire[..wire.len() - "-MD5".len()];
-            let key = op
-                .parameters
-                .iter()
-                .find(|k| k.wire.as_deref() == Some(key_wire))
-                .and_then(|k| input.get(&k.name))
-                .and_then(Value::as_str)
-                .map_or_else(|| b64(&[7u8; 32]), str::to_string);
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(key)
-                .map_err(|e| format!("{}: {e}", p.name))?;
-            b64(&Md5::digest(raw))
-        } else {
-            continue;
-        };
-        input.insert(p.name.clone(), json!(digest));
-    }
+    let mut input = examples::example(op, false, false)?;
+    examples::with_required_body(op, &mut input);
     if let Some(pages) = &op.pagination {
         input.insert(pages.page_size.clone(), json!(1));
     }
@@ -424,14 +201,7 @@ fn run(endpoint: &str, op: &Operation, input: &Map<String, Value>) -> Result<Val
     let request = json!({"operation": op.name, "input": input, "connection": {
         "endpoint": endpoint, "region": REGION, "access_key_id": common::ACCESS_KEY,
         "secret_access_key": common::SECRET_KEY, "addressing": "path", "max_attempts": 1}});
-    let mut child = common::run_command().spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_output(common::run_command(), &request);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let envelope: Value = serde_json::from_str(stdout.trim())
         .map_err(|e| format!("stdout is not one envelope ({e}): {stdout}"))?;

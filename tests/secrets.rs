@@ -17,7 +17,6 @@ mod common;
 #[path = "common/proxy.rs"]
 mod proxy;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -211,14 +210,7 @@ fn run_logged(label: &str, request: &Value, format: &str, env: &[(&str, String)]
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_output(cmd, request);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.lines().count(),

@@ -310,11 +310,7 @@ fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, Str
     let mut corrections = Vec::new();
     let mut parameters = Vec::new();
     for mut p in std::mem::take(&mut mop.parameters) {
-        if let Some(patch) = overlay.parameters_by_name.get(&p.name) {
-            let patch = model_patch(overlay.patch(patch)?);
-            apply_patch(overlay, &mut p, &patch)?;
-            corrections.push(format!("{}: {}", p.name, patch.reason));
-        }
+        patch_by_name(overlay, &mut p, &mut corrections)?;
         finish_parameter(&mop.name, &mut p)?;
         parameters.push(p);
     }
@@ -337,25 +333,11 @@ fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, Str
     }
     let pagination = match mop.pagination {
         Some(p) => {
-            let mut max_items = Parameter {
-                name: "MaxItems".into(),
-                location: Location::Local,
-                wire: None,
-                required: false,
-                origin: Origin::Overlay,
-                member: None,
-                secret: false,
-                encoding: None,
-                docs_type: None,
-                departure: None,
-                schema: json!({}),
-            };
             let patch = overlay
                 .max_items
                 .as_ref()
                 .ok_or("overlay: `max_items` is missing")?;
-            apply_patch(overlay, &mut max_items, patch)?;
-            parameters.push(max_items);
+            parameters.push(added_parameter(overlay, "MaxItems", patch)?);
             corrections.push(format!("MaxItems (added): {}", patch.reason));
             Some(p)
         }
@@ -458,14 +440,7 @@ fn build_operation(
     }
     // Patches: by name everywhere, then this operation's own.
     for p in parameters.iter_mut() {
-        if let Some(patch) = overlay.parameters_by_name.get(&p.name) {
-            let mut patch = overlay.patch(patch)?;
-            if p.origin == Origin::Model {
-                patch = model_patch(patch);
-            }
-            apply_patch(overlay, p, &patch)?;
-            corrections.push(format!("{}: {}", p.name, patch.reason));
-        }
+        patch_by_name(overlay, p, &mut corrections)?;
     }
     for (name, patch) in &ov.parameters {
         let patch = overlay.patch(patch)?;
@@ -496,20 +471,7 @@ fn build_operation(
                 ov.name
             ));
         }
-        let mut p = Parameter {
-            name: name.clone(),
-            location: add.location.expect("checked"),
-            wire: None,
-            required: false,
-            origin: Origin::Overlay,
-            member: None,
-            secret: false,
-            encoding: None,
-            docs_type: None,
-            departure: None,
-            schema: json!({"title": humanize(&name)}),
-        };
-        apply_patch(overlay, &mut p, add)?;
+        let p = added_parameter(overlay, &name, add)?;
         corrections.push(format!("{name} (added): {}", add.reason));
         parameters.push(p);
     }
@@ -674,14 +636,51 @@ fn add_missing_members(ours: &mut Value, model: &Value) {
     }
 }
 
-/// A by-name patch as it applies to a member of the model: the model is authoritative for
-/// where a member goes and whether it is required, so only the form conventions (schema, secret,
-/// date encoding) carry over.
-fn model_patch(mut patch: ParameterPatch) -> ParameterPatch {
-    patch.required = None;
-    patch.location = None;
-    patch.wire = None;
-    patch
+/// A parameter the overlay adds, all of it from `patch` (which names its location).
+fn added_parameter(
+    overlay: &Overlay,
+    name: &str,
+    patch: &ParameterPatch,
+) -> Result<Parameter, String> {
+    let mut p = Parameter {
+        name: name.to_string(),
+        location: patch
+            .location
+            .ok_or_else(|| format!("added parameter `{name}` needs `location`"))?,
+        wire: None,
+        required: false,
+        origin: Origin::Overlay,
+        member: None,
+        secret: false,
+        encoding: None,
+        docs_type: None,
+        departure: None,
+        schema: json!({"title": humanize(name)}),
+    };
+    apply_patch(overlay, &mut p, patch)?;
+    Ok(p)
+}
+
+/// The overlay's patch for every parameter of this name, when it has one. For a member of the
+/// model only the form conventions (schema, secret, date encoding) carry over: the model is
+/// authoritative for where a member goes and whether it is required.
+fn patch_by_name(
+    overlay: &Overlay,
+    p: &mut Parameter,
+    corrections: &mut Vec<String>,
+) -> Result<(), String> {
+    let Some(patch) = overlay.parameters_by_name.get(&p.name) else {
+        return Ok(());
+    };
+    let mut patch = overlay.patch(patch)?;
+    if p.origin == Origin::Model {
+        patch.required = None;
+        patch.location = None;
+        patch.wire = None;
+    }
+    apply_patch(overlay, p, &patch)?;
+    corrections.push(format!("{}: {}", p.name, patch.reason));
+    Ok(())
 }
 
 /// The model's members join the docs page's parameters: one the page has (by wire name or URI
@@ -724,11 +723,7 @@ fn merge_model_parameters(
             continue;
         }
         let mut p = mp.clone();
-        if let Some(patch) = overlay.parameters_by_name.get(&p.name) {
-            let patch = model_patch(overlay.patch(patch)?);
-            apply_patch(overlay, &mut p, &patch)?;
-            corrections.push(format!("{}: {}", p.name, patch.reason));
-        }
+        patch_by_name(overlay, &mut p, corrections)?;
         parameters.push(p);
     }
     Ok(())

@@ -324,8 +324,9 @@ pub(crate) fn run_raw_without(request: &Value, remove: &[&str]) -> Outcome {
     run_cmd(cmd, request)
 }
 
-/// Runs `cmd` (from [`run_command`], perhaps with more arguments) on `request`.
-pub(crate) fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
+/// `cmd` (from [`run_command`], perhaps with more arguments) given `request` on stdin, to its
+/// end: what it printed, unchecked.
+pub(crate) fn run_output(mut cmd: Command, request: &Value) -> std::process::Output {
     let mut child = cmd.spawn().unwrap();
     child
         .stdin
@@ -333,7 +334,12 @@ pub(crate) fn run_cmd(mut cmd: Command, request: &Value) -> Outcome {
         .unwrap()
         .write_all(request.to_string().as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `cmd` (from [`run_command`], perhaps with more arguments) on `request`.
+pub(crate) fn run_cmd(cmd: Command, request: &Value) -> Outcome {
+    let out = run_output(cmd, request);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         stdout.lines().count(),

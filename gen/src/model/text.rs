@@ -1,10 +1,12 @@
 //! Names and prose from the model: botocore's operation names, titles, and the first sentences of
 //! its HTML documentation as plain text.
 
-/// botocore's `xform_name`: `ListObjectsV2` → `list_objects_v2`, `GetBucketAcl` → `get_bucket_acl`.
-pub fn snake(aws: &str) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = aws.chars().collect();
+/// A CamelCase name in words, split where botocore's `xform_name` puts `_`: before a capital
+/// that follows a lower-case letter or digit, or that starts a word after an acronym
+/// (`ListObjectsV2` → List Objects V2, `SSECustomer` → SSE Customer).
+fn camel_words(name: &str) -> Vec<String> {
+    let chars: Vec<char> = name.chars().collect();
+    let mut words: Vec<String> = Vec::new();
     for (i, &c) in chars.iter().enumerate() {
         let prev = i.checked_sub(1).map(|j| chars[j]);
         let next = chars.get(i + 1);
@@ -14,36 +16,29 @@ pub fn snake(aws: &str) -> String {
                     || p.is_ascii_digit()
                     || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
             });
-        if boundary {
-            out.push('_');
+        if boundary || words.is_empty() {
+            words.push(String::new());
         }
-        out.push(c.to_ascii_lowercase());
+        words.last_mut().expect("a word").push(c);
     }
-    out
+    words
+}
+
+/// botocore's `xform_name`: `ListObjectsV2` → `list_objects_v2`, `GetBucketAcl` → `get_bucket_acl`.
+pub fn snake(aws: &str) -> String {
+    camel_words(aws).join("_").to_ascii_lowercase()
 }
 
 /// A member name as a title: `ChecksumCRC32` → "Checksum CRC32", `VersionId` → "Version ID",
 /// `ETag` → "ETag".
 pub fn member_title(name: &str) -> String {
+    // A single capital before a word is part of it (`ETag`).
     let mut words: Vec<String> = Vec::new();
-    let chars: Vec<char> = name.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let prev = i.checked_sub(1).map(|j| chars[j]);
-        let next = chars.get(i + 1);
-        let boundary = c.is_ascii_uppercase()
-            && prev.is_some_and(|p| {
-                p.is_ascii_lowercase()
-                    || p.is_ascii_digit()
-                    || (p.is_ascii_uppercase() && next.is_some_and(char::is_ascii_lowercase))
-            });
-        // A single capital before a word is part of it (`ETag`).
-        if boundary && words.last().is_none_or(|w| w.len() != 1) {
-            words.push(String::new());
+    for w in camel_words(name) {
+        match words.last_mut() {
+            Some(last) if last.len() == 1 => last.push_str(&w),
+            _ => words.push(w),
         }
-        if words.is_empty() {
-            words.push(String::new());
-        }
-        words.last_mut().expect("a word").push(c);
     }
     words
         .iter()
