@@ -28,9 +28,6 @@ mod common;
 mod examples;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Map, Value};
 
@@ -241,28 +238,7 @@ fn botocore_requests(cases: &[Case]) -> Vec<Value> {
             })
         })
         .collect();
-    let script = Path::new(common::ROOT).join("tests/oracle/botocore_requests.py");
-    let mut child = Command::new(common::tools_bin("python"))
-        .arg(&script)
-        .env("HOME", Path::new(common::ROOT).join("target/test-home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    let text = serde_json::to_vec(&input).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    // Written from another thread: the pipe's buffer is smaller than the cases.
-    let writer = std::thread::spawn(move || stdin.write_all(&text));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let results = common::python_json("tests/oracle/botocore_requests.py", &json!(input));
     assert_eq!(results.len(), cases.len(), "one result a case");
     results
 }

@@ -29,8 +29,6 @@ mod examples;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
@@ -103,27 +101,7 @@ fn minimal_input(op: &Operation) -> Result<Map<String, Value>, String> {
 /// botocore's canned reply and its parse for every operation, from one Python process.
 fn botocore_replies(ops: &[&Operation]) -> Vec<Value> {
     let names: Vec<&str> = ops.iter().map(|o| o.aws.as_deref().unwrap()).collect();
-    let script = Path::new(common::ROOT).join("tests/oracle/botocore_replies.py");
-    let mut child = Command::new(common::tools_bin("python"))
-        .arg(&script)
-        .env("HOME", Path::new(common::ROOT).join("target/test-home"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start python");
-    let text = serde_json::to_vec(&names).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(&text));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let results = common::python_json("tests/oracle/botocore_replies.py", &json!(names));
     assert_eq!(results.len(), ops.len(), "one result an operation");
     results
 }

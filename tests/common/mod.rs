@@ -417,6 +417,33 @@ pub(crate) fn python(code: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The script `tests/...` (relative to the repository) run by the tools' Python with `input` as
+/// JSON on stdin: its stdout read as a JSON list.
+pub(crate) fn python_json(script: &str, input: &Value) -> Vec<Value> {
+    let script = Path::new(ROOT).join(script);
+    let mut child = Command::new(tools_bin("python"))
+        .arg(&script)
+        .env("HOME", Path::new(ROOT).join("target/test-home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let text = serde_json::to_vec(input).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Written from another thread: the pipe's buffer may be smaller than the input.
+    let writer = std::thread::spawn(move || stdin.write_all(&text));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// `s` as a Python string literal (a JSON string is one).
 pub(crate) fn py(s: &str) -> String {
     serde_json::to_string(s).unwrap()
