@@ -139,6 +139,9 @@ pub struct Operation {
     /// Every correction the overlay made to this operation, with its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<String>,
+    /// How a form lays the input out: sections in order (see [`FormSection`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub form: Vec<FormSection>,
     /// `output` compiled for mapping XML replies from their events, on first use.
     #[serde(skip)]
     pub xml_plan: XmlPlanCache,
@@ -320,6 +323,29 @@ pub enum Rule {
     AtMostOneOf(Vec<String>),
     /// Exactly one of these parameters must be given (the body sources of a required body).
     OneOf(Vec<String>),
+    /// A parameter that needs others with it (an SSE-C key its algorithm, new metadata on a copy
+    /// the REPLACE directive).
+    Requires(Requires),
+}
+
+/// When `given` is in the input, each parameter of `needs` must be too, with one of the values it
+/// lists (any value when it lists none). `reason` is said to whoever breaks it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    pub given: String,
+    pub needs: BTreeMap<String, Vec<Value>>,
+    pub reason: String,
+}
+
+/// A run of fields a form shows together: the first (untitled) holds what people fill first,
+/// the rest are named groups. Every input parameter is in exactly one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FormSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub fields: Vec<String>,
 }
 
 impl Manifest {

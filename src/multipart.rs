@@ -89,7 +89,12 @@ impl Ctx<'_> {
         &self,
         mut input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
-        if !input.contains_key("Parts") {
+        // An empty list is what a form sends for "none chosen": the same as leaving it out.
+        if input
+            .get("Parts")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+        {
             let parts = self.all_parts(&input).await?;
             if parts.is_empty() {
                 return Err(Error::invalid_at(

@@ -70,6 +70,19 @@ pub struct Destination<'a> {
     pub region: &'a str,
 }
 
+/// A header map's entries: an object's members, or a list of `{"Name", "Value"}` objects (the
+/// form a form library can draw).
+pub(crate) fn map_entries(v: &Value) -> Vec<(&str, &Value)> {
+    match v {
+        Value::Object(m) => m.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|e| Some((e.get("Name")?.as_str()?, e.get("Value")?)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The wire text of a JSON value (strings as is, numbers and booleans as JSON writes them).
 fn wire_text(v: &Value) -> String {
     match v {
@@ -153,7 +166,7 @@ pub(crate) fn build(
             )),
             Location::HeaderMap => {
                 let prefix = p.wire.as_deref().unwrap_or_default().to_ascii_lowercase();
-                for (k, mv) in v.as_object().into_iter().flatten() {
+                for (k, mv) in map_entries(v) {
                     headers.push((format!("{prefix}{}", k.to_ascii_lowercase()), wire_text(mv)));
                 }
             }

@@ -53,25 +53,92 @@ pub fn input_schema(op: &Operation) -> Value {
         "additionalProperties": false,
         "x-propertyOrder": order,
     });
-    // "At most one of" as JSON Schema, for hosts that validate with the schema alone.
-    let mut dependent = Map::new();
-    for rule in &op.rules {
-        let (Rule::AtMostOneOf(names) | Rule::OneOf(names)) = rule;
-        for n in names {
-            let others: Vec<Value> = names
-                .iter()
-                .filter(|o| *o != n)
-                .map(|o| json!({"required": [o]}))
-                .collect();
-            dependent.insert(n.clone(), json!({"not": {"anyOf": others}}));
-        }
-    }
-    if !dependent.is_empty() {
-        schema["dependentSchemas"] = Value::Object(dependent);
-    }
+    rule_schemas(op, &mut schema);
     // The XML names of a payload are the connector's business, not the form's.
     strip_wire_annotations(&mut schema);
     schema
+}
+
+/// The manifest's rules as JSON Schema, for hosts that validate with the schema alone, written so
+/// that a form library marks the field concerned: a field that must not be there fails `not: {}`
+/// at its own path, a missing one is a `required` error naming it.
+fn rule_schemas(op: &Operation, schema: &mut Value) {
+    let mut dependent = Map::new();
+    let mut conditions = Vec::new();
+    for rule in &op.rules {
+        match rule {
+            Rule::AtMostOneOf(names) | Rule::OneOf(names) => {
+                for n in names {
+                    let entry = dependent_entry(&mut dependent, n);
+                    for other in names.iter().filter(|o| *o != n) {
+                        let message =
+                            format!("give only one of {}: `{n}` is given", names.join(", "));
+                        entry["properties"][other] = json!({"not": {}, "errorMessage": message});
+                    }
+                }
+                if let Rule::OneOf(names) = rule {
+                    let others: Vec<Value> = names[1..]
+                        .iter()
+                        .map(|o| json!({"required": [o]}))
+                        .collect();
+                    conditions.push(json!({
+                        "if": {"not": {"anyOf": others}},
+                        "then": {"required": [names[0]]},
+                    }));
+                }
+            }
+            Rule::Requires(r) => {
+                let entry = dependent_entry(&mut dependent, &r.given);
+                for (need, values) in &r.needs {
+                    let required = entry["required"].as_array_mut().expect("array");
+                    if !required.contains(&json!(need)) {
+                        required.push(json!(need));
+                    }
+                    if !values.is_empty() {
+                        let message = format!(
+                            "must be {} when `{}` is given: {}",
+                            one_of_words(values),
+                            r.given,
+                            r.reason
+                        );
+                        entry["properties"][need] =
+                            json!({"enum": values, "errorMessage": message});
+                    }
+                }
+            }
+        }
+    }
+    if !dependent.is_empty() {
+        for entry in dependent.values_mut() {
+            let obj = entry.as_object_mut().expect("object");
+            obj.retain(|_, v| v.as_array().is_none_or(|a| !a.is_empty()) && v != &json!({}));
+        }
+        schema["dependentSchemas"] = Value::Object(dependent);
+    }
+    match conditions.len() {
+        0 => {}
+        1 => {
+            let c = conditions.pop().expect("one");
+            schema["if"] = c["if"].clone();
+            schema["then"] = c["then"].clone();
+        }
+        _ => schema["allOf"] = Value::Array(conditions),
+    }
+}
+
+fn dependent_entry<'a>(dependent: &'a mut Map<String, Value>, name: &str) -> &'a mut Value {
+    dependent
+        .entry(name.to_string())
+        .or_insert_with(|| json!({"required": [], "properties": {}}))
+}
+
+/// `"REPLACE"` or `"aws:kms" or "aws:kms:dsse"`.
+pub fn one_of_words(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 pub fn output_schema(op: &Operation) -> Value {

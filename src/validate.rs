@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::Connection;
 use crate::error::{Detail, Error};
-use crate::manifest::{self, Encoding, Operation, Rule};
+use crate::manifest::{self, Encoding, Operation, Requires, Rule};
 use crate::protocol::ENVELOPE_FIELDS;
 
 /// A request that passed every check. `Debug` masks secret parameters (SSE-C keys).
@@ -320,8 +320,12 @@ struct Details<'a> {
 
 impl Details<'_> {
     fn add(&mut self, e: &jsonschema::ValidationError<'_>) {
-        if e.schema_path().as_str().contains("/dependentSchemas/") {
-            return; // reported by `check_rules` with a clearer message
+        let path = e.schema_path().as_str();
+        if path.contains("/dependentSchemas/")
+            || path.starts_with("/then")
+            || path.starts_with("/allOf/")
+        {
+            return; // the manifest's rules: reported by `check_rules` with a clearer message
         }
         let at = e.instance_path().as_str().to_string();
         let here = format!("{}{at}", self.prefix);
@@ -367,6 +371,30 @@ impl Details<'_> {
             }
             ValidationErrorKind::Pattern { pattern } => {
                 pattern_message(keyword_schema(self.schema, e).or(sub), pattern)
+            }
+            ValidationErrorKind::PropertyNames { .. } => {
+                match sub.and_then(|s| s.pointer("/propertyNames/errorMessage/pattern")) {
+                    Some(Value::String(w)) => format!("has an invalid entry name: a name {w}"),
+                    _ => "has an invalid entry name".to_string(),
+                }
+            }
+            ValidationErrorKind::MinProperties { .. } => {
+                match keyword_schema(self.schema, e)
+                    .or(sub)
+                    .and_then(|s| s.pointer("/errorMessage/minProperties"))
+                {
+                    Some(Value::String(w)) => w.clone(),
+                    _ => "must not be empty".to_string(),
+                }
+            }
+            ValidationErrorKind::Not { .. } => {
+                match keyword_schema(self.schema, e)
+                    .or(sub)
+                    .and_then(|s| s.pointer("/errorMessage/not"))
+                {
+                    Some(Value::String(w)) => w.clone(),
+                    _ => "is not allowed (see the field's description)".to_string(),
+                }
             }
             kind => describe(kind).unwrap_or_else(|| e.masked().to_string()),
         };
@@ -459,10 +487,13 @@ fn describe(kind: &ValidationErrorKind) -> Option<String> {
         }
         ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
         ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
-        ValidationErrorKind::PropertyNames { .. } => "has an invalid entry name".to_string(),
-        ValidationErrorKind::Not { .. } => {
-            "is not allowed (see the field's description)".to_string()
-        }
+        ValidationErrorKind::Enum { options } => format!(
+            "must be one of: {}",
+            options
+                .as_array()
+                .map(|a| crate::schemas::one_of_words(a).replace(" or ", ", "))
+                .unwrap_or_default()
+        ),
         _ => return None,
     })
 }
@@ -476,7 +507,13 @@ fn type_name(kind: &jsonschema::error::TypeKind) -> String {
 
 fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
     for rule in &op.rules {
-        let (Rule::AtMostOneOf(names) | Rule::OneOf(names)) = rule;
+        let names = match rule {
+            Rule::AtMostOneOf(names) | Rule::OneOf(names) => names,
+            Rule::Requires(r) => {
+                check_requires(r, input, out);
+                continue;
+            }
+        };
         let given: Vec<&String> = names
             .iter()
             .filter(|n| input.contains_key(n.as_str()))
@@ -499,6 +536,30 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
                 });
             }
         }
+    }
+}
+
+/// A parameter given without what it needs: the detail points at the field that is missing or
+/// wrong, as a form marks it.
+fn check_requires(r: &Requires, input: &Map<String, Value>, out: &mut Vec<Detail>) {
+    if !input.contains_key(&r.given) {
+        return;
+    }
+    for (need, values) in &r.needs {
+        let message = match input.get(need) {
+            None => format!("is required when `{}` is given: {}", r.given, r.reason),
+            Some(v) if !values.is_empty() && !values.contains(v) => format!(
+                "must be {} when `{}` is given: {}",
+                crate::schemas::one_of_words(values),
+                r.given,
+                r.reason
+            ),
+            Some(_) => continue,
+        };
+        out.push(Detail {
+            pointer: format!("/input/{}", pointer(&[need])),
+            message,
+        });
     }
 }
 
@@ -533,23 +594,32 @@ fn check_key_lengths(op: &Operation, input: &Map<String, Value>, out: &mut Vec<D
 /// Checks the schema cannot express: byte lengths, base64 payloads, local files, lengths.
 fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
     check_key_lengths(op, input, out);
-    // Header maps: S3 lowercases names, so two entries differing only in case would collide.
+    // Header maps: S3 lowercases names, so two entries differing only in case would collide; and
+    // a header map and its list twin add to the same headers.
+    let mut seen = std::collections::HashMap::new();
     for p in op
         .parameters
         .iter()
         .filter(|p| p.location == crate::manifest::Location::HeaderMap)
     {
-        let Some(Value::Object(map)) = input.get(&p.name) else {
+        let Some(v) = input.get(&p.name) else {
             continue;
         };
-        let mut seen = std::collections::HashSet::new();
-        for k in map.keys() {
-            if !seen.insert(k.to_ascii_lowercase()) {
+        for (i, (k, _)) in crate::request::map_entries(v).into_iter().enumerate() {
+            let at = match v {
+                Value::Array(_) => format!("/input/{}/{i}/Name", pointer(&[&p.name])),
+                _ => format!("/input/{}/{}", pointer(&[&p.name]), pointer(&[k])),
+            };
+            let key = (p.wire.clone(), k.to_ascii_lowercase());
+            if let Some(first) = seen.insert(key, k.to_string()) {
+                let message = if first == k {
+                    "is given twice".to_string()
+                } else {
+                    "differs from another entry only in case; S3 stores names in lowercase".into()
+                };
                 out.push(Detail {
-                    pointer: format!("/input/{}/{}", pointer(&[&p.name]), pointer(&[k])),
-                    message:
-                        "differs from another entry only in case; S3 stores names in lowercase"
-                            .into(),
+                    pointer: at,
+                    message,
                 });
             }
         }

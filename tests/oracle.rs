@@ -33,7 +33,7 @@ use serde_json::{json, Map, Value};
 
 use s3_connector::connection::Addressing;
 use s3_connector::endpoint::Endpoint;
-use s3_connector::manifest::{Encoding, Manifest, Operation, RequestBody, Rule, Runner};
+use s3_connector::manifest::{Encoding, Location, Manifest, Operation, RequestBody, Rule, Runner};
 use s3_connector::request::{Destination, HttpRequest, Payload};
 use s3_connector::{body, prepare, validate};
 
@@ -107,7 +107,9 @@ fn examples(op: &Operation) -> Result<Vec<Example>, String> {
     let mut base = full.clone();
     let mut variants = Vec::new();
     for rule in &op.rules {
-        let (Rule::AtMostOneOf(names) | Rule::OneOf(names)) = rule;
+        let (Rule::AtMostOneOf(names) | Rule::OneOf(names)) = rule else {
+            continue; // `Rule::Requires`: the example already gives what is needed
+        };
         let given: Vec<&String> = names.iter().filter(|n| full.contains_key(*n)).collect();
         for extra in given.iter().skip(1) {
             base.remove(*extra);
@@ -192,6 +194,24 @@ fn botocore_params(
             (Some(m), _) => {
                 given_as.entry(m).or_default().push(p.name.clone());
                 out.insert(m.clone(), v.clone());
+            }
+            // A header map's list twin (`MetadataEntries`): the map's member, as a map.
+            (None, _) if p.location == Location::HeaderMap => {
+                let member = op
+                    .parameters
+                    .iter()
+                    .find(|q| q.wire == p.wire && q.member.is_some())
+                    .and_then(|q| q.member.as_deref());
+                if let Some(m) = member {
+                    let map: Map<String, Value> = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| (e["Name"].as_str().unwrap().to_string(), e["Value"].clone()))
+                        .collect();
+                    given_as.entry(m).or_default().push(p.name.clone());
+                    out.insert(m.to_string(), Value::Object(map));
+                }
             }
             (None, Some(RequestBody::CompleteMultipartUpload)) if p.name == "Parts" => {
                 out.insert("MultipartUpload".into(), json!({ "Parts": v }));

@@ -7,6 +7,7 @@
 
 mod connection_schema;
 pub mod docs_page;
+mod forms;
 pub mod model;
 pub mod operations_doc;
 pub mod overlay;
@@ -76,15 +77,27 @@ pub fn generate(
     let text = pretty(&serde_json::to_value(&manifest).unwrap());
     files.insert(INDEX_PATH.to_string(), operation_index(&manifest, &text)?);
     files.insert("connector/manifest.json".to_string(), text);
+    let connection = schemas::connection_file(&manifest);
     files.insert(
-        "schemas/connection.json".to_string(),
-        pretty(&schemas::connection_file(&manifest)),
+        "schemas/ui/connection.rjsf.json".to_string(),
+        pretty(&forms::rjsf_connection_ui(&connection)),
     );
+    files.insert(
+        "schemas/ui/connection.jsonforms.json".to_string(),
+        pretty(&forms::jsonforms_connection_ui(&connection)),
+    );
+    files.insert("schemas/connection.json".to_string(), pretty(&connection));
     for op in &manifest.operations {
+        let input = schemas::input_schema(op);
         files.insert(
-            format!("schemas/{}.input.json", op.name),
-            pretty(&schemas::input_schema(op)),
+            format!("schemas/ui/{}.rjsf.json", op.name),
+            pretty(&forms::rjsf_ui(op, &input)),
         );
+        files.insert(
+            format!("schemas/ui/{}.jsonforms.json", op.name),
+            pretty(&forms::jsonforms_ui(op, &input)),
+        );
+        files.insert(format!("schemas/{}.input.json", op.name), pretty(&input));
         files.insert(
             format!("schemas/{}.output.json", op.name),
             pretty(&schemas::output_schema(op)),
@@ -289,7 +302,9 @@ pub fn build_manifest(
     }
     let mut hasher = Sha256::new();
     hasher.update(docs_text.as_bytes());
-    Ok(Manifest {
+    let mut connection = connection_schema::connection_schema();
+    forms::connection(&mut connection).map_err(|e| format!("connection: {e}"))?;
+    let mut manifest = Manifest {
         comment: GENERATED_NOTE.to_string(),
         sources: Sources {
             docs: DOCS_PATH.to_string(),
@@ -300,8 +315,10 @@ pub fn build_manifest(
             model_sha256: model.sha256.clone(),
         },
         operations,
-        connection: connection_schema::connection_schema(),
-    })
+        connection,
+    };
+    forms::finish(&mut manifest, &overlay)?;
+    Ok(manifest)
 }
 
 /// An operation generated from the model alone, with the by-name patches of the overlay (the
@@ -383,6 +400,7 @@ fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, Str
         quirks,
         output,
         corrections,
+        form: Vec::new(),
         xml_plan: Default::default(),
     })
 }
@@ -498,8 +516,13 @@ fn build_operation(
         finish_parameter(&ov.name, p)?;
     }
     for rule in &ov.rules {
-        let (s3_connector::manifest::Rule::AtMostOneOf(names)
-        | s3_connector::manifest::Rule::OneOf(names)) = rule;
+        let names: Vec<&String> = match rule {
+            s3_connector::manifest::Rule::AtMostOneOf(names)
+            | s3_connector::manifest::Rule::OneOf(names) => names.iter().collect(),
+            s3_connector::manifest::Rule::Requires(r) => {
+                std::iter::once(&r.given).chain(r.needs.keys()).collect()
+            }
+        };
         for n in names {
             if !parameters.iter().any(|p| &p.name == n) {
                 return Err(format!("{}: rule names unknown parameter `{n}`", ov.name));
@@ -610,6 +633,7 @@ fn build_operation(
         quirks: ov.quirks.iter().map(|q| q.is).collect(),
         output,
         corrections,
+        form: Vec::new(),
         xml_plan: Default::default(),
     })
 }
@@ -709,6 +733,23 @@ fn merge_model_parameters(
     for mp in &mop.parameters {
         let member = mp.member.clone().unwrap_or_default();
         if let Some(p) = parameters.iter_mut().find(|p| p.name == mp.name) {
+            // The page copies some descriptions from other operations ("the copied object" on
+            // put_object): the model's documentation of this operation's member wins, unless
+            // the overlay writes one.
+            let described = |patch: Option<&Value>| {
+                patch
+                    .and_then(|v| overlay.patch(v).ok())
+                    .and_then(|p| p.schema)
+                    .is_some_and(|s| s.contains_key("description"))
+            };
+            if p.origin == Origin::Docs
+                && !described(overlay.parameters_by_name.get(&p.name))
+                && !described(ov.parameters.get(&p.name))
+            {
+                if let Some(d) = mp.schema.get("description") {
+                    p.schema["description"] = d.clone();
+                }
+            }
             if p.location != mp.location || (p.wire.is_some() && p.wire != mp.wire) {
                 return Err(format!(
                     "{}.{}: placed at {:?} {:?}, but the model places member `{member}` at {:?} {:?}",

@@ -205,6 +205,24 @@ pub fn render(
             let (how, names) = match rule {
                 s3_connector::manifest::Rule::AtMostOneOf(n) => ("At most one", n),
                 s3_connector::manifest::Rule::OneOf(n) => ("Exactly one", n),
+                s3_connector::manifest::Rule::Requires(r) => {
+                    let needs: Vec<String> = r
+                        .needs
+                        .iter()
+                        .map(|(n, vs)| match vs.as_slice() {
+                            [] => format!("`{n}`"),
+                            vs => format!("`{n}` = {}", s3_connector::schemas::one_of_words(vs)),
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        s,
+                        "`{}` needs {}: {}\n",
+                        r.given,
+                        needs.join(" and "),
+                        r.reason
+                    );
+                    continue;
+                }
             };
             let _ = writeln!(
                 s,

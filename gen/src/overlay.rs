@@ -6,7 +6,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use s3_connector::manifest::{Encoding, Http, Location, Quirk, RequestBody, Rule, Runner};
+use s3_connector::manifest::{
+    Encoding, Http, Location, Quirk, RequestBody, Requires, Rule, Runner,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +30,27 @@ pub struct Overlay {
     /// What the model does not say about operations generated from it alone, by their name.
     #[serde(default)]
     pub model_operations: std::collections::BTreeMap<String, ModelOperationOverlay>,
+    /// Descriptions, by name, of the fields the model leaves undocumented.
+    #[serde(default)]
+    pub member_descriptions: std::collections::BTreeMap<String, String>,
+    /// A header map's twin taking the same entries as a list, added beside the map everywhere.
+    #[serde(default)]
+    pub entry_lists: Vec<EntryList>,
+    /// A parameter that needs others with it, applied to every operation that has them all.
+    #[serde(default)]
+    pub rules_by_name: Vec<Requires>,
+}
+
+/// A parameter that takes a header map's entries as a list of `{"Name", "Value"}` objects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryList {
+    /// The header map's parameter name.
+    #[serde(rename = "for")]
+    pub map: String,
+    pub name: String,
+    pub reason: String,
+    pub schema: Value,
 }
 
 /// Additions to an operation generated from the model alone.
@@ -200,6 +223,12 @@ impl Overlay {
             if let Some(from) = &op.parameters_from {
                 check(&format!("{}.parameters_from", op.name), &from.reason)?;
             }
+        }
+        for e in &overlay.entry_lists {
+            check(&format!("entry_lists.{}", e.name), &e.reason)?;
+        }
+        for r in &overlay.rules_by_name {
+            check(&format!("rules_by_name.{}", r.given), &r.reason)?;
         }
         for (name, op) in &overlay.model_operations {
             check(&format!("model_operations.{name}"), &op.reason)?;

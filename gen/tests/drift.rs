@@ -19,11 +19,20 @@ fn copy_inputs(to: &Path) {
     }
 }
 
+/// Every file under `dir` (the UI schemas are one level down), relative to it.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                out.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
     out.sort();
     out
 }
@@ -40,14 +49,8 @@ fn committed_files_match_a_fresh_generation_in_a_temp_dir() {
     assert!(status.success());
     let fresh_schemas = files_under(&tmp.path().join("schemas"));
     let committed_schemas = files_under(&Path::new(ROOT).join("schemas"));
-    let names = |v: &[PathBuf]| {
-        v.iter()
-            .map(|p| p.file_name().unwrap().to_owned())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        names(&fresh_schemas),
-        names(&committed_schemas),
+        fresh_schemas, committed_schemas,
         "schemas/ holds files the generator does not write, or misses some"
     );
     let mut compared = 0;
@@ -61,7 +64,7 @@ fn committed_files_match_a_fresh_generation_in_a_temp_dir() {
     .chain(
         fresh_schemas
             .iter()
-            .map(|p| format!("schemas/{}", p.file_name().unwrap().to_string_lossy())),
+            .map(|p| format!("schemas/{}", p.display())),
     ) {
         let fresh = std::fs::read_to_string(tmp.path().join(&rel)).unwrap();
         let committed = std::fs::read_to_string(Path::new(ROOT).join(&rel)).unwrap_or_default();
@@ -72,10 +75,10 @@ fn committed_files_match_a_fresh_generation_in_a_temp_dir() {
         compared += 1;
     }
     // The manifest, its index, the operations reference, and every schema (two per operation and
-    // the connection's).
+    // the connection's, and a UI schema of each for rjsf and JSON Forms).
     assert_eq!(compared, fresh_schemas.len() + 3);
     assert!(
-        fresh_schemas.len() > 2 * 108,
+        fresh_schemas.len() > 4 * 108,
         "{} schemas",
         fresh_schemas.len()
     );

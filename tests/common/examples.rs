@@ -122,10 +122,11 @@ pub(crate) fn value_for(
                 out.insert("k".into(), item);
                 return Ok(Value::Object(out));
             };
-            let required: Vec<&str> = schema
-                .get("required")
-                .and_then(Value::as_array)
+            // Required always, or (`then.required`) whenever the object is given.
+            let required: Vec<&str> = [schema.get("required"), schema.pointer("/then/required")]
                 .into_iter()
+                .flatten()
+                .filter_map(Value::as_array)
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
@@ -234,6 +235,24 @@ pub(crate) fn example(
             }
         };
         input.insert(p.name.clone(), v);
+    }
+    // What a given parameter needs with it (`Rule::Requires`): a listed value.
+    for rule in &op.rules {
+        if let Rule::Requires(r) = rule {
+            if !input.contains_key(&r.given) {
+                continue;
+            }
+            for (need, values) in &r.needs {
+                if let Some(v) = values.first() {
+                    input.insert(need.clone(), v.clone());
+                } else if !input.contains_key(need) {
+                    let p = op.parameter(need).expect("rules name parameters");
+                    let v = value_for(&p.schema, full, context(p), 0)
+                        .map_err(|e| format!("{need}: {e}"))?;
+                    input.insert(need.clone(), v);
+                }
+            }
+        }
     }
     // Digests of what they check: the body's `Content-MD5`, an SSE-C key's MD5.
     for p in &op.parameters {
