@@ -445,12 +445,13 @@ fn strip_unknown_formats(v: &mut Value) {
 
 /// Each field a rule concerns says so in its description, where a form shows it.
 fn describe_rules(op: &mut Operation) {
-    let mut notes: Vec<(String, String)> = Vec::new();
+    let mut notes: Vec<(String, String, String)> = Vec::new();
     for rule in &op.rules {
         match rule {
             Rule::AtMostOneOf(names) | Rule::OneOf(names) => {
+                let list = names.join(", ");
                 for n in names {
-                    notes.push((n.clone(), format!("Give only one of {}.", names.join(", "))));
+                    notes.push((n.clone(), format!("Give only one of {list}."), list.clone()));
                 }
             }
             Rule::Requires(r) => {
@@ -462,18 +463,20 @@ fn describe_rules(op: &mut Operation) {
                         vs => format!("`{n}` set to {}", s3_connector::schemas::one_of_words(vs)),
                     })
                     .collect();
-                notes.push((r.given.clone(), format!("Needs {}.", needs.join(" and "))));
+                let note = format!("Needs {}.", needs.join(" and "));
+                notes.push((r.given.clone(), note.clone(), note));
             }
         }
     }
-    for (name, note) in notes {
+    for (name, note, names) in notes {
         if let Some(p) = op.parameters.iter_mut().find(|p| p.name == name) {
             let d = p
                 .schema
                 .get("description")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !d.contains(&note) {
+            // A description that already names the others says it.
+            if !d.contains(&note) && !d.contains(&names) {
                 p.schema["description"] = json!(format!("{d} {note}").trim());
             }
         }
