@@ -56,6 +56,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "Content-Length",
             "Expires",
             "x-amz-meta-",
+            "MetadataEntries",
             "x-amz-metadata-directive",
             "x-amz-tagging",
             "x-amz-tagging-directive",
