@@ -596,7 +596,7 @@ test('what a person sees: order, groups, errors at the field, masked secrets', {
       await typeInto(lib, 'Bucket', put, op, 'my-bucket');
       await typeInto(lib, 'Key', put, op, 'k');
       await typeInto(lib, 'Body', put, op, 'hello');
-      await typeInto(lib, 'BodyFile', put, op, '/tmp/hello.txt');
+      await typeInto(lib, 'BodyFile', put, op, 'data/hello.txt');
       await showErrors(lib, op);
       const atFile = await shownError(lib, 'BodyFile', put, op);
       const atBody = await shownError(lib, 'Body', put, op);
