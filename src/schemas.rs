@@ -132,6 +132,18 @@ fn dependent_entry<'a>(dependent: &'a mut Map<String, Value>, name: &str) -> &'a
         .or_insert_with(|| json!({"required": [], "properties": {}}))
 }
 
+/// What a `Requires` rule needs, in words: `` `x-amz-metadata-directive` set to "REPLACE" ``.
+pub fn needs_words(r: &crate::manifest::Requires) -> String {
+    r.needs
+        .iter()
+        .map(|(n, values)| match values.as_slice() {
+            [] => format!("`{n}`"),
+            vs => format!("`{n}` set to {}", one_of_words(vs)),
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
 /// `"REPLACE"` or `"aws:kms" or "aws:kms:dsse"`.
 pub fn one_of_words(values: &[Value]) -> String {
     values

@@ -379,22 +379,12 @@ impl Details<'_> {
                 }
             }
             ValidationErrorKind::MinProperties { .. } => {
-                match keyword_schema(self.schema, e)
-                    .or(sub)
-                    .and_then(|s| s.pointer("/errorMessage/minProperties"))
-                {
-                    Some(Value::String(w)) => w.clone(),
-                    _ => "must not be empty".to_string(),
-                }
+                own_words(keyword_schema(self.schema, e).or(sub), "minProperties")
+                    .unwrap_or_else(|| "must not be empty".into())
             }
             ValidationErrorKind::Not { .. } => {
-                match keyword_schema(self.schema, e)
-                    .or(sub)
-                    .and_then(|s| s.pointer("/errorMessage/not"))
-                {
-                    Some(Value::String(w)) => w.clone(),
-                    _ => "is not allowed (see the field's description)".to_string(),
-                }
+                own_words(keyword_schema(self.schema, e).or(sub), "not")
+                    .unwrap_or_else(|| "is not allowed (see the field's description)".into())
             }
             kind => describe(kind).unwrap_or_else(|| e.masked().to_string()),
         };
@@ -459,6 +449,15 @@ fn one_of_types(sub: Option<&Value>) -> Option<String> {
         .map(|b| b.get("type").and_then(Value::as_str))
         .collect::<Option<_>>()?;
     Some(format!("must be of type {}", types.join(" or ")))
+}
+
+/// The schema's own words for a failed keyword (`errorMessage.<keyword>`, as ajv-errors reads it).
+fn own_words(schema: Option<&Value>, keyword: &str) -> Option<String> {
+    schema?
+        .get("errorMessage")?
+        .get(keyword)?
+        .as_str()
+        .map(str::to_string)
 }
 
 /// A pattern's own message where the schema gives one (`errorMessage.pattern`, the keyword

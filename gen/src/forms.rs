@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::overlay::Overlay;
 use s3_connector::manifest::{
-    Encoding, FormSection, Location, Manifest, Operation, Origin, Parameter, Rule,
+    Encoding, FormSection, Location, Manifest, Operation, Parameter, Rule,
 };
 
 /// Each pattern the schemas use, and what it asks for in words: the message a form shows
@@ -244,19 +244,12 @@ fn add_entry_lists(op: &mut Operation, overlay: &Overlay) -> Result<(), String> 
                 e.map, op.name
             ));
         }
-        let twin = Parameter {
-            name: e.name.clone(),
-            location: Location::HeaderMap,
-            wire: map.wire.clone(),
-            required: false,
-            origin: Origin::Overlay,
-            member: None,
-            secret: false,
-            encoding: None,
-            docs_type: None,
-            departure: None,
-            schema: e.schema.clone(),
-        };
+        let twin = crate::overlay_parameter(
+            &e.name,
+            Location::HeaderMap,
+            map.wire.clone(),
+            e.schema.clone(),
+        );
         let at = op
             .parameters
             .iter()
@@ -456,15 +449,7 @@ fn describe_rules(op: &mut Operation) {
                 }
             }
             Rule::Requires(r) => {
-                let needs: Vec<String> = r
-                    .needs
-                    .iter()
-                    .map(|(n, values)| match values.as_slice() {
-                        [] => format!("`{n}`"),
-                        vs => format!("`{n}` set to {}", s3_connector::schemas::one_of_words(vs)),
-                    })
-                    .collect();
-                let note = format!("Needs {}.", needs.join(" and "));
+                let note = format!("Needs {}.", s3_connector::schemas::needs_words(r));
                 notes.push((r.given.clone(), note.clone(), note));
             }
         }

@@ -666,21 +666,10 @@ fn added_parameter(
     name: &str,
     patch: &ParameterPatch,
 ) -> Result<Parameter, String> {
-    let mut p = Parameter {
-        name: name.to_string(),
-        location: patch
-            .location
-            .ok_or_else(|| format!("added parameter `{name}` needs `location`"))?,
-        wire: None,
-        required: false,
-        origin: Origin::Overlay,
-        member: None,
-        secret: false,
-        encoding: None,
-        docs_type: None,
-        departure: None,
-        schema: json!({"title": humanize(name)}),
-    };
+    let location = patch
+        .location
+        .ok_or_else(|| format!("added parameter `{name}` needs `location`"))?;
+    let mut p = overlay_parameter(name, location, None, json!({"title": humanize(name)}));
     apply_patch(overlay, &mut p, patch)?;
     Ok(p)
 }
@@ -883,6 +872,28 @@ fn apply_patch(overlay: &Overlay, p: &mut Parameter, patch: &ParameterPatch) -> 
         overlay.merge_schema(base, s)?;
     }
     Ok(())
+}
+
+/// A parameter the overlay adds, optional, with nothing but its place and schema.
+pub(crate) fn overlay_parameter(
+    name: &str,
+    location: Location,
+    wire: Option<String>,
+    schema: Value,
+) -> Parameter {
+    Parameter {
+        name: name.to_string(),
+        location,
+        wire,
+        required: false,
+        origin: Origin::Overlay,
+        member: None,
+        secret: false,
+        encoding: None,
+        docs_type: None,
+        departure: None,
+        schema,
+    }
 }
 
 /// Final checks and the rules every parameter gets from its location.

@@ -206,19 +206,11 @@ pub fn render(
                 s3_connector::manifest::Rule::AtMostOneOf(n) => ("At most one", n),
                 s3_connector::manifest::Rule::OneOf(n) => ("Exactly one", n),
                 s3_connector::manifest::Rule::Requires(r) => {
-                    let needs: Vec<String> = r
-                        .needs
-                        .iter()
-                        .map(|(n, vs)| match vs.as_slice() {
-                            [] => format!("`{n}`"),
-                            vs => format!("`{n}` = {}", s3_connector::schemas::one_of_words(vs)),
-                        })
-                        .collect();
                     let _ = writeln!(
                         s,
                         "`{}` needs {}: {}\n",
                         r.given,
-                        needs.join(" and "),
+                        s3_connector::schemas::needs_words(r),
                         r.reason
                     );
                     continue;
