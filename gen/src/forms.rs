@@ -128,6 +128,10 @@ const FIRST: &[&str] = &[
     "versionId",
 ];
 
+/// The pass over every built operation: metadata twins and rules by name added, each parameter's
+/// schema made drawable (enums, words, descriptions, required containers), the rules said in
+/// the descriptions, the form sections laid out. Stops on a `default` sent to S3, a pattern
+/// without words and a field without a description.
 pub(crate) fn finish(manifest: &mut Manifest, overlay: &Overlay) -> Result<(), String> {
     for op in &mut manifest.operations {
         add_entry_lists(op, overlay)?;
