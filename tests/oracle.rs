@@ -603,33 +603,24 @@ fn every_aws_operation_builds_the_request_botocore_builds() {
         println!("note: {n}");
     }
 
-    let mut failing = Vec::new();
-    let mut seen_known: Vec<Vec<bool>> = KNOWN_DIFFERENCES
+    let lines = mismatches
         .iter()
-        .map(|k| vec![false; k.fields.len()])
+        .map(|m| {
+            let line = format!(
+                "{} [{}] {}:\n    ours:     {}\n    botocore: {}",
+                m.operation, m.example, m.field, m.ours, m.botocore
+            );
+            (line, known(m))
+        })
         .collect();
-    for m in &mismatches {
-        let line = format!(
-            "{} [{}] {}:\n    ours:     {}\n    botocore: {}",
-            m.operation, m.example, m.field, m.ours, m.botocore
-        );
-        if let Some((i, f)) = known(m) {
-            seen_known[i][f] = true;
-            println!("known difference ({}): {line}", KNOWN_DIFFERENCES[i].why);
-        } else {
-            failing.push(line);
-        }
-    }
-    for (k, seen) in KNOWN_DIFFERENCES.iter().zip(&seen_known) {
-        for (field, seen) in k.fields.iter().zip(seen) {
-            if !seen {
-                failing.push(format!(
-                    "KNOWN_DIFFERENCES lists {} [{}] {field}, which no longer differs: remove it",
-                    k.operation, k.example
-                ));
-            }
-        }
-    }
+    let entries: Vec<_> = KNOWN_DIFFERENCES
+        .iter()
+        .map(|k| {
+            let label = format!("{} [{}]", k.operation, k.example);
+            (label, k.why, k.fields.to_vec())
+        })
+        .collect();
+    let failing = common::unexplained(lines, &entries);
     for f in &failing {
         eprintln!("{f}");
     }

@@ -372,32 +372,21 @@ fn every_aws_operation_reads_the_reply_botocore_reads() {
         skipped.join(", ")
     );
 
-    let mut seen_known: Vec<Vec<bool>> = KNOWN_DIFFERENCES
+    let lines = mismatches
         .iter()
-        .map(|k| vec![false; k.paths.len()])
+        .map(|m| {
+            let line = format!(
+                "{} {}:\n    ours:     {}\n    botocore: {}",
+                m.operation, m.path, m.ours, m.botocore
+            );
+            (line, known(m))
+        })
         .collect();
-    for m in &mismatches {
-        let line = format!(
-            "{} {}:\n    ours:     {}\n    botocore: {}",
-            m.operation, m.path, m.ours, m.botocore
-        );
-        if let Some((i, p)) = known(m) {
-            seen_known[i][p] = true;
-            println!("known difference ({}): {line}", KNOWN_DIFFERENCES[i].why);
-        } else {
-            failing.push(line);
-        }
-    }
-    for (k, seen) in KNOWN_DIFFERENCES.iter().zip(&seen_known) {
-        for (path, seen) in k.paths.iter().zip(seen) {
-            if !seen {
-                failing.push(format!(
-                    "KNOWN_DIFFERENCES lists {} {path}, which no longer differs: remove it",
-                    k.operation
-                ));
-            }
-        }
-    }
+    let entries: Vec<_> = KNOWN_DIFFERENCES
+        .iter()
+        .map(|k| (k.operation.to_string(), k.why, k.paths.to_vec()))
+        .collect();
+    failing.extend(common::unexplained(lines, &entries));
     for f in &failing {
         eprintln!("{f}");
     }

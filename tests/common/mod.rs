@@ -482,3 +482,32 @@ macro_rules! on_servers {
         }
     };
 }
+
+/// An oracle's mismatches sorted against its list of known differences: a known one (`Some((entry,
+/// item))`) is printed with its entry's reason; any other fails, and so does a listed item no
+/// mismatch shows any more (a stale list). `entries`: each entry's label, reason and items.
+pub(crate) fn unexplained(
+    mismatches: Vec<(String, Option<(usize, usize)>)>,
+    entries: &[(String, &str, Vec<&str>)],
+) -> Vec<String> {
+    let mut seen: Vec<Vec<bool>> = entries.iter().map(|e| vec![false; e.2.len()]).collect();
+    let mut failing = Vec::new();
+    for (line, known) in mismatches {
+        if let Some((i, item)) = known {
+            seen[i][item] = true;
+            println!("known difference ({}): {line}", entries[i].1);
+        } else {
+            failing.push(line);
+        }
+    }
+    for ((label, _, items), seen) in entries.iter().zip(&seen) {
+        for (item, seen) in items.iter().zip(seen) {
+            if !seen {
+                failing.push(format!(
+                    "KNOWN_DIFFERENCES lists {label} {item}, which no longer differs: remove it"
+                ));
+            }
+        }
+    }
+    failing
+}
