@@ -48,6 +48,14 @@ pub(crate) const CLEANUP: CallOpts = CallOpts {
     cleanup: true,
 };
 
+/// Options for a `POST` made safe to repeat by the caller.
+pub(crate) const REPEAT_SAFE: CallOpts = CallOpts {
+    payload: None,
+    sink: Sink::Default,
+    repeat_safe: true,
+    cleanup: false,
+};
+
 /// How long cleanup may run past the overall timeout (`timeout_seconds`) before the operation
 /// is cut off regardless.
 const CLEANUP_GRACE: Duration = Duration::from_secs(30);
@@ -172,6 +180,32 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// A context for requests about another bucket (a copy's source): the same connection,
+    /// deadline and progress, but a region redirect of its own, so that following the source
+    /// bucket to its region does not move the destination's requests.
+    pub(crate) fn elsewhere(&self) -> Ctx<'_> {
+        Ctx {
+            conn: self.conn,
+            transport: self.transport,
+            progress: self.progress.clone(),
+            attempts: AtomicU32::default(),
+            maybe_applied: AtomicU32::default(),
+            deadline: self.deadline,
+            redirect: Mutex::new(None),
+        }
+    }
+
+    /// The connection as this operation's requests use it (after a redirect, its region and
+    /// endpoint).
+    fn target_conn(&self) -> Resolved {
+        let (region, endpoint) = self.target();
+        Resolved {
+            region,
+            endpoint,
+            ..self.conn.clone()
+        }
+    }
+
     /// Runs the operation as the manifest says: paged, by its runner, or as one request.
     async fn dispatch(
         &self,
@@ -182,10 +216,16 @@ impl Ctx<'_> {
             return self.paginate(op, input).await;
         }
         match op.runner {
-            Some(Runner::UploadFile) => self.upload_file(input).await,
-            Some(Runner::DownloadFile) => self.download_file(input).await,
+            Some(Runner::UploadFile) => self.upload_file(op, input).await,
+            Some(Runner::DownloadFile) => self.download_file(op, input).await,
             Some(Runner::CreateMultipartUpload) => self.create_upload(input).await,
             Some(Runner::CompleteMultipartUpload) => self.complete_given_or_all(input).await,
+            Some(Runner::Presign) => {
+                crate::presign::presign(op, &input, &self.target_conn(), SystemTime::now())
+            }
+            Some(Runner::DeletePrefix) => self.delete_prefix(input).await,
+            Some(Runner::CopyFile) => self.copy_file(op, input).await,
+            Some(Runner::ObjectExists) => self.object_exists(op, input).await,
             None => self.call(op, &input).await,
         }
     }

@@ -183,6 +183,18 @@ pub enum Runner {
     /// `CompleteMultipartUpload` made safe to repeat, with every uploaded part listed when
     /// `Parts` is not given (`multipart.rs`).
     CompleteMultipartUpload,
+    /// A `SigV4` query-string URL for this operation's own request, signed and not sent
+    /// (`presign.rs`).
+    Presign,
+    /// Every key (or version) under a prefix listed and deleted in batches of 1,000
+    /// (`delete_prefix.rs`).
+    DeletePrefix,
+    /// A server-side copy of any size: `CopyObject`, or parallel `UploadPartCopy` parts aborted
+    /// on failure (`copy_file.rs`).
+    CopyFile,
+    /// This operation's own `HEAD`, with a missing key an answer (`Exists: false`), not an
+    /// error (`exists.rs`).
+    ObjectExists,
 }
 
 /// Behaviour beyond the generic request and reply; each is explained where it is done, in
@@ -383,6 +395,14 @@ pub struct Steps {
     pub abort_multipart_upload: &'static Operation,
     pub list_multipart_uploads: &'static Operation,
     pub list_parts: &'static Operation,
+    pub head_object: &'static Operation,
+    pub head_bucket: &'static Operation,
+    pub copy_object: &'static Operation,
+    pub upload_part_copy: &'static Operation,
+    pub get_object_tagging: &'static Operation,
+    pub delete_objects: &'static Operation,
+    pub list_objects_v2: &'static Operation,
+    pub list_object_versions: &'static Operation,
 }
 
 /// The building blocks, from the embedded manifest (a unit test checks they are all there).
@@ -402,6 +422,14 @@ pub fn steps() -> &'static Steps {
             abort_multipart_upload: op("abort_multipart_upload"),
             list_multipart_uploads: op("list_multipart_uploads"),
             list_parts: op("list_parts_for_multipart_upload"),
+            head_object: op("head_object"),
+            head_bucket: op("head_bucket"),
+            copy_object: op("copy_object"),
+            upload_part_copy: op("copy_part_in_multipart"),
+            get_object_tagging: op("get_object_tagging"),
+            delete_objects: op("delete_objects"),
+            list_objects_v2: op("list_objects_v2"),
+            list_object_versions: op("list_object_versions"),
         }
     })
 }

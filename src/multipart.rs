@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Failure};
-use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
+use crate::execute::{CallOpts, Ctx, CLEANUP, REPEAT_SAFE};
 use crate::manifest::{steps, Operation};
 
 /// One key's uploads in progress: upload id → its initiator's id, when the listing says.
@@ -30,14 +30,6 @@ type Uploads = HashMap<String, Option<String>>;
 
 /// Pages of 1,000 uploads read when listing one key's uploads in progress.
 const MAX_UPLOAD_PAGES: usize = 10;
-
-/// A `POST` made safe to repeat by the caller.
-const REPEAT_SAFE: CallOpts = CallOpts {
-    payload: None,
-    sink: Sink::Default,
-    repeat_safe: true,
-    cleanup: false,
-};
 
 /// The input entries (of `from`) that the operation `to` takes, by the same names.
 fn pick(from: &Map<String, Value>, to: &Operation) -> Map<String, Value> {

@@ -10,6 +10,87 @@ use crate::execute::Ctx;
 use crate::manifest::{steps, Operation, Pagination};
 use crate::quirks;
 
+/// One page after another of a listing, as its `pagination` spec says: the next page starts
+/// where the last one's tokens say, and a listing that gives the same tokens twice is refused
+/// (it would never end).
+pub(crate) struct Pages {
+    op: &'static Operation,
+    input: Map<String, Value>,
+    /// The connector asked for URL-encoded keys (`quirks::auto_encoding_type`), so decodes them.
+    auto: bool,
+    /// The tokens the last page gave, sent for this one.
+    sent: Option<Vec<Value>>,
+    ended: bool,
+}
+
+/// One page of a listing: its output (keys decoded), and where the next starts when the
+/// listing goes on.
+pub(crate) struct Page {
+    pub(crate) output: Map<String, Value>,
+    pub(crate) next: Option<Vec<Value>>,
+}
+
+impl Pages {
+    pub(crate) fn new(op: &'static Operation, mut input: Map<String, Value>) -> Self {
+        input.remove("MaxItems");
+        let auto = quirks::auto_encoding_type(op, &mut input);
+        Pages {
+            op,
+            input,
+            auto,
+            sent: None,
+            ended: false,
+        }
+    }
+
+    fn spec(&self) -> &'static Pagination {
+        self.op.pagination.as_ref().expect("a paginated operation")
+    }
+
+    /// The next page, of at most `want` items; `None` once the last page was read.
+    pub(crate) async fn next(&mut self, ctx: &Ctx<'_>, want: u64) -> Result<Option<Page>, Error> {
+        if self.ended {
+            return Ok(None);
+        }
+        let spec = self.spec();
+        self.input.insert(spec.page_size.clone(), json!(want));
+        let mut output = ctx.call(self.op, &self.input).await?;
+        if self.auto {
+            quirks::decode_listing(&mut output);
+        }
+        let more = output.get(&spec.more).and_then(Value::as_bool) == Some(true);
+        let next: Option<Vec<Value>> = spec
+            .tokens
+            .iter()
+            .map(|t| next_token(t, &output))
+            .collect();
+        match next {
+            Some(values) if more => {
+                if self.sent.as_ref() == Some(&values) {
+                    return Err(stuck(self.op, "it gave the same continuation marker twice"));
+                }
+                for (t, v) in spec.tokens.iter().zip(values.iter().cloned()) {
+                    let wire = if self.auto {
+                        v
+                    } else {
+                        wire_token(&self.input, v)
+                    };
+                    self.input.insert(t.input.clone(), wire);
+                }
+                self.sent = Some(values.clone());
+                Ok(Some(Page {
+                    output,
+                    next: Some(values),
+                }))
+            }
+            _ => {
+                self.ended = true;
+                Ok(Some(Page { output, next: None }))
+            }
+        }
+    }
+}
+
 impl Ctx<'_> {
     /// A listing with automatic pagination up to `MaxItems` result items (all `results` lists
     /// together). The merged output is the first page's, with every page's result lists, the
@@ -17,15 +98,13 @@ impl Ctx<'_> {
     pub(crate) async fn paginate(
         &self,
         op: &'static Operation,
-        mut input: Map<String, Value>,
+        input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
         let spec = op.pagination.as_ref().expect("a paginated operation");
         let limit = item_limit(&input, &spec.page_size);
         let page_size = input.get(&spec.page_size).and_then(Value::as_u64);
-        input.remove("MaxItems");
-        let auto = quirks::auto_encoding_type(op, &mut input);
+        let mut pages = Pages::new(op, input);
         let mut merged: Option<Map<String, Value>> = None;
-        let mut sent: Option<Vec<Value>> = None;
         // Every page but the last adds at least one item, or the listing is not advancing.
         for page_number in 1.. {
             if page_number > limit + 1 {
@@ -33,19 +112,15 @@ impl Ctx<'_> {
             }
             let collected = merged.as_ref().map_or(0, |m| count(spec, m));
             let want = page_size.unwrap_or(1000).min(limit - collected).min(1000);
-            input.insert(spec.page_size.clone(), json!(want));
-            let mut page = self.call(op, &input).await?;
-            if auto {
-                quirks::decode_listing(&mut page);
-            }
-            let more = page.get(&spec.more).and_then(Value::as_bool) == Some(true);
-            let next: Option<Vec<Value>> =
-                spec.tokens.iter().map(|t| next_token(t, &page)).collect();
+            let Some(Page { mut output, next }) = pages.next(self, want).await? else {
+                break;
+            };
+            let more = output.get(&spec.more).cloned().unwrap_or(json!(false));
             let m = match merged.as_mut() {
-                None => merged.insert(page),
+                None => merged.insert(output),
                 Some(m) => {
                     for list in &spec.results {
-                        let items = match page.get_mut(list) {
+                        let items = match output.get_mut(list) {
                             Some(Value::Array(a)) => std::mem::take(a),
                             _ => Vec::new(),
                         };
@@ -53,28 +128,20 @@ impl Ctx<'_> {
                             a.extend(items);
                         }
                     }
-                    m.insert(spec.more.clone(), json!(more));
+                    m.insert(spec.more.clone(), more);
                     m
                 }
             };
             match next {
-                Some(values) if more && sent.as_ref() == Some(&values) => {
-                    return Err(stuck(op, "it gave the same continuation marker twice"));
-                }
-                Some(values) if more => {
-                    for (t, v) in spec.tokens.iter().zip(&values) {
-                        m.insert(t.output.clone(), v.clone());
+                Some(values) => {
+                    for (t, v) in spec.tokens.iter().zip(values) {
+                        m.insert(t.output.clone(), v);
                     }
                     if count(spec, m) >= limit {
                         break;
                     }
-                    for (t, v) in spec.tokens.iter().zip(values.iter().cloned()) {
-                        let wire = if auto { v } else { wire_token(&input, v) };
-                        input.insert(t.input.clone(), wire);
-                    }
-                    sent = Some(values);
                 }
-                _ => {
+                None => {
                     for t in &spec.tokens {
                         m.remove(&t.output);
                     }

@@ -4,17 +4,18 @@
 //! the path is encoded once (not twice), never normalised (`a/../b` is a key, not a path), and
 //! `x-amz-content-sha256` is sent and signed.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials as AwsCredentials;
 use aws_sigv4::http_request::{
     sign as sigv4_sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SigningSettings, UriPathNormalizationMode,
+    SignatureLocation, SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_runtime_api::client::identity::Identity;
 
 use crate::credentials::Credentials;
+use crate::endpoint::encode_query;
 use crate::error::{Error, Failure};
 use crate::request::{HttpRequest, Payload};
 
@@ -35,6 +36,61 @@ pub fn sign(
     region: &str,
     time: SystemTime,
 ) -> Result<(), Error> {
+    let body = match &req.payload {
+        Payload::Empty => SignableBody::Bytes(&[]),
+        Payload::Bytes(b) => SignableBody::Bytes(b),
+        Payload::File { .. } => SignableBody::UnsignedPayload,
+    };
+    let (headers, _params) = instructions(req, body, creds, region, time, s3_settings())?;
+    req.headers.extend(headers);
+    Ok(())
+}
+
+/// Signs `req` in its query string (`SigV4` query authentication, as S3 presigned URLs are):
+/// the `X-Amz-*` parameters, the session token among them, are added to `req.uri`, valid for
+/// `expires` from `time`. The payload is `UNSIGNED-PAYLOAD`: whoever holds the URL sends it.
+/// Every header of `req` is signed, so the holder must send each with the same value.
+pub fn presign(
+    req: &mut HttpRequest,
+    creds: &Credentials,
+    region: &str,
+    time: SystemTime,
+    expires: Duration,
+) -> Result<(), Error> {
+    let mut settings = s3_settings();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires);
+    settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+    let (_headers, params) = instructions(
+        req,
+        SignableBody::UnsignedPayload,
+        creds,
+        region,
+        time,
+        settings,
+    )?;
+    let mut sep = if req.uri.contains('?') { '&' } else { '?' };
+    for (name, value) in params {
+        req.uri.push(sep);
+        req.uri.push_str(&encode_query(&name));
+        req.uri.push('=');
+        req.uri.push_str(&encode_query(&value));
+        sep = '&';
+    }
+    Ok(())
+}
+
+/// What signing adds to `req`: headers, and query parameters (presigning).
+type Added = (Vec<(String, String)>, Vec<(String, String)>);
+
+fn instructions(
+    req: &HttpRequest,
+    body: SignableBody<'_>,
+    creds: &Credentials,
+    region: &str,
+    time: SystemTime,
+    settings: SigningSettings,
+) -> Result<Added, Error> {
     let identity: Identity = AwsCredentials::new(
         &creds.access_key_id,
         creds.secret_access_key.expose(),
@@ -48,15 +104,10 @@ pub fn sign(
         .region(region)
         .name("s3")
         .time(time)
-        .settings(s3_settings())
+        .settings(settings)
         .build()
         .map_err(|e| Error::of(Failure::Internal, "signing parameters").caused_by(e))?
         .into();
-    let body = match &req.payload {
-        Payload::Empty => SignableBody::Bytes(&[]),
-        Payload::Bytes(b) => SignableBody::Bytes(b),
-        Payload::File { .. } => SignableBody::UnsignedPayload,
-    };
     let signable = SignableRequest::new(
         &req.method,
         req.uri.as_str(),
@@ -67,10 +118,15 @@ pub fn sign(
     let (instructions, _signature) = sigv4_sign(signable, &params)
         .map_err(|e| Error::of(Failure::Internal, "signing failed").caused_by(e))?
         .into_parts();
-    let (headers, _params) = instructions.into_parts();
-    for h in headers {
-        req.headers
-            .push((h.name().to_string(), h.value().to_string()));
-    }
-    Ok(())
+    let (headers, params) = instructions.into_parts();
+    Ok((
+        headers
+            .into_iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect(),
+        params
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.into_owned()))
+            .collect(),
+    ))
 }

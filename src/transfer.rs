@@ -20,37 +20,44 @@ use crate::manifest::{steps, Location, Operation};
 use crate::request::Payload;
 
 pub(crate) const MIB: u64 = 1024 * 1024;
-pub(crate) const DEFAULT_PART_SIZE: u64 = 8 * MIB;
-pub(crate) const DEFAULT_THRESHOLD: u64 = 16 * MIB;
-pub(crate) const DEFAULT_CONCURRENCY: u64 = 4;
-/// S3's part limits (`API_UploadPart)`: at least 5 MiB but the last, at most 10,000 parts.
+/// S3's part limits (`API_UploadPart`, `API_UploadPartCopy`): at least 5 MiB but the last, at most
+/// 5 GiB, at most 10,000 parts.
 const MIN_PART: u64 = 5 * MIB;
+pub(crate) const MAX_PART: u64 = 5 * 1024 * MIB;
 const MAX_PARTS: u64 = 10_000;
 
-struct Plan {
-    part_size: u64,
-    threshold: u64,
-    concurrency: usize,
+/// How a transfer splits: from the input, else the defaults the operation's schema declares.
+pub(crate) struct Plan {
+    pub(crate) part_size: u64,
+    pub(crate) threshold: u64,
+    pub(crate) concurrency: usize,
 }
 
-fn plan(input: &Map<String, Value>, size: u64) -> Plan {
-    let get = |k: &str, d: u64| input.get(k).and_then(Value::as_u64).unwrap_or(d);
-    let mut part_size = get("PartSize", DEFAULT_PART_SIZE).max(MIN_PART);
-    // Grow parts (in whole MiB) when the file would need more than 10,000 of them.
-    if size.div_ceil(part_size) > MAX_PARTS {
-        part_size = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
-    }
-    Plan {
-        part_size,
-        threshold: get("MultipartThreshold", DEFAULT_THRESHOLD),
-        concurrency: usize::try_from(get("Concurrency", DEFAULT_CONCURRENCY).max(1))
-            .unwrap_or(usize::MAX),
+impl Plan {
+    pub(crate) fn of(op: &Operation, input: &Map<String, Value>, size: u64) -> Plan {
+        let get = |k: &str| {
+            input
+                .get(k)
+                .or_else(|| op.parameter(k)?.schema.get("default"))
+                .and_then(Value::as_u64)
+        };
+        let mut part_size = get("PartSize").unwrap_or(8 * MIB).clamp(MIN_PART, MAX_PART);
+        // Grow parts (in whole MiB) when the object would need more than 10,000 of them.
+        if size.div_ceil(part_size) > MAX_PARTS {
+            part_size = size.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
+        }
+        Plan {
+            part_size,
+            threshold: get("MultipartThreshold").unwrap_or(16 * MIB),
+            concurrency: usize::try_from(get("Concurrency").unwrap_or(4).max(1))
+                .unwrap_or(usize::MAX),
+        }
     }
 }
 
 /// The entries of `input` that `operation` takes on the wire (headers, query, path), so that a
 /// transfer passes its caller's headers on to each request.
-fn for_operation(o: &Operation, input: &Map<String, Value>) -> Map<String, Value> {
+pub(crate) fn for_operation(o: &Operation, input: &Map<String, Value>) -> Map<String, Value> {
     input
         .iter()
         .filter(|(k, _)| {
@@ -68,6 +75,7 @@ fn for_operation(o: &Operation, input: &Map<String, Value>) -> Map<String, Value
 impl Ctx<'_> {
     pub(crate) async fn upload_file(
         &self,
+        op: &Operation,
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
         let path = PathBuf::from(
@@ -80,7 +88,7 @@ impl Ctx<'_> {
             .await
             .map_err(|e| Error::invalid_at("/input/BodyFile", format!("cannot be read: {e}")))?
             .len();
-        let plan = plan(&input, size);
+        let plan = Plan::of(op, &input, size);
         self.progress.set_total(size);
         if size <= plan.threshold {
             let mut put = for_operation(steps().put_object, &input);
@@ -106,22 +114,27 @@ impl Ctx<'_> {
             .upload_parts_and_complete(&input, &path, size, &plan, &upload_id)
             .await;
         if let Err(e) = &result {
-            // Leave nothing behind: parts of an unfinished upload are stored (and billed).
-            let mut abort = for_operation(steps().abort_multipart_upload, &input);
-            abort.insert("uploadId".into(), json!(upload_id));
-            match self
-                .call_with(steps().abort_multipart_upload, &abort, &CLEANUP)
-                .await
-            {
-                Ok(_) => {
-                    tracing::warn!(upload_id = %upload_id, "upload failed and was aborted: {}", e.full_message());
-                }
-                Err(a) => {
-                    tracing::error!(upload_id = %upload_id, "upload failed and could not be aborted: {}", a.full_message());
-                }
-            }
+            self.abort_after(&input, &upload_id, e).await;
         }
         result
+    }
+
+    /// Aborts the multipart upload a failed transfer started: parts of an unfinished upload are
+    /// stored (and billed) until then.
+    pub(crate) async fn abort_after(&self, input: &Map<String, Value>, upload_id: &str, e: &Error) {
+        let mut abort = for_operation(steps().abort_multipart_upload, input);
+        abort.insert("uploadId".into(), json!(upload_id));
+        match self
+            .call_with(steps().abort_multipart_upload, &abort, &CLEANUP)
+            .await
+        {
+            Ok(_) => {
+                tracing::warn!(upload_id = %upload_id, "the transfer failed and its upload was aborted: {}", e.full_message());
+            }
+            Err(a) => {
+                tracing::error!(upload_id = %upload_id, "the transfer failed and its upload could not be aborted: {}", a.full_message());
+            }
+        }
     }
 
     async fn upload_parts_and_complete(
@@ -180,6 +193,7 @@ impl Ctx<'_> {
 
     pub(crate) async fn download_file(
         &self,
+        op: &Operation,
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>, Error> {
         let path = PathBuf::from(
@@ -189,7 +203,7 @@ impl Ctx<'_> {
                 .unwrap_or_default(),
         );
         let tmp = temp_path_for(&path);
-        let result = self.download_into(&input, &tmp).await;
+        let result = self.download_into(op, &input, &tmp).await;
         let result = match result {
             Ok((out, total, parts)) => {
                 let len = tokio::fs::metadata(&tmp)
@@ -230,6 +244,7 @@ impl Ctx<'_> {
     /// Downloads into `tmp`; returns the first reply's output, the object size and the parts.
     async fn download_into(
         &self,
+        op: &Operation,
         input: &Map<String, Value>,
         tmp: &Path,
     ) -> Result<(Map<String, Value>, u64, u64), Error> {
@@ -238,7 +253,7 @@ impl Ctx<'_> {
         })?;
         let get = steps().get_object;
         let base = for_operation(steps().get_object, input);
-        let plan = plan(input, 0);
+        let plan = Plan::of(op, input, 0);
         let at = |offset: u64| CallOpts {
             payload: None,
             sink: Sink::At {
@@ -317,7 +332,7 @@ impl Ctx<'_> {
 }
 
 /// The transfer result: bytes, parts, and the `ETag` and `VersionId` S3 gave.
-fn summary(out: &Map<String, Value>, bytes: u64, parts: u64) -> Map<String, Value> {
+pub(crate) fn summary(out: &Map<String, Value>, bytes: u64, parts: u64) -> Map<String, Value> {
     let mut s = Map::new();
     for k in ["ETag", "VersionId"] {
         if let Some(v) = out.get(k) {
@@ -334,17 +349,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plans_respect_s3_part_limits() {
+    fn plans_respect_s3_part_limits_and_the_schema_defaults() {
+        let op = crate::manifest::operation("upload_file").unwrap();
         let input = Map::new();
-        let p = plan(&input, 100 * MIB);
-        assert_eq!(
-            (p.part_size, p.threshold, p.concurrency),
-            (DEFAULT_PART_SIZE, DEFAULT_THRESHOLD, 4)
-        );
+        let p = Plan::of(op, &input, 100 * MIB);
+        assert_eq!((p.part_size, p.threshold, p.concurrency), (8 * MIB, 16 * MIB, 4));
         let small: Map<String, Value> = serde_json::from_value(json!({"PartSize": 1})).unwrap();
-        assert_eq!(plan(&small, 100 * MIB).part_size, MIN_PART);
-        let huge = plan(&input, 200_000 * MIB);
+        assert_eq!(Plan::of(op, &small, 100 * MIB).part_size, MIN_PART);
+        let huge = Plan::of(op, &input, 200_000 * MIB);
         assert!(200_000 * MIB / huge.part_size <= MAX_PARTS);
         assert_eq!(huge.part_size % MIB, 0);
+        let copy = crate::manifest::operation("copy_file").unwrap();
+        let p = Plan::of(copy, &input, 100 * MIB);
+        assert_eq!((p.part_size, p.threshold, p.concurrency), (64 * MIB, 64 * MIB, 8));
     }
 }

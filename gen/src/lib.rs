@@ -261,13 +261,10 @@ pub fn build_manifest(
             Some(aws) => Some(model.operation(aws, date_type)?),
             None => None,
         };
-        operations.push(build_operation(
-            &overlay,
-            ov,
-            doc,
-            mop.as_ref(),
-            &operations,
-        )?);
+        let sources = sources_from_model(&overlay, model, date_type, ov, &operations)?;
+        let earlier: Vec<&Operation> = operations.iter().chain(&sources).collect();
+        let op = build_operation(&overlay, ov, doc, mop.as_ref(), &earlier)?;
+        operations.push(op);
     }
     for aws in &aws_names {
         if model::EXCLUDED.iter().any(|(n, _)| n == aws)
@@ -405,25 +402,65 @@ fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, Str
     })
 }
 
+/// The operations generated from the model alone that `ov` takes parameters or output from
+/// (built here as they will be later), so that a workflow operation can start from one.
+fn sources_from_model(
+    overlay: &Overlay,
+    model: &Model,
+    date_type: &Map<String, Value>,
+    ov: &OperationOverlay,
+    built: &[Operation],
+) -> Result<Vec<Operation>, String> {
+    let names = ov
+        .parameters_from
+        .iter()
+        .map(|f| &f.operation)
+        .chain(ov.output_from.iter().map(|f| &f.is));
+    let mut out = Vec::new();
+    for name in names {
+        if built.iter().any(|o| &o.name == name) || out.iter().any(|o: &Operation| &o.name == name) {
+            continue;
+        }
+        let aws = model
+            .operation_names()
+            .into_iter()
+            .find(|a| model::snake(a) == *name);
+        let claimed = |a: &&str| {
+            overlay
+                .operations
+                .iter()
+                .any(|o| o.model.as_deref() == Some(*a))
+        };
+        if let Some(aws) = aws.filter(|a| !claimed(a)) {
+            out.push(model_operation(overlay, model.operation(aws, date_type)?)?);
+        }
+    }
+    Ok(out)
+}
+
 fn build_operation(
     overlay: &Overlay,
     ov: &OperationOverlay,
     doc: Option<&DocOperation>,
     mop: Option<&ModelOp>,
-    earlier: &[Operation],
+    earlier: &[&Operation],
 ) -> Result<Operation, String> {
     let mut corrections = vec![format!("operation: {}", ov.reason)];
     let mut parameters: Vec<Parameter> = Vec::new();
-    if let Some(from) = &ov.parameters_from {
-        let src = earlier
+    let source = |name: &str, what: &str| {
+        earlier
             .iter()
-            .find(|o| o.name == from.operation)
+            .find(|o| o.name == name)
+            .copied()
             .ok_or_else(|| {
                 format!(
-                    "{}: parameters_from `{}` must come earlier in the overlay",
-                    ov.name, from.operation
+                    "{}: {what} `{name}` must come earlier in the overlay or from the model alone",
+                    ov.name
                 )
-            })?;
+            })
+    };
+    if let Some(from) = &ov.parameters_from {
+        let src = source(&from.operation, "parameters_from")?;
         for e in &from.except {
             if src.parameter(e).is_none() {
                 return Err(format!(
@@ -436,7 +473,10 @@ fn build_operation(
         parameters.extend(
             src.parameters
                 .iter()
-                .filter(|p| !from.except.contains(&p.name) && p.origin != Origin::Model)
+                .filter(|p| {
+                    !from.except.contains(&p.name)
+                        && (from.model_members || p.origin != Origin::Model)
+                })
                 .cloned()
                 .map(|mut p| {
                     // A copy of a page's parameter is the overlay's; a member of the model
@@ -540,6 +580,17 @@ fn build_operation(
         }
     };
     let mut output_props = Map::new();
+    if let Some(from) = &ov.output_from {
+        let src = source(&from.is, "output_from")?;
+        output_props.extend(
+            src.output
+                .get("properties")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        corrections.push(format!("output from {}: {}", from.is, from.reason));
+    }
     let model_output = mop.map(|m| &m.output);
     for (name, prop) in &ov.output {
         let mut expanded = Map::new();

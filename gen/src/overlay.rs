@@ -97,6 +97,10 @@ pub struct OperationOverlay {
     /// Start from the (patched) parameters of another operation.
     #[serde(default)]
     pub parameters_from: Option<ParametersFrom>,
+    /// Start the output from another operation's (a workflow operation that answers with what
+    /// that one answers, and more).
+    #[serde(default)]
+    pub output_from: Option<Reasoned<String>>,
     /// Patches to documented parameters, by name.
     #[serde(default)]
     pub parameters: Map<String, Value>,
@@ -140,10 +144,15 @@ pub struct PaginationOverlay {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParametersFrom {
+    /// An operation earlier in the overlay, or one generated from the model alone.
     pub operation: String,
     pub reason: String,
     #[serde(default)]
     pub except: Vec<String>,
+    /// Take the source's members of the model too (a workflow operation with no model operation
+    /// of its own, sending the source's requests); otherwise they stay behind.
+    #[serde(default)]
+    pub model_members: bool,
 }
 
 /// A correction to a parameter, or (in `add_parameters`) a whole new one.
@@ -219,6 +228,9 @@ impl Overlay {
             }
             for (member, reason) in &op.skip_members {
                 check(&format!("{}.skip_members.{member}", op.name), reason)?;
+            }
+            if let Some(from) = &op.output_from {
+                check(&format!("{}.output_from", op.name), &from.reason)?;
             }
             if let Some(from) = &op.parameters_from {
                 check(&format!("{}.parameters_from", op.name), &from.reason)?;

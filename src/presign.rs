@@ -1,0 +1,66 @@
+//! Presigned URLs: the operation's own request (`presign_get_object` is `get_object`'s), built
+//! as it would be sent, then signed in its query string and handed out, not sent. Pure: the
+//! time is an argument.
+//!
+//! Every header the input sets (`Content-Type`, SSE-C, checksums, metadata) is signed, as
+//! botocore signs them, so whoever holds the URL must send each with the same value: the output
+//! lists them. The request's length is the holder's, so no `Content-Length` is signed.
+
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::date_time::Format;
+use aws_smithy_types::DateTime;
+use serde_json::{json, Map, Value};
+
+use crate::credentials::Resolved;
+use crate::error::{Error, Failure};
+use crate::manifest::Operation;
+use crate::prepare::prepare;
+use crate::request::{Destination, Payload};
+use crate::signing;
+
+/// `ExpiresIn` when not given: one hour, as botocore's `generate_presigned_url`.
+const DEFAULT_EXPIRES: u64 = 3600;
+
+/// The URL for `op`'s request from `input`, signed at `now` with the connection's credentials.
+pub(crate) fn presign(
+    op: &Operation,
+    input: &Map<String, Value>,
+    conn: &Resolved,
+    now: SystemTime,
+) -> Result<Map<String, Value>, Error> {
+    let expires = input
+        .get("ExpiresIn")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_EXPIRES);
+    let dest = Destination {
+        endpoint: &conn.endpoint,
+        addressing: conn.addressing,
+        region: &conn.region,
+    };
+    let mut req = prepare(op, input, &dest, false, Payload::Empty)?;
+    req.headers.retain(|(name, _)| name != "content-length");
+    signing::presign(
+        &mut req,
+        &conn.credentials,
+        &conn.region,
+        now,
+        Duration::from_secs(expires),
+    )?;
+    let headers: Map<String, Value> = req
+        .headers
+        .iter()
+        .filter(|(name, _)| name != "host")
+        .map(|(name, value)| (name.clone(), json!(value)))
+        .collect();
+    let until = now + Duration::from_secs(expires);
+    let expires_at = DateTime::from(until)
+        .fmt(Format::DateTime)
+        .map_err(|e| Error::of(Failure::Internal, "formatting the expiry").caused_by(e))?;
+    let mut out = Map::new();
+    out.insert("URL".into(), json!(req.uri));
+    out.insert("Method".into(), json!(req.method));
+    out.insert("Expires".into(), json!(expires_at));
+    out.insert("Headers".into(), Value::Object(headers));
+    Ok(out)
+}
