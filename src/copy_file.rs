@@ -24,7 +24,10 @@ const SOURCE_HEAD: &[(&str, &str)] = &[
     ("x-amz-copy-source-if-match", "If-Match"),
     ("x-amz-copy-source-if-none-match", "If-None-Match"),
     ("x-amz-copy-source-if-modified-since", "If-Modified-Since"),
-    ("x-amz-copy-source-if-unmodified-since", "If-Unmodified-Since"),
+    (
+        "x-amz-copy-source-if-unmodified-since",
+        "If-Unmodified-Since",
+    ),
     (
         "x-amz-copy-source-server-side-encryption-customer-algorithm",
         "x-amz-server-side-encryption-customer-algorithm",
@@ -37,7 +40,10 @@ const SOURCE_HEAD: &[(&str, &str)] = &[
         "x-amz-copy-source-server-side-encryption-customer-key-MD5",
         "x-amz-server-side-encryption-customer-key-MD5",
     ),
-    ("x-amz-source-expected-bucket-owner", "x-amz-expected-bucket-owner"),
+    (
+        "x-amz-source-expected-bucket-owner",
+        "x-amz-expected-bucket-owner",
+    ),
     ("x-amz-request-payer", "x-amz-request-payer"),
 ];
 
@@ -82,7 +88,10 @@ impl Ctx<'_> {
         self.progress.set_total(size);
         if size == 0 || (size <= plan.threshold && size <= MAX_COPY_OBJECT) {
             let out = self
-                .call(steps().copy_object, &for_operation(steps().copy_object, &input))
+                .call(
+                    steps().copy_object,
+                    &for_operation(steps().copy_object, &input),
+                )
                 .await?;
             self.progress.add(size);
             let mut done = summary(&out, size, 1);
@@ -208,7 +217,8 @@ impl Ctx<'_> {
             get.insert("versionId".into(), json!(v));
         }
         for (from, to) in SOURCE_HEAD {
-            if let (Some(v), Some(_)) = (input.get(*from), steps().get_object_tagging.parameter(to)) {
+            if let (Some(v), Some(_)) = (input.get(*from), steps().get_object_tagging.parameter(to))
+            {
                 get.insert((*to).into(), v.clone());
             }
         }
@@ -238,11 +248,7 @@ fn carry_over(found: &Map<String, Value>, create: &mut Map<String, Value>) {
     for (field, param) in CARRIED {
         let Some(v) = found.get(*field) else { continue };
         // An `Expires` S3 could not read as a date (it stores any text) cannot be set again.
-        if *field == "Expires"
-            && v.as_str()
-                .and_then(crate::timefmt::parse_date)
-                .is_none()
-        {
+        if *field == "Expires" && v.as_str().and_then(crate::timefmt::parse_date).is_none() {
             continue;
         }
         create.insert((*param).into(), v.clone());
@@ -265,6 +271,11 @@ fn head_input(input: &Map<String, Value>, source: &Source) -> Map<String, Value>
     head
 }
 
+/// Why an access point is refused as the source: its `HeadObject` would need the access point's
+/// own endpoint, which the connector does not derive.
+const ARN: &str =
+    "copy_file takes a bucket name as the source, not an access point ARN (copy_object takes one)";
+
 /// The source from `x-amz-copy-source`: `{Bucket, Key, VersionId}`, or the URL-encoded
 /// `bucket/key[?versionId=…]` string (a leading `/` allowed).
 fn source_of(value: Option<&Value>) -> Result<Source, Error> {
@@ -272,8 +283,12 @@ fn source_of(value: Option<&Value>) -> Result<Source, Error> {
     match value {
         Some(Value::Object(m)) => {
             let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+            let bucket = text("Bucket").ok_or_else(|| bad("needs `Bucket`"))?;
+            if bucket.starts_with("arn:") {
+                return Err(bad(ARN));
+            }
             Ok(Source {
-                bucket: text("Bucket").ok_or_else(|| bad("needs `Bucket`"))?,
+                bucket,
                 key: text("Key").ok_or_else(|| bad("needs `Key`"))?,
                 version: text("VersionId"),
             })
@@ -289,7 +304,7 @@ fn source_of(value: Option<&Value>) -> Result<Source, Error> {
                 .filter(|(b, k)| !b.is_empty() && !k.is_empty())
                 .ok_or_else(|| bad("must be `bucket/key`"))?;
             if bucket.starts_with("arn:") {
-                return Err(bad("copy_file takes a bucket name, not an access point ARN"));
+                return Err(bad(ARN));
             }
             Ok(Source {
                 bucket: percent_decode(bucket),
@@ -329,10 +344,16 @@ mod tests {
     #[test]
     fn the_source_is_read_from_either_form() {
         let s = source_of(Some(&json!("/b/a%20dir/k%2Bx+y.txt?versionId=v%2B1"))).unwrap();
-        assert_eq!((s.bucket.as_str(), s.key.as_str()), ("b", "a dir/k+x+y.txt"));
+        assert_eq!(
+            (s.bucket.as_str(), s.key.as_str()),
+            ("b", "a dir/k+x+y.txt")
+        );
         assert_eq!(s.version.as_deref(), Some("v+1"));
         let s = source_of(Some(&json!({"Bucket": "b", "Key": "k", "VersionId": "3"}))).unwrap();
-        assert_eq!((s.bucket, s.key, s.version), ("b".into(), "k".into(), Some("3".into())));
+        assert_eq!(
+            (s.bucket, s.key, s.version),
+            ("b".into(), "k".into(), Some("3".into()))
+        );
         for bad in [json!("nokey"), json!("/b/"), json!(7)] {
             let e = source_of(Some(&bad)).err().unwrap();
             assert_eq!(e.details[0].pointer, "/input/x-amz-copy-source");

@@ -114,10 +114,7 @@ impl Ctx<'_> {
         let mut tally = Tally::default();
         for pass in 1..=PASSES {
             let mut input = base.clone();
-            input.insert(
-                "Delete".into(),
-                json!({"Objects": objects, "Quiet": true}),
-            );
+            input.insert("Delete".into(), json!({"Objects": objects, "Quiet": true}));
             let out = self
                 .call_with(steps().delete_objects, &input, &REPEAT_SAFE)
                 .await?;
@@ -128,21 +125,25 @@ impl Ctx<'_> {
                 .cloned()
                 .unwrap_or_default();
             let sent = objects.len() as u64;
-            let (again, lasting): (Vec<Value>, Vec<Value>) =
-                refused.into_iter().partition(|e| {
-                    pass < PASSES
-                        && e.get("Code")
-                            .and_then(Value::as_str)
-                            .is_some_and(|c| crate::classify::retryable_reply(200, c))
-                });
+            let (again, lasting): (Vec<Value>, Vec<Value>) = refused.into_iter().partition(|e| {
+                pass < PASSES
+                    && e.get("Code")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| crate::classify::retryable_reply(200, c))
+            });
             tally.deleted += sent - (again.len() + lasting.len()) as u64;
-            self.progress.add(sent - (again.len() + lasting.len()) as u64);
+            self.progress
+                .add(sent - (again.len() + lasting.len()) as u64);
             tally.error_count += lasting.len() as u64;
             tally.errors.extend(lasting.into_iter().take(MAX_ERRORS));
             if again.is_empty() {
                 break;
             }
-            tracing::warn!(keys = again.len(), pass, "S3 refused keys with a transient error; deleting them again");
+            tracing::warn!(
+                keys = again.len(),
+                pass,
+                "S3 refused keys with a transient error; deleting them again"
+            );
             tokio::time::sleep(retry::Policy::delay(pass, retry::jitter_unit())).await;
             objects = again
                 .iter()
@@ -187,10 +188,6 @@ fn to_delete(page: &Map<String, Value>, all_versions: bool) -> (Vec<Value>, u64)
         return (items("Contents").iter().map(entry).collect(), 0);
     }
     let markers = items("DeleteMarkers");
-    let objects = items("Versions")
-        .iter()
-        .chain(markers)
-        .map(entry)
-        .collect();
+    let objects = items("Versions").iter().chain(markers).map(entry).collect();
     (objects, markers.len() as u64)
 }

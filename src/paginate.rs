@@ -59,11 +59,7 @@ impl Pages {
             quirks::decode_listing(&mut output);
         }
         let more = output.get(&spec.more).and_then(Value::as_bool) == Some(true);
-        let next: Option<Vec<Value>> = spec
-            .tokens
-            .iter()
-            .map(|t| next_token(t, &output))
-            .collect();
+        let next: Option<Vec<Value>> = spec.tokens.iter().map(|t| next_token(t, &output)).collect();
         match next {
             Some(values) if more => {
                 if self.sent.as_ref() == Some(&values) {

@@ -23,7 +23,7 @@ use crate::signing;
 const DEFAULT_EXPIRES: u64 = 3600;
 
 /// The URL for `op`'s request from `input`, signed at `now` with the connection's credentials.
-pub(crate) fn presign(
+pub fn presign(
     op: &Operation,
     input: &Map<String, Value>,
     conn: &Resolved,
@@ -40,7 +40,7 @@ pub(crate) fn presign(
     };
     let mut req = prepare(op, input, &dest, false, Payload::Empty)?;
     req.headers.retain(|(name, _)| name != "content-length");
-    signing::presign(
+    let signed = signing::presign(
         &mut req,
         &conn.credentials,
         &conn.region,
@@ -50,11 +50,15 @@ pub(crate) fn presign(
     let headers: Map<String, Value> = req
         .headers
         .iter()
-        .filter(|(name, _)| name != "host")
+        .filter(|(name, _)| name != "host" && signed.contains(name))
         .map(|(name, value)| (name.clone(), json!(value)))
         .collect();
-    let until = now + Duration::from_secs(expires);
-    let expires_at = DateTime::from(until)
+    // The URL's time is `X-Amz-Date`, in whole seconds; it expires `expires` after that.
+    let signed = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|e| Error::of(Failure::Internal, "the clock is before 1970").caused_by(e))?
+        .as_secs();
+    let expires_at = DateTime::from_secs(i64::try_from(signed + expires).unwrap_or(i64::MAX))
         .fmt(Format::DateTime)
         .map_err(|e| Error::of(Failure::Internal, "formatting the expiry").caused_by(e))?;
     let mut out = Map::new();

@@ -49,14 +49,16 @@ pub fn sign(
 /// Signs `req` in its query string (`SigV4` query authentication, as S3 presigned URLs are):
 /// the `X-Amz-*` parameters, the session token among them, are added to `req.uri`, valid for
 /// `expires` from `time`. The payload is `UNSIGNED-PAYLOAD`: whoever holds the URL sends it.
-/// Every header of `req` is signed, so the holder must send each with the same value.
+/// The headers of `req` are signed (but those signers leave out of presigned URLs, such as
+/// `x-amz-checksum-mode`), so the holder must send each with the same value: their names are
+/// returned, `host` first.
 pub fn presign(
     req: &mut HttpRequest,
     creds: &Credentials,
     region: &str,
     time: SystemTime,
     expires: Duration,
-) -> Result<(), Error> {
+) -> Result<Vec<String>, Error> {
     let mut settings = s3_settings();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.expires_in = Some(expires);
@@ -69,6 +71,11 @@ pub fn presign(
         time,
         settings,
     )?;
+    let signed = params
+        .iter()
+        .find(|(name, _)| name == "X-Amz-SignedHeaders")
+        .map(|(_, names)| names.split(';').map(str::to_string).collect())
+        .unwrap_or_default();
     let mut sep = if req.uri.contains('?') { '&' } else { '?' };
     for (name, value) in params {
         req.uri.push(sep);
@@ -77,7 +84,7 @@ pub fn presign(
         req.uri.push_str(&encode_query(&value));
         sep = '&';
     }
-    Ok(())
+    Ok(signed)
 }
 
 /// What signing adds to `req`: headers, and query parameters (presigning).

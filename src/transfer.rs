@@ -353,7 +353,10 @@ mod tests {
         let op = crate::manifest::operation("upload_file").unwrap();
         let input = Map::new();
         let p = Plan::of(op, &input, 100 * MIB);
-        assert_eq!((p.part_size, p.threshold, p.concurrency), (8 * MIB, 16 * MIB, 4));
+        assert_eq!(
+            (p.part_size, p.threshold, p.concurrency),
+            (8 * MIB, 16 * MIB, 4)
+        );
         let small: Map<String, Value> = serde_json::from_value(json!({"PartSize": 1})).unwrap();
         assert_eq!(Plan::of(op, &small, 100 * MIB).part_size, MIN_PART);
         let huge = Plan::of(op, &input, 200_000 * MIB);
@@ -361,6 +364,9 @@ mod tests {
         assert_eq!(huge.part_size % MIB, 0);
         let copy = crate::manifest::operation("copy_file").unwrap();
         let p = Plan::of(copy, &input, 100 * MIB);
-        assert_eq!((p.part_size, p.threshold, p.concurrency), (64 * MIB, 64 * MIB, 8));
+        assert_eq!(
+            (p.part_size, p.threshold, p.concurrency),
+            (64 * MIB, 64 * MIB, 8)
+        );
     }
 }

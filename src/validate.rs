@@ -386,6 +386,17 @@ impl Details<'_> {
                 own_words(keyword_schema(self.schema, e).or(sub), "not")
                     .unwrap_or_else(|| "is not allowed (see the field's description)".into())
             }
+            kind @ (ValidationErrorKind::MinLength { .. }
+            | ValidationErrorKind::Constant { .. }) => {
+                let keyword = if matches!(kind, ValidationErrorKind::MinLength { .. }) {
+                    "minLength"
+                } else {
+                    "const"
+                };
+                own_words(keyword_schema(self.schema, e).or(sub), keyword)
+                    .or_else(|| describe(kind))
+                    .unwrap_or_else(|| e.masked().to_string())
+            }
             kind => describe(kind).unwrap_or_else(|| e.masked().to_string()),
         };
         self.out.push(Detail {

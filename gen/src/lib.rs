@@ -418,7 +418,8 @@ fn sources_from_model(
         .chain(ov.output_from.iter().map(|f| &f.is));
     let mut out = Vec::new();
     for name in names {
-        if built.iter().any(|o| &o.name == name) || out.iter().any(|o: &Operation| &o.name == name) {
+        if built.iter().any(|o| &o.name == name) || out.iter().any(|o: &Operation| &o.name == name)
+        {
             continue;
         }
         let aws = model
