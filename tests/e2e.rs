@@ -921,7 +921,35 @@ on_servers!(every_operation_succeeds, |s| {
     );
     assert!(std::fs::read(&out).unwrap() == six, "download_file bytes");
 
-    for key in ["a.txt", "mp.bin", "six.bin"] {
+    // The workflow operations, once each (their own tests: tests/workflow.rs).
+    let found = ok("object_exists", json!({"Bucket": b, "Key": "six.bin"}));
+    assert_eq!(
+        (&found["Exists"], &found["ContentLength"]),
+        (&json!(true), &json!(six.len()))
+    );
+    let missing = ok("object_exists", json!({"Bucket": b, "Key": "no-such.bin"}));
+    assert_eq!(missing, json!({"Exists": false}));
+    let copied = ok(
+        "copy_file",
+        json!({"Bucket": b, "Key": "six.copy", "x-amz-copy-source": format!("{b}/six.bin"),
+               "PartSize": 5 * 1024 * 1024, "MultipartThreshold": 5 * 1024 * 1024}),
+    );
+    assert_eq!(copied["Parts"], 2);
+    for op in ["presign_get_object", "presign_put_object"] {
+        let url = ok(op, json!({"Bucket": b, "Key": "six.bin"}));
+        assert!(url["URL"].as_str().unwrap().contains("X-Amz-Signature="));
+    }
+    ok(
+        "presign_upload_part",
+        json!({"Bucket": b, "Key": "six.bin", "uploadId": "any", "partNumber": 1}),
+    );
+    let deleted = ok("delete_prefix", json!({"Bucket": b, "Prefix": "six."}));
+    assert_eq!(
+        (&deleted["Found"], &deleted["Deleted"]),
+        (&json!(2), &json!(2))
+    );
+
+    for key in ["a.txt", "mp.bin"] {
         ok("delete_object", json!({"Bucket": b, "Key": key}));
     }
     ok("delete_object", json!({"Bucket": b2, "Key": "copy.txt"}));

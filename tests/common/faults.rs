@@ -19,6 +19,8 @@
 //! | `truncate` | the reply's head with its real `Content-Length`, half the body, then close (replies without a body are forwarded intact) | yes |
 //! | `corrupt_request` | nothing unusual: one byte of the request body is flipped on the way (requests without a body are forwarded intact) | yes, altered |
 //!
+//! Canned error replies to a `HEAD` carry no body, as a server's do.
+//!
 //! Optionally a region trap answers requests signed for another region than the bucket's with a
 //! `301 PermanentRedirect` (+ `x-amz-bucket-region`) or a `400 AuthorizationHeaderMalformed`
 //! (with `<Region>`), and forwards those signed for the bucket's region. Optionally request
@@ -195,6 +197,8 @@ pub(crate) struct Seen {
     pub status: Option<u16>,
     /// Request body bytes.
     pub body_bytes: usize,
+    /// The request's `x-amz-copy-source` header (a `CopyObject` or an `UploadPartCopy`).
+    pub copy_source: Option<String>,
     /// From the end of the request head to the end of its body, as read from the client.
     pub body_read: Duration,
     /// From forwarding the request to having the server's whole reply (zero if not forwarded).
@@ -246,6 +250,7 @@ impl Shared {
             action,
             status,
             body_bytes: req.body.len(),
+            copy_source: req.copy_source.clone(),
             body_read: req.body_read,
             upstream,
         });
@@ -452,6 +457,7 @@ struct Request {
     chunked: bool,
     close: bool,
     authorization: Option<String>,
+    copy_source: Option<String>,
 }
 
 impl Request {
@@ -495,6 +501,7 @@ fn read_request(c: &mut Conn, throttle: Option<Throttle>) -> io::Result<Option<R
     Ok(Some(Request {
         close: has_token(header(&text, "connection"), "close"),
         authorization: header(&text, "authorization").map(str::to_string),
+        copy_source: header(&text, "x-amz-copy-source").map(str::to_string),
         method,
         target,
         head,
@@ -595,6 +602,18 @@ fn error_reply(status: &str, code: &str, message: &str, id: u64, extra: &str) ->
     .into_bytes()
 }
 
+/// A canned reply as the server would send it for `method`: a reply to `HEAD` has a head only
+/// (its `Content-Length` stays, as HTTP allows; sending the body too would leave bytes on a
+/// kept-alive connection that the client must not read as the next reply).
+fn for_method(mut reply: Vec<u8>, method: &str) -> Vec<u8> {
+    if method == "HEAD" {
+        if let Some(at) = find(&reply, b"\r\n\r\n") {
+            reply.truncate(at + 4);
+        }
+    }
+    reply
+}
+
 fn close(s: &TcpStream) {
     let _ = s.shutdown(Shutdown::Both);
 }
@@ -645,6 +664,7 @@ fn serve(client: TcpStream, sh: &Shared) {
                         &format!("<Region>{region}</Region>"),
                     ),
                 };
+                let reply = for_method(reply, &req.method);
                 sh.record(&req, Action::RegionTrap, None, Duration::ZERO);
                 if writer.write_all(&reply).is_err() || req.close {
                     return close(&writer);
@@ -695,6 +715,7 @@ fn serve(client: TcpStream, sh: &Shared) {
             None
         };
         if let Some((action, reply)) = canned {
+            let reply = for_method(reply, &req.method);
             sh.record(&req, action, None, Duration::ZERO);
             if writer.write_all(&reply).is_err() || req.close {
                 return close(&writer);
