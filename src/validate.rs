@@ -387,11 +387,12 @@ impl Details<'_> {
                     .unwrap_or_else(|| "is not allowed (see the field's description)".into())
             }
             kind @ (ValidationErrorKind::MinLength { .. }
-            | ValidationErrorKind::Constant { .. }) => {
-                let keyword = if matches!(kind, ValidationErrorKind::MinLength { .. }) {
-                    "minLength"
-                } else {
-                    "const"
+            | ValidationErrorKind::Constant { .. }
+            | ValidationErrorKind::Enum { .. }) => {
+                let keyword = match kind {
+                    ValidationErrorKind::MinLength { .. } => "minLength",
+                    ValidationErrorKind::Enum { .. } => "enum",
+                    _ => "const",
                 };
                 own_words(keyword_schema(self.schema, e).or(sub), keyword)
                     .or_else(|| describe(kind))

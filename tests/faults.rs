@@ -41,7 +41,13 @@ const HANG_LIMIT: Duration = Duration::from_mins(1);
 const MIB: usize = 1024 * 1024;
 /// Operations made of several requests, each with its own attempts (pages, parts, ranges):
 /// their retry warnings add up across requests and `attempts` is that of the failing request.
-const COMPOSITE_OPS: &[&str] = &["list_objects", "upload_file", "download_file"];
+const COMPOSITE_OPS: &[&str] = &[
+    "list_objects",
+    "upload_file",
+    "download_file",
+    "copy_file",
+    "delete_prefix",
+];
 
 const RATES: Rates = Rates {
     reset: 0.02,
@@ -349,6 +355,13 @@ enum Kind {
     MultipartAbort,
     UploadFile(usize),
     DownloadFile(usize),
+    /// `copy_file` of a seed object: above 5 MiB in 5 MiB `UploadPartCopy` parts, else one
+    /// `CopyObject`.
+    CopyFile(usize),
+    /// `delete_prefix` of this many keys under a prefix of the action's own.
+    DeletePrefix(usize),
+    /// `object_exists` of a seed object, or of a key that is not there.
+    Exists(Option<usize>),
 }
 
 impl Kind {
@@ -366,6 +379,11 @@ impl Kind {
             Kind::MultipartAbort => "multipart (create/part/abort)",
             Kind::UploadFile(_) => "upload_file",
             Kind::DownloadFile(_) => "download_file",
+            Kind::CopyFile(i) if SEED_SIZES[*i] > COPY_PART => "copy_file (UploadPartCopy)",
+            Kind::CopyFile(_) => "copy_file (CopyObject)",
+            Kind::DeletePrefix(_) => "delete_prefix",
+            Kind::Exists(Some(_)) => "object_exists (present)",
+            Kind::Exists(None) => "object_exists (absent)",
         }
     }
 }
@@ -795,6 +813,107 @@ impl Ctx<'_> {
                 };
                 self.verify(&mut log, &key, &states);
             }
+            Kind::CopyFile(i) => {
+                let s = &self.seeds[i];
+                let key = format!("cf/a{id}");
+                let out = self.via_proxy(
+                    &mut log,
+                    "copy_file",
+                    json!({"Bucket": b, "Key": key, "x-amz-copy-source": format!("{b}/{}", s.key),
+                           "PartSize": COPY_PART, "MultipartThreshold": COPY_PART, "Concurrency": 2}),
+                );
+                if let Some(out) = &out {
+                    let parts = s.data.len().div_ceil(COPY_PART).max(1);
+                    if out["Bytes"] != s.data.len() || out["Parts"] != parts {
+                        log.problems.push(format!(
+                            "WRONG OUTPUT: copy_file of {} ({} bytes, {parts} parts) said {out}",
+                            s.key,
+                            s.data.len()
+                        ));
+                    }
+                }
+                let states: Vec<Option<&[u8]>> = if out.is_some() {
+                    vec![Some(&s.data)]
+                } else {
+                    vec![None, Some(&s.data)]
+                };
+                self.verify(&mut log, &key, &states);
+                // Success or failure, no upload of this key may be left in progress.
+                let left = uploads_of(b, &key);
+                if !left.is_empty() {
+                    log.problems.push(format!(
+                        "LEFTOVER: copy_file ({}) left multipart uploads {left:?} for {key}",
+                        if out.is_some() { "succeeded" } else { "failed" }
+                    ));
+                }
+            }
+            Kind::DeletePrefix(n) => {
+                let prefix = format!("dp/a{id}/");
+                let keys: Vec<(String, Vec<u8>)> = (0..n)
+                    .map(|j| {
+                        (
+                            format!("{prefix}k{j}"),
+                            bytes(seed ^ j as u64, 100 + 37 * j),
+                        )
+                    })
+                    .collect();
+                // Next to the prefix but not under it: must stay.
+                let sibling = (format!("dp/a{id}-keep"), bytes(seed ^ 0xFF, 321));
+                for (k, d) in keys.iter().chain([&sibling]) {
+                    direct_ok(
+                        "put_object",
+                        json!({"Bucket": b, "Key": k, "BodyBase64": b64(d)}),
+                    );
+                }
+                let input = json!({"Bucket": b, "Prefix": prefix, "Concurrency": 2});
+                match self.via_proxy(&mut log, "delete_prefix", input.clone()) {
+                    Some(out) => {
+                        if out["Found"] != n
+                            || out["Deleted"] != n
+                            || out["ErrorCount"] != 0
+                            || out["DryRun"] != false
+                        {
+                            log.problems.push(format!(
+                                "WRONG OUTPUT: delete_prefix of {n} keys under {prefix} said {out}"
+                            ));
+                        }
+                    }
+                    None => {
+                        // Whatever it did before failing, running it again finishes the job.
+                        direct_ok("delete_prefix", input);
+                    }
+                }
+                let left = keys_under(b, &prefix);
+                if !left.is_empty() {
+                    log.problems.push(format!(
+                        "LEFTOVER: {left:?} still under {prefix} after delete_prefix"
+                    ));
+                }
+                for (k, _) in &keys {
+                    self.expect(k, vec![None]);
+                }
+                self.verify(&mut log, &sibling.0, &[Some(&sibling.1)]);
+            }
+            Kind::Exists(which) => {
+                let (key, size) = match which {
+                    Some(i) => (self.seeds[i].key.clone(), Some(self.seeds[i].data.len())),
+                    None => (format!("seed/missing-a{id}"), None),
+                };
+                if let Some(out) =
+                    self.via_proxy(&mut log, "object_exists", json!({"Bucket": b, "Key": key}))
+                {
+                    let right = match size {
+                        Some(n) => out["Exists"] == true && out["ContentLength"] == n,
+                        None => out["Exists"] == false,
+                    };
+                    if !right {
+                        log.problems.push(format!(
+                            "WRONG ANSWER: object_exists {key} (present: {}) said {out}",
+                            size.is_some()
+                        ));
+                    }
+                }
+            }
         }
         log
     }
@@ -860,6 +979,35 @@ impl Ctx<'_> {
     }
 }
 
+/// Unfinished multipart uploads of exactly `key`, listed directly (not through the proxy).
+fn uploads_of(bucket: &str, key: &str) -> Vec<String> {
+    let out = direct_ok(
+        "list_multipart_uploads",
+        json!({"Bucket": bucket, "prefix": key}),
+    );
+    out["Uploads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|u| u["Key"] == key)
+        .map(|u| u["UploadId"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Keys under `prefix`, listed directly.
+fn keys_under(bucket: &str, prefix: &str) -> Vec<String> {
+    let out = direct_ok(
+        "list_objects_v2",
+        json!({"Bucket": bucket, "prefix": prefix}),
+    );
+    out["Contents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| o["Key"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 fn plan(with_upload_file: bool) -> Vec<Kind> {
     let mut rng = Rng(SEED);
     let mut plan = Vec::new();
@@ -907,6 +1055,18 @@ fn plan(with_upload_file: bool) -> Vec<Kind> {
             plan.push(Kind::UploadFile(uf_sizes[i % uf_sizes.len()]));
         }
     }
+    for i in 0..12 {
+        // Half the big object (three UploadPartCopy of 5 MiB or less), half single CopyObject.
+        plan.push(Kind::CopyFile([8, 8, 8, 8, 8, 8, 7, 6, 5, 3, 1, 0][i]));
+    }
+    for i in 0..12 {
+        plan.push(Kind::DeletePrefix(3 + i % 3));
+    }
+    for i in 0..24 {
+        plan.push(Kind::Exists(
+            (i % 2 == 0).then_some(i / 2 % SEED_SIZES.len()),
+        ));
+    }
     // Seeded shuffle (Fisher-Yates).
     for i in (1..plan.len()).rev() {
         let j = rng.below(i + 1);
@@ -916,7 +1076,7 @@ fn plan(with_upload_file: bool) -> Vec<Kind> {
 }
 
 /// Sizes of the read-only objects that gets, lists and copies use (text for even indexes); the
-/// last, 11 MiB, only for `download_file`.
+/// last, 11 MiB, only for `download_file`, `copy_file` and `object_exists`.
 const SEED_SIZES: [usize; 9] = [
     0,
     1,
@@ -929,6 +1089,8 @@ const SEED_SIZES: [usize; 9] = [
     11 * MIB,
 ];
 const SMALL_SEEDS: usize = 8;
+/// `copy_file`'s part size and threshold in the mixed run (S3's smallest part).
+const COPY_PART: usize = 5 * MIB;
 
 #[test]
 fn mixed_operations_under_faults() {
@@ -1114,10 +1276,13 @@ fn mixed_operations_under_faults() {
         .map(|s| s.body_read + s.upstream)
         .max()
         .unwrap_or_default();
-    let uf_left = leftover_uploads
-        .iter()
-        .filter(|k| k.starts_with("uf/"))
-        .count();
+    let left_by = |prefix: &str| {
+        leftover_uploads
+            .iter()
+            .filter(|k| k.starts_with(prefix))
+            .count()
+    };
+    let (uf_left, cf_left) = (left_by("uf/"), left_by("cf/"));
 
     // The report.
     let total_actions: u64 = tally.actions.values().map(|a| a.iter().sum::<u64>()).sum();
@@ -1211,11 +1376,12 @@ fn mixed_operations_under_faults() {
     line(String::new());
     line(format!(
         "verified: {} objects read back directly after each action and swept with boto3; corrupt/missing: {}; \
-         unfinished multipart uploads left: {} ({} by upload_file)",
+         unfinished multipart uploads left: {} ({} by upload_file, {} by copy_file)",
         stored.len(),
         sweep_problems.len() + tally.problems.iter().filter(|p| p.contains("CORRUPT")).count(),
         leftover_uploads.len(),
         uf_left,
+        cf_left,
     ));
     for k in &leftover_uploads {
         let creates: Vec<String> = seen_log
@@ -2035,4 +2201,162 @@ fn overall_timeout_still_aborts_the_upload() {
     let left = unfinished_uploads(&b);
     cleanup(&b);
     assert_eq!(left, Vec::<String>::new(), "unfinished uploads left behind");
+}
+
+// ---------------------------------------------------------------------------------------------
+// copy_file and object_exists.
+
+/// Whether the request target's query has `partNumber=<n>` exactly.
+fn has_part(target: &str, n: u32) -> bool {
+    let want = format!("partNumber={n}");
+    target
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p == want))
+}
+
+fn is_second_part(method: &str, target: &str) -> bool {
+    method == "PUT" && has_part(target, 2)
+}
+
+#[test]
+fn copy_file_aborts_when_a_part_copy_fails() {
+    // An 11 MiB object copied in 5 MiB parts, one at a time; the second UploadPartCopy gets a
+    // 500 (not retried: max_attempts 1). The run fails with that error, and the upload is
+    // aborted: no destination object, no upload left.
+    let b = new_bucket("cfpart");
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(31, 11 * MIB);
+    let f = dir.path().join("src.bin");
+    std::fs::write(&f, &data).unwrap();
+    direct_ok(
+        "put_object",
+        json!({"Bucket": b, "Key": "src", "BodyFile": f}),
+    );
+    let p = fault_proxy_for(
+        Rates {
+            internal_error: 1.0,
+            ..Rates::default()
+        },
+        StallAt::Head,
+        is_second_part,
+    );
+    let r = run_patient(
+        &p,
+        "copy_file",
+        json!({"Bucket": b, "Key": "dst", "x-amz-copy-source": format!("{b}/src"),
+               "PartSize": 5 * MIB, "MultipartThreshold": 5 * MIB, "Concurrency": 1}),
+    );
+    assert_error(&r, "service", Some("InternalError"), 1);
+    assert_eq!(r.error()["status"], 500, "{}", r.envelope);
+
+    let log = p.log();
+    let trail: Vec<(&str, &str, Action, Option<u16>)> = log
+        .iter()
+        .map(|s| (s.method.as_str(), s.target.as_str(), s.action, s.status))
+        .collect();
+    let part_copies = |n: u32| -> Vec<&faults::Seen> {
+        log.iter()
+            .filter(|s| s.method == "PUT" && has_part(&s.target, n) && s.copy_source.is_some())
+            .collect()
+    };
+    let part1 = part_copies(1);
+    assert!(
+        part1.len() == 1 && part1[0].action == Action::Forwarded && part1[0].status == Some(200),
+        "part 1 copied before part 2 failed: {trail:?}"
+    );
+    let part2 = part_copies(2);
+    assert!(
+        part2.len() == 1 && part2[0].action == Action::InternalError,
+        "part 2 failed once: {trail:?}"
+    );
+    assert!(
+        part_copies(3).is_empty(),
+        "no part after the failure: {trail:?}"
+    );
+    assert_eq!(p.counts().faults(), 1, "{trail:?}");
+    assert!(
+        log.iter().any(|s| s.method == "DELETE"
+            && s.target.contains("uploadId=")
+            && s.status == Some(204)),
+        "the upload was aborted: {trail:?}"
+    );
+
+    // Read straight from SeaweedFS: nothing at the destination, no upload left, source intact.
+    assert_eq!(read_direct(&b, "dst", dir.path()), None, "no destination");
+    assert_eq!(uploads_of(&b, "dst"), Vec::<String>::new());
+    assert_eq!(
+        unfinished_uploads(&b),
+        Vec::<String>::new(),
+        "no upload left in the bucket"
+    );
+    assert_eq!(read_direct(&b, "src", dir.path()), Some(data));
+    cleanup(&b);
+}
+
+fn is_head(method: &str, _target: &str) -> bool {
+    method == "HEAD"
+}
+
+#[test]
+fn object_exists_never_answers_a_fault() {
+    // Every HEAD fails, in each way the proxy knows: object_exists reports the failure, never
+    // `Exists: false`; and with one transient fault it retries to the right answer, both ways.
+    let b = new_bucket("exists");
+    direct_ok(
+        "put_object",
+        json!({"Bucket": b, "Key": "here", "Body": "x".repeat(1000)}),
+    );
+    let only = |f: fn(&mut Rates)| {
+        let mut r = Rates::default();
+        f(&mut r);
+        r
+    };
+    for (rates, kind, code) in [
+        (only(|r| r.slow_down = 1.0), "service", Some("SlowDown")),
+        (
+            only(|r| r.internal_error = 1.0),
+            "service",
+            Some("InternalError"),
+        ),
+        (only(|r| r.reset = 1.0), "network", None),
+        (only(|r| r.stall = 1.0), "timeout", None),
+    ] {
+        let p = fault_proxy_for(rates, StallAt::Head, is_head);
+        for key in ["here", "absent"] {
+            let r = run_via(&p, 2, "object_exists", json!({"Bucket": b, "Key": key}));
+            assert!(!r.ok(), "{rates:?} {key}: answered {}", r.envelope);
+            let e = r.error();
+            assert_eq!(e["kind"], kind, "{rates:?} {key}: {}", r.envelope);
+            assert_eq!(e["retryable"], true, "{}", r.envelope);
+            assert_eq!(e["attempts"], 2, "{}", r.envelope);
+            if let Some(c) = code {
+                // A HEAD reply has no body: the code comes from the status.
+                let from_status = if c == "SlowDown" {
+                    "ServiceUnavailable"
+                } else {
+                    c
+                };
+                assert!(
+                    e["code"] == c || e["code"] == from_status,
+                    "{rates:?} {key}: {}",
+                    r.envelope
+                );
+            }
+        }
+    }
+    // One fault (the first HEAD), then the answer.
+    for (key, exists) in [("here", true), ("absent", false)] {
+        let p = Proxy::start(Config {
+            rates: only(|r| r.slow_down = 1.0),
+            only: Some(is_head),
+            only_first: Some(1),
+            ..Config::new(upstream_addr(), SEED)
+        });
+        let r = run_via(&p, 3, "object_exists", json!({"Bucket": b, "Key": key}));
+        assert!(r.ok(), "{key}: {}\n{}", r.envelope, r.stderr);
+        assert_eq!(r.envelope["output"]["Exists"], exists, "{}", r.envelope);
+        assert_eq!(r.retries_of("object_exists"), 1, "{}", r.stderr);
+        assert_eq!(p.counts().slow_down, 1);
+    }
+    cleanup(&b);
 }

@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Map, Value};
 
-use s3_connector::manifest::{Encoding, Manifest, Operation, Rule};
+use s3_connector::manifest::{Encoding, Location, Manifest, Operation, Rule};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -93,10 +93,15 @@ fn donor(op: &Operation, full: &Map<String, Value>, name: &str, file: &str) -> V
     if let Some(v) = full.get(name) {
         return v.clone();
     }
-    match op.parameter(name).and_then(|p| p.encoding) {
+    let p = op.parameter(name);
+    match p.and_then(|p| p.encoding) {
         Some(Encoding::Base64) => json!("aGVsbG8="),
         Some(Encoding::File) => json!(file),
-        _ => panic!("{}: no example for `{name}`", op.name),
+        // The connector's own parameters (`delete_prefix`'s `Prefix`): from their schema.
+        _ => p
+            .filter(|p| p.location == Location::Local)
+            .and_then(|p| examples::value_for(&p.schema, true, "header", 0).ok())
+            .unwrap_or_else(|| panic!("{}: no example for `{name}`", op.name)),
     }
 }
 

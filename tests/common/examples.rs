@@ -301,12 +301,20 @@ pub(crate) fn body_text(op: &Operation) -> &'static str {
     }
 }
 
-/// A required body from its first source (`Rule::OneOf`), when the input gives none.
+/// The first of a required choice (`Rule::OneOf`) when the input gives none: a body from its
+/// first source, else a value of the first parameter's schema (`delete_prefix`'s `Prefix`).
 pub(crate) fn with_required_body(op: &Operation, input: &mut Map<String, Value>) {
     for rule in &op.rules {
         if let Rule::OneOf(names) = rule {
             if !names.iter().any(|n| input.contains_key(n)) {
-                input.insert(names[0].clone(), json!(BODY));
+                let first = op.parameter(&names[0]).expect("rules name parameters");
+                let v = if first.encoding == Some(Encoding::Text) {
+                    json!(BODY)
+                } else {
+                    value_for(&first.schema, false, context(first), 0)
+                        .unwrap_or_else(|e| panic!("{}: {e}", first.name))
+                };
+                input.insert(names[0].clone(), v);
             }
         }
     }
