@@ -442,6 +442,8 @@ struct Tally {
     /// Actions that failed with a large upload timing out somewhere.
     actions_upload_timeout: u64,
     slowest: Duration,
+    /// By action kind: the time its actions took, summed over the workers.
+    busy: BTreeMap<&'static str, Duration>,
 }
 
 /// Final states an object may be in: `None` absent, `Some(md5)` those bytes.
@@ -1158,6 +1160,7 @@ fn mixed_operations_under_faults() {
                 let took = t.elapsed();
                 let mut tl = tally.lock().unwrap();
                 tl.slowest = tl.slowest.max(took);
+                *tl.busy.entry(kind.name()).or_default() += took;
                 let all_ok = log.invocations.iter().all(|i| i.ok);
                 let retried = log.invocations.iter().any(|i| i.retries > 0);
                 let slot = if !log.problems.is_empty() {
@@ -1330,20 +1333,30 @@ fn mixed_operations_under_faults() {
         line(format!("| {name} | {v} |"));
     }
     line(String::new());
-    line("| action | first try | after retries | failed cleanly | problems |".into());
-    line("|---|---:|---:|---:|---:|".into());
+    line("| action | first try | after retries | failed cleanly | problems | worker time |".into());
+    line("|---|---:|---:|---:|---:|---:|".into());
     for (name, a) in &tally.actions {
         line(format!(
-            "| {name} | {} | {} | {} | {} |",
-            a[0], a[1], a[2], a[3]
+            "| {name} | {} | {} | {} | {} | {:.1}s |",
+            a[0],
+            a[1],
+            a[2],
+            a[3],
+            tally
+                .busy
+                .get(name)
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
         ));
     }
     line(format!(
-        "| **all {total_actions} actions** | {} | {} | {} | {} |",
+        "| **all {total_actions} actions** | {} | {} | {} | {} | {:.1}s |",
         sum(0),
         sum(1),
         sum(2),
-        sum(3)
+        sum(3),
+        tally.busy.values().sum::<Duration>().as_secs_f64()
     ));
     line(String::new());
     line(format!(

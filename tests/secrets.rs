@@ -412,6 +412,37 @@ fn moto_scenarios(endpoint: &str, b: &str) -> Vec<Scenario> {
             Want::Any,
         ),
         scenario(
+            "copy_file in parts between SSE-C keys",
+            req(
+                "copy_file",
+                with(
+                    with(
+                        json!({"Bucket": b, "Key": "copy-file.txt", "x-amz-copy-source": format!("{b}/enc.txt"),
+                               "MultipartThreshold": 0}),
+                        ssec(SSEC_COPY_KEY),
+                    ),
+                    ssec_copy(SSEC_KEY),
+                ),
+            ),
+            Want::Any,
+        ),
+        scenario(
+            "object_exists with an SSE-C key",
+            req(
+                "object_exists",
+                with(json!({"Bucket": b, "Key": "enc.txt"}), ssec(SSEC_KEY)),
+            ),
+            Want::Any,
+        ),
+        scenario(
+            "delete_prefix",
+            req(
+                "delete_prefix",
+                json!({"Bucket": b, "Prefix": "copy", "AllVersions": true}),
+            ),
+            Want::Ok,
+        ),
+        scenario(
             "get_object missing",
             req("get_object", json!({"Bucket": b, "Key": "nope"})),
             Want::Fail("service", Some("NoSuchKey")),
@@ -833,5 +864,52 @@ fn sse_c_key_is_not_logged_at_trace_level() {
         let run = run_logged("SSE-C at trace", &request, format, &[]);
         let (found, _) = leaks(&run, &all_needles(), false);
         assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+}
+
+/// A presigned URL must carry the session token (S3 reads it from the query) and hand back the
+/// SSE-C key the holder must send; it must never carry the secret access key, and the logs carry
+/// none of them.
+#[test]
+fn presigned_urls_carry_the_token_and_never_the_secret() {
+    let conn = json!({"endpoint": "http://127.0.0.1:9", "region": "us-east-1", "addressing": "path",
+        "access_key_id": common::ACCESS_KEY, "secret_access_key": SECRET, "session_token": TOKEN});
+    let mut secret = needles_for("secret access key", SECRET.as_bytes());
+    secret.push(Needle {
+        what: "the canary mark outside the URL and Headers".into(),
+        bytes: b"CANARYsecret".to_vec(),
+    });
+    let mut all = all_needles();
+    all.retain(|n| !n.what.starts_with("test-server secret"));
+    for format in ["text", "json"] {
+        let run = run_logged(
+            "presign_put_object with SSE-C and a session token",
+            &json!({"operation": "presign_put_object", "connection": conn,
+                    "input": with(json!({"Bucket": "my-bucket", "Key": "k"}), ssec(SSEC_KEY))}),
+            format,
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.envelope);
+        let out = &run.envelope["output"];
+        let url = out["URL"].as_str().unwrap();
+        assert!(
+            url.contains(&format!(
+                "X-Amz-Security-Token={}",
+                percent(TOKEN.as_bytes(), false)
+            )),
+            "the token is in the URL: {url}"
+        );
+        assert_eq!(
+            out["Headers"]["x-amz-server-side-encryption-customer-key"],
+            SSEC_KEY
+        );
+        let (found, _) = leaks(&run, &secret, false);
+        assert!(found.is_empty(), "{found:#?}");
+        let logs = Run {
+            stdout: Vec::new(),
+            ..run
+        };
+        let (found, _) = leaks(&logs, &all, false);
+        assert!(found.is_empty(), "{found:#?}");
     }
 }
