@@ -12,7 +12,7 @@
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use crate::endpoint::encode_query;
+use crate::endpoint::{encode_query, percent_decode};
 use crate::error::{Error, Failure};
 use crate::execute::Ctx;
 use crate::manifest::{steps, Operation};
@@ -314,27 +314,6 @@ fn source_of(value: Option<&Value>) -> Result<Source, Error> {
         }
         _ => Err(bad("is required")),
     }
-}
-
-/// `%XX` sequences decoded (a `+` stays a `+`: the copy source is a path, not a form).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |j: usize| b.get(j).and_then(|c| char::from(*c).to_digit(16));
-        match (b[i], hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(u8::try_from(h * 16 + l).unwrap_or(b'%'));
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -173,12 +173,21 @@ pub(crate) fn encode_query(s: &str) -> String {
 
 /// Decodes `application/x-www-form-urlencoded` text as S3 writes it with `encoding-type=url`.
 pub(crate) fn decode_url(s: &str) -> String {
+    decode(s, true)
+}
+
+/// `%XX` sequences decoded, a `+` left a plus sign (a path or a header, not a form).
+pub(crate) fn percent_decode(s: &str) -> String {
+    decode(s, false)
+}
+
+fn decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < b.len() => {
                 match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
                 {

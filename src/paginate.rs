@@ -128,21 +128,17 @@ impl Ctx<'_> {
                     m
                 }
             };
-            match next {
-                Some(values) => {
-                    for (t, v) in spec.tokens.iter().zip(values) {
-                        m.insert(t.output.clone(), v);
-                    }
-                    if count(spec, m) >= limit {
-                        break;
-                    }
+            let Some(values) = next else {
+                for t in &spec.tokens {
+                    m.remove(&t.output);
                 }
-                None => {
-                    for t in &spec.tokens {
-                        m.remove(&t.output);
-                    }
-                    break;
-                }
+                break;
+            };
+            for (t, v) in spec.tokens.iter().zip(values) {
+                m.insert(t.output.clone(), v);
+            }
+            if count(spec, m) >= limit {
+                break;
             }
         }
         // The input markers stay the first page's: where the caller started.

@@ -10,6 +10,7 @@ mod common;
 
 use std::path::Path;
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 
 use common::{boto3, bucket, py, run, run_cmd, run_command, server, Server};
@@ -79,7 +80,6 @@ fn http(method: &str, url: &str, headers: &Value, body: Option<&Path>) -> Http {
         &[method, url, &headers.to_string(), &body],
     ))
     .unwrap();
-    use base64::Engine as _;
     Http {
         status: u16::try_from(out["status"].as_u64().unwrap()).unwrap(),
         body: base64::engine::general_purpose::STANDARD
