@@ -112,25 +112,11 @@ impl Ctx<'_> {
                 create.insert("x-amz-tagging".into(), json!(tags));
             }
         }
-        let created = self.create_upload(create).await?;
-        let upload_id = created
-            .get("UploadId")
-            .and_then(Value::as_str)
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                Error::of(
-                    Failure::Unexpected,
-                    "create_multipart_upload returned no UploadId",
-                )
-            })?
-            .to_string();
-        let result = self
-            .copy_parts(&input, &found, size, &plan, &upload_id)
-            .await;
-        if let Err(e) = &result {
-            self.abort_after(&input, &upload_id, e).await;
-        }
-        result
+        self.within_upload(create, &input, async |upload_id| {
+            self.copy_parts(&input, &found, size, &plan, &upload_id)
+                .await
+        })
+        .await
     }
 
     /// Copies the parts in parallel and completes the upload.
@@ -149,7 +135,7 @@ impl Ctx<'_> {
             part.insert("x-amz-copy-source-if-match".into(), etag.clone());
         }
         let count = size.div_ceil(plan.part_size);
-        let mut parts: Vec<(u64, Value)> = futures_util::stream::iter(0..count)
+        let parts: Vec<(u64, Value)> = futures_util::stream::iter(0..count)
             .map(|i| {
                 let start = i * plan.part_size;
                 let end = (start + plan.part_size).min(size);
@@ -175,17 +161,7 @@ impl Ctx<'_> {
             .buffer_unordered(plan.concurrency)
             .try_collect()
             .await?;
-        parts.sort_by_key(|(n, _)| *n);
-        let mut complete = for_operation(steps().complete_multipart_upload, input);
-        complete.insert("uploadId".into(), json!(upload_id));
-        complete.insert(
-            "Parts".into(),
-            parts
-                .into_iter()
-                .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
-                .collect(),
-        );
-        let out = self.complete_upload(complete, Some(size)).await?;
+        let out = self.complete_with(input, upload_id, parts, size).await?;
         let mut done = summary(&out, size, count);
         if let Some(v) = found.get("VersionId") {
             done.insert("CopySourceVersionId".into(), v.clone());

@@ -11,6 +11,11 @@ use crate::manifest::{steps, Operation};
 use crate::transfer::for_operation;
 
 const NOT_FOUND: u16 = 404;
+const FORBIDDEN: u16 = 403;
+
+fn absent() -> Map<String, Value> {
+    Map::from_iter([("Exists".to_string(), json!(false))])
+}
 
 impl Ctx<'_> {
     pub(crate) async fn object_exists(
@@ -26,13 +31,18 @@ impl Ctx<'_> {
             Err(e) if e.status == Some(NOT_FOUND) => {
                 let bucket = for_operation(steps().head_bucket, &input);
                 match self.call(steps().head_bucket, &bucket).await {
+                    // The bucket is there (403: there, but its listing is not ours to see): the
+                    // key is what is missing.
+                    Ok(_) => Ok(absent()),
+                    Err(b) if b.status == Some(FORBIDDEN) => Ok(absent()),
                     Err(b) if b.status == Some(NOT_FOUND) => Err(Error {
                         code: Some("NoSuchBucket".into()),
                         message: "the bucket does not exist".into(),
                         ..b
                     }),
-                    // The bucket is there (or cannot be looked at): the key is what is missing.
-                    _ => Ok(Map::from_iter([("Exists".to_string(), json!(false))])),
+                    // Anything else (a 503 after the retries, a network failure) cannot tell a
+                    // missing key from a missing bucket: the failure is the answer.
+                    Err(b) => Err(b),
                 }
             }
             Err(e) => Err(e),

@@ -96,32 +96,65 @@ impl Ctx<'_> {
             let out = self.call(steps().put_object, &put).await?;
             return Ok(summary(&out, size, 1));
         }
-        let created = self
-            .create_upload(for_operation(steps().create_multipart_upload, &input))
-            .await?;
+        let create = for_operation(steps().create_multipart_upload, &input);
+        self.within_upload(create, &input, async |upload_id| {
+            self.upload_parts_and_complete(&input, &path, size, &plan, &upload_id)
+                .await
+        })
+        .await
+    }
+
+    /// Creates a multipart upload from `create` and runs `parts` with its id (they upload the
+    /// parts and complete it); when they fail, the upload is aborted.
+    pub(crate) async fn within_upload(
+        &self,
+        create: Map<String, Value>,
+        input: &Map<String, Value>,
+        parts: impl AsyncFnOnce(String) -> Result<Map<String, Value>, Error>,
+    ) -> Result<Map<String, Value>, Error> {
+        let created = self.create_upload(create).await?;
         let upload_id = created
             .get("UploadId")
             .and_then(Value::as_str)
-            .unwrap_or_default()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                Error::of(
+                    Failure::Unexpected,
+                    "create_multipart_upload returned no UploadId",
+                )
+            })?
             .to_string();
-        if upload_id.is_empty() {
-            return Err(Error::of(
-                Failure::Unexpected,
-                "create_multipart_upload returned no UploadId",
-            ));
-        }
-        let result = self
-            .upload_parts_and_complete(&input, &path, size, &plan, &upload_id)
-            .await;
+        let result = parts(upload_id.clone()).await;
         if let Err(e) = &result {
-            self.abort_after(&input, &upload_id, e).await;
+            self.abort_after(input, &upload_id, e).await;
         }
         result
     }
 
+    /// Completes the upload with `parts` (number, `ETag`), in order, of `size` bytes in all.
+    pub(crate) async fn complete_with(
+        &self,
+        input: &Map<String, Value>,
+        upload_id: &str,
+        mut parts: Vec<(u64, Value)>,
+        size: u64,
+    ) -> Result<Map<String, Value>, Error> {
+        parts.sort_by_key(|(n, _)| *n);
+        let mut complete = for_operation(steps().complete_multipart_upload, input);
+        complete.insert("uploadId".into(), json!(upload_id));
+        complete.insert(
+            "Parts".into(),
+            parts
+                .into_iter()
+                .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
+                .collect(),
+        );
+        self.complete_upload(complete, Some(size)).await
+    }
+
     /// Aborts the multipart upload a failed transfer started: parts of an unfinished upload are
     /// stored (and billed) until then.
-    pub(crate) async fn abort_after(&self, input: &Map<String, Value>, upload_id: &str, e: &Error) {
+    async fn abort_after(&self, input: &Map<String, Value>, upload_id: &str, e: &Error) {
         let mut abort = for_operation(steps().abort_multipart_upload, input);
         abort.insert("uploadId".into(), json!(upload_id));
         match self
@@ -149,7 +182,7 @@ impl Ctx<'_> {
         let mut part_input = for_operation(steps().upload_part, input);
         part_input.insert("uploadId".into(), json!(upload_id));
         let upload = steps().upload_part;
-        let mut parts: Vec<(u64, String)> = futures_util::stream::iter(0..count)
+        let parts: Vec<(u64, Value)> = futures_util::stream::iter(0..count)
             .map(|i| {
                 let mut pi = part_input.clone();
                 pi.insert("partNumber".into(), json!(i + 1));
@@ -166,28 +199,14 @@ impl Ctx<'_> {
                 };
                 async move {
                     let out = self.call_with(upload, &pi, &opts).await?;
-                    let etag = out
-                        .get("ETag")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
+                    let etag = out.get("ETag").cloned().unwrap_or_else(|| json!(""));
                     Ok::<_, Error>((i + 1, etag))
                 }
             })
             .buffer_unordered(plan.concurrency)
             .try_collect()
             .await?;
-        parts.sort();
-        let mut complete = for_operation(steps().complete_multipart_upload, input);
-        complete.insert("uploadId".into(), json!(upload_id));
-        complete.insert(
-            "Parts".into(),
-            parts
-                .iter()
-                .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
-                .collect(),
-        );
-        let out = self.complete_upload(complete, Some(size)).await?;
+        let out = self.complete_with(input, upload_id, parts, size).await?;
         Ok(summary(&out, size, count))
     }
 

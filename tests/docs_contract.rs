@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{boto3, bucket, py, python, run, Server};
+use common::{boto3, py, python, run, Server};
 use s3_connector::request::{Destination, Payload};
 use s3_connector::{credentials, prepare, validate};
 use serde_json::{json, Value};
@@ -33,27 +33,6 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn create_bucket(s: &Server, prefix: &str) -> String {
-    let b = bucket(prefix);
-    run(s, "create_bucket", json!({"Bucket": b})).output();
-    b
-}
-
-/// Every object version and the bucket, through boto3 (a versioned bucket keeps old versions).
-fn cleanup(s: &Server, b: &str) {
-    boto3(
-        s,
-        &format!(
-            "b = {}\n\
-             for page in s3.get_paginator('list_object_versions').paginate(Bucket=b):\n\
-             \x20   for v in page.get('Versions', []) + page.get('DeleteMarkers', []):\n\
-             \x20       s3.delete_object(Bucket=b, Key=v['Key'], VersionId=v['VersionId'])\n\
-             s3.delete_bucket(Bucket=b)\n",
-            py(b)
-        ),
-    );
 }
 
 /// The bytes boto3 stores under `key`: every byte value, then the key.
@@ -94,7 +73,7 @@ fn read_back(s: &Server, b: &str, keys: &[String]) -> Vec<Vec<u8>> {
 }
 
 on_servers!(copy_object_takes_the_documented_and_the_object_form, |s| {
-    let b = create_bucket(s, "cpsrc");
+    let b = common::new_bucket(s, "cpsrc");
     put_sources(s, &b, AWKWARD_KEYS);
     let mut copies = Vec::new();
     for (i, key) in AWKWARD_KEYS.iter().enumerate() {
@@ -129,11 +108,11 @@ on_servers!(copy_object_takes_the_documented_and_the_object_form, |s| {
         json!({"Bucket": b, "Key": "x", "x-amz-copy-source": format!("{b}/{}", url_encode(&url_encode("sp ace.txt")))}),
     );
     assert_eq!(r.s3_code(), "NoSuchKey");
-    cleanup(s, &b);
+    common::remove_bucket(s, &b);
 });
 
 on_servers!(copy_part_takes_both_forms, |s| {
-    let b = create_bucket(s, "cppart");
+    let b = common::new_bucket(s, "cppart");
     let key = "all of it/a b+c%d?e#f ü.bin";
     put_sources(s, &b, &[key]);
     let string = json!(format!("{b}/{}", url_encode(key)));
@@ -167,11 +146,11 @@ on_servers!(copy_part_takes_both_forms, |s| {
     for body in read_back(s, &b, &dests) {
         assert_eq!(body, content(key)[..100]);
     }
-    cleanup(s, &b);
+    common::remove_bucket(s, &b);
 });
 
 on_servers!(a_versioned_source_copies_the_named_version, |s| {
-    let b = create_bucket(s, "cpver");
+    let b = common::new_bucket(s, "cpver");
     let key = "v e+r%s?i#ö n.txt";
     let out = boto3(
         s,
@@ -204,7 +183,7 @@ on_servers!(a_versioned_source_copies_the_named_version, |s| {
     dests.push(key.to_string());
     let got = read_back(s, &b, &dests);
     assert_eq!(got, [&b"first"[..], b"first", b"second"]);
-    cleanup(s, &b);
+    common::remove_bucket(s, &b);
 });
 
 /// One instant in each form a date input takes.
@@ -213,7 +192,7 @@ fn forms(rfc3339: &str, imf: &str, rfc850: &str, asctime: &str) -> [String; 4] {
 }
 
 on_servers!(conditional_requests_take_every_date_form, |s| {
-    let b = create_bucket(s, "cond");
+    let b = common::new_bucket(s, "cond");
     run(
         s,
         "put_object",
@@ -308,7 +287,7 @@ on_servers!(conditional_requests_take_every_date_form, |s| {
         .map(|o| &o["Key"])
         .collect();
     assert_eq!(keys, [&json!("copy"), &json!("k")]);
-    cleanup(s, &b);
+    common::remove_bucket(s, &b);
 });
 
 /// The `x-amz-copy-source` header the connector builds for `source` (nothing is sent).

@@ -22,12 +22,6 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn create_bucket(s: &Server, prefix: &str) -> String {
-    let b = bucket(prefix);
-    run(s, "create_bucket", json!({"Bucket": b})).output();
-    b
-}
-
 /// Deletes every object and the bucket, through the connector.
 fn cleanup(s: &Server, b: &str) {
     let listed = run(s, "list_objects", json!({"Bucket": b, "MaxItems": 100000}));
@@ -38,7 +32,7 @@ fn cleanup(s: &Server, b: &str) {
 }
 
 on_servers!(object_round_trip_and_metadata, |s| {
-    let b = create_bucket(s, "rt");
+    let b = common::new_bucket(s, "rt");
     let put = run(
         s,
         "put_object",
@@ -108,7 +102,7 @@ on_servers!(object_round_trip_and_metadata, |s| {
 });
 
 on_servers!(file_body_and_output_file, |s| {
-    let b = create_bucket(s, "file");
+    let b = common::new_bucket(s, "file");
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.bin");
     let data: Vec<u8> = (0..3_000_000u32)
@@ -155,7 +149,7 @@ on_servers!(file_body_and_output_file, |s| {
 });
 
 on_servers!(conditional_and_range_errors, |s| {
-    let b = create_bucket(s, "cond");
+    let b = common::new_bucket(s, "cond");
     let etag = run(
         s,
         "put_object",
@@ -214,7 +208,7 @@ on_servers!(service_errors, |s| {
     assert_eq!(e["status"], 404);
     assert_eq!(e["retryable"], false);
     assert!(e["request_id"].is_string(), "request id reported: {e}");
-    let b = create_bucket(s, "err");
+    let b = common::new_bucket(s, "err");
     run(
         s,
         "put_object",
@@ -238,7 +232,7 @@ on_servers!(service_errors, |s| {
 });
 
 on_servers!(multipart_flow, |s| {
-    let b = create_bucket(s, "mpu");
+    let b = common::new_bucket(s, "mpu");
     let five_mib = 5 * 1024 * 1024;
     let part1: Vec<u8> = (0..five_mib).map(|i| (i % 251) as u8).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -443,7 +437,7 @@ on_servers!(multipart_flow, |s| {
 });
 
 on_servers!(copy_object_with_awkward_source, |s| {
-    let b = create_bucket(s, "copy");
+    let b = common::new_bucket(s, "copy");
     run(s, "put_object", json!({"Bucket": b, "Key": "src dir/ä b+c.txt", "Body": "copy me", "x-amz-meta-": {"a": "1"}})).output();
     let r = run(
         s,
@@ -465,7 +459,7 @@ on_servers!(copy_object_with_awkward_source, |s| {
 });
 
 on_servers!(list_objects_pagination_and_prefixes, |s| {
-    let b = create_bucket(s, "list");
+    let b = common::new_bucket(s, "list");
     let keys = ["a/1", "a/2", "b/1", "c", "d", "e", "f+g h"];
     for k in keys {
         run(s, "put_object", json!({"Bucket": b, "Key": k, "Body": k})).output();
@@ -518,7 +512,7 @@ on_servers!(list_objects_pagination_and_prefixes, |s| {
 });
 
 on_servers!(buckets_and_regions, |s| {
-    let b = create_bucket(s, "bkt");
+    let b = common::new_bucket(s, "bkt");
     let listed = run(s, "list_buckets", json!({}));
     assert!(listed.output()["Buckets"]
         .as_array()
@@ -571,7 +565,7 @@ const AWKWARD_KEYS: &[&str] = &[
 ];
 
 on_servers!(awkward_keys_round_trip_exactly, |s| {
-    let b = create_bucket(s, "keys");
+    let b = common::new_bucket(s, "keys");
     let mut stored = Vec::new();
     for k in AWKWARD_KEYS {
         let dot_segments = k.split('/').any(|seg| seg == "." || seg == "..");
@@ -630,7 +624,7 @@ on_servers!(awkward_keys_round_trip_exactly, |s| {
 });
 
 on_servers!(cross_check_with_boto3, |s| {
-    let b = create_bucket(s, "xchk");
+    let b = common::new_bucket(s, "xchk");
     let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 % 256) as u8).collect();
     run(s, "put_object", json!({"Bucket": b, "Key": "from-connector.bin", "BodyBase64": b64(&bytes),
         "Content-Type": "application/octet-stream", "x-amz-meta-": {"origin": "connector", "n": "1"}})).output();
@@ -657,7 +651,7 @@ on_servers!(cross_check_with_boto3, |s| {
 });
 
 on_servers!(upload_and_download_files_in_parallel_parts, |s| {
-    let b = create_bucket(s, "xfer");
+    let b = common::new_bucket(s, "xfer");
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src.bin");
     let size = 13 * 1024 * 1024 + 123;
@@ -972,7 +966,7 @@ on_servers!(list_multipart_uploads_lists_every_upload, |s| {
     // tests/replies.rs: neither server pages this listing as S3 does (moto ignores max-uploads;
     // SeaweedFS 4.48, asked for 2 a page, lists one key's uploads, says truncated without
     // NextKeyMarker/NextUploadIdMarker, and lists nothing after them).
-    let b = create_bucket(s, "mpl");
+    let b = common::new_bucket(s, "mpl");
     let mut ids = Vec::new();
     for key in ["u/a", "u/b", "u/b", "u/c", "u/c"] {
         let out = run(

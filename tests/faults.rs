@@ -2312,6 +2312,16 @@ fn is_head(method: &str, _target: &str) -> bool {
     method == "HEAD"
 }
 
+/// A `HeadBucket`: a `HEAD` of the bucket alone (`/bucket`, path style).
+fn is_head_bucket(method: &str, target: &str) -> bool {
+    method == "HEAD"
+        && target
+            .trim_start_matches('/')
+            .split('?')
+            .next()
+            .is_some_and(|p| !p.contains('/'))
+}
+
 #[test]
 fn object_exists_never_answers_a_fault() {
     // Every HEAD fails, in each way the proxy knows: object_exists reports the failure, never
@@ -2359,6 +2369,18 @@ fn object_exists_never_answers_a_fault() {
             }
         }
     }
+    // A missing bucket whose HeadBucket (the check after HeadObject's 404) fails: the failure,
+    // not an answer (the bucket might be the missing one).
+    let p = fault_proxy_for(only(|r| r.slow_down = 1.0), StallAt::Head, is_head_bucket);
+    let r = run_via(
+        &p,
+        2,
+        "object_exists",
+        json!({"Bucket": format!("{b}-none"), "Key": "k"}),
+    );
+    assert!(!r.ok(), "answered {}", r.envelope);
+    assert_eq!(r.error()["status"], 503, "{}", r.envelope);
+    assert_eq!(p.counts().slow_down, 2, "the HeadBucket was tried twice");
     // One fault (the first HEAD), then the answer.
     for (key, exists) in [("here", true), ("absent", false)] {
         let p = Proxy::start(Config {

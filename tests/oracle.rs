@@ -266,30 +266,6 @@ fn botocore_requests(cases: &[Case]) -> Vec<Value> {
 // ---------------------------------------------------------------------------------------------
 // Comparison.
 
-/// `%XX` decoded, nothing else (`+` is a plus sign in an S3 query).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The encoded path and query of a URI.
 fn path_and_query(uri: &str) -> (&str, &str) {
     let after_scheme = uri.split_once("://").map_or(uri, |(_, r)| r);
@@ -304,7 +280,7 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .filter(|s| !s.is_empty())
         .map(|item| {
             let (k, v) = item.split_once('=').unwrap_or((item, ""));
-            (percent_decode(k), percent_decode(v))
+            (common::percent_decode(k), common::percent_decode(v))
         })
         .collect();
     pairs.sort();
@@ -313,7 +289,7 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
 
 /// Whether the two encoded strings name the same bytes, written with different escapes.
 fn same_but_escapes(a: &str, b: &str) -> bool {
-    a != b && percent_decode(a) == percent_decode(b)
+    a != b && common::percent_decode(a) == common::percent_decode(b)
 }
 
 fn compare(case: &Case, boto: &Value, out: &mut Vec<Mismatch>, notes: &mut Vec<String>) {

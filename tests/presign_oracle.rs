@@ -79,30 +79,6 @@ fn ours(
     Ok(out["URL"].as_str().unwrap().to_string())
 }
 
-/// `%XX` decoded (a `+` stays a plus sign, as in `SigV4`'s canonical query).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match (
-            b[i],
-            b.get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()),
-        ) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A URL as (scheme and authority, decoded path, sorted decoded query pairs).
 fn parts(url: &str) -> (String, String, Vec<(String, String)>) {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
@@ -113,13 +89,13 @@ fn parts(url: &str) -> (String, String, Vec<(String, String)>) {
         .filter(|s| !s.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k), percent_decode(v))
+            (common::percent_decode(k), common::percent_decode(v))
         })
         .collect();
     pairs.sort();
     (
         base[..path_at].to_string(),
-        percent_decode(&base[path_at..]),
+        common::percent_decode(&base[path_at..]),
         pairs,
     )
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use common::{boto3, bucket, py, run, run_cmd, run_command, server, Server};
+use common::{
+    boto3, bucket, new_bucket, py, remove_bucket, run, run_cmd, run_command, server, Server,
+};
 
 const MIB: usize = 1024 * 1024;
 
@@ -28,29 +30,6 @@ fn bytes(seed: u32, n: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-fn new_bucket(s: &Server, prefix: &str) -> String {
-    let b = bucket(prefix);
-    run(s, "create_bucket", json!({"Bucket": b})).output();
-    b
-}
-
-/// Every version, delete marker and upload in progress removed, then the bucket (by boto3).
-fn remove_bucket(s: &Server, b: &str) {
-    boto3(
-        s,
-        &format!(
-            "b = {}\n\
-             for page in s3.get_paginator('list_object_versions').paginate(Bucket=b):\n\
-             \x20   for v in page.get('Versions', []) + page.get('DeleteMarkers', []):\n\
-             \x20       s3.delete_object(Bucket=b, Key=v['Key'], VersionId=v['VersionId'])\n\
-             for u in s3.list_multipart_uploads(Bucket=b).get('Uploads', []):\n\
-             \x20   s3.abort_multipart_upload(Bucket=b, Key=u['Key'], UploadId=u['UploadId'])\n\
-             s3.delete_bucket(Bucket=b)\n",
-            py(b)
-        ),
-    );
 }
 
 /// What a plain HTTP client (Python's `urllib`, no credentials) gets for one request.

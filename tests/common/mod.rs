@@ -461,6 +461,56 @@ pub(crate) fn boto3(server: &Server, code: &str) -> String {
     python(&format!("{prelude}{code}"), &[])
 }
 
+/// A new bucket (a unique name from `prefix`), created through the connector.
+pub(crate) fn new_bucket(s: &Server, prefix: &str) -> String {
+    let b = bucket(prefix);
+    run(s, "create_bucket", json!({"Bucket": b})).output();
+    b
+}
+
+/// Every version, delete marker and upload in progress removed, then the bucket, by boto3 (a
+/// versioned bucket keeps old versions).
+pub(crate) fn remove_bucket(s: &Server, b: &str) {
+    boto3(
+        s,
+        &format!(
+            "b = {}\n\
+             for page in s3.get_paginator('list_object_versions').paginate(Bucket=b):\n\
+             \x20   for v in page.get('Versions', []) + page.get('DeleteMarkers', []):\n\
+             \x20       s3.delete_object(Bucket=b, Key=v['Key'], VersionId=v['VersionId'])\n\
+             for u in s3.list_multipart_uploads(Bucket=b).get('Uploads', []):\n\
+             \x20   s3.abort_multipart_upload(Bucket=b, Key=u['Key'], UploadId=u['UploadId'])\n\
+             s3.delete_bucket(Bucket=b)\n",
+            py(b)
+        ),
+    );
+}
+
+/// `%XX` decoded, nothing else (`+` is a plus sign in an S3 query, as in `SigV4`'s canonical
+/// form).
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Declares a test body once and runs it against each server.
 #[macro_export]
 macro_rules! on_servers {
