@@ -406,16 +406,23 @@ on_servers!(
             "{out}"
         );
         assert_eq!(out["Errors"], json!([]));
-        let last = done
+        // Progress is reported only for a run over 250 ms (usual here, not certain): when it
+        // is, it counts keys, never more deleted than listed, and ends at 2,500 of 2,500.
+        let events: Vec<Value> = done
             .stderr
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .rfind(|v| v["event"] == "progress")
-            .expect("a progress event");
-        assert_eq!(
-            (&last["bytes"], &last["total"]),
-            (&json!(2500), &json!(2500))
-        );
+            .filter(|v| v["event"] == "progress")
+            .collect();
+        for e in &events {
+            assert!(e["bytes"].as_u64() <= e["total"].as_u64(), "{e}");
+        }
+        if let Some(last) = events.last() {
+            assert_eq!(
+                (&last["bytes"], &last["total"]),
+                (&json!(2500), &json!(2500))
+            );
+        }
         // boto3 finds none left under the prefix, and the neighbours untouched.
         assert_eq!(count(s, &b, "logs/2026/", false).0, 0);
         assert_eq!(count(s, &b, "logs/2027/", false).0, 30);
