@@ -69,18 +69,28 @@ fn rule_schemas(op: &Operation, schema: &mut Value) {
         match rule {
             Rule::AtMostOneOf(names) | Rule::OneOf(names) => {
                 for n in names {
-                    let entry = dependent_entry(&mut dependent, n);
+                    let mut absent = Map::new();
                     for other in names.iter().filter(|o| *o != n) {
                         let message =
                             format!("give only one of {}: `{n}` is given", names.join(", "));
-                        entry["properties"][other] = json!({"not": {}, "errorMessage": message});
+                        absent.insert(other.clone(), not_given(op, other, &message));
+                    }
+                    if is_flag(op, n) {
+                        // A flag is given only when true: its rule is a condition.
+                        conditions.push(json!({
+                            "if": given_schema(op, n),
+                            "then": {"properties": absent},
+                        }));
+                    } else {
+                        let entry = dependent_entry(&mut dependent, n);
+                        for (other, s) in absent {
+                            entry["properties"][other] = s;
+                        }
                     }
                 }
                 if let Rule::OneOf(names) = rule {
-                    let others: Vec<Value> = names[1..]
-                        .iter()
-                        .map(|o| json!({"required": [o]}))
-                        .collect();
+                    let others: Vec<Value> =
+                        names[1..].iter().map(|o| given_schema(op, o)).collect();
                     conditions.push(json!({
                         "if": {"not": {"anyOf": others}},
                         "then": {"required": [names[0]]},
@@ -123,6 +133,40 @@ fn rule_schemas(op: &Operation, schema: &mut Value) {
             schema["then"] = c["then"].clone();
         }
         _ => schema["allOf"] = Value::Array(conditions),
+    }
+}
+
+/// A boolean parameter: given (for the rules) only when `true`, since a form sends `false` for
+/// a box ticked and unticked again.
+fn is_flag(op: &Operation, name: &str) -> bool {
+    op.parameter(name)
+        .is_some_and(|p| p.schema.get("type") == Some(&json!("boolean")))
+}
+
+/// Whether `name` is given, for the rules: present, and `true` if it is a flag.
+pub fn is_given(op: &Operation, input: &Map<String, Value>, name: &str) -> bool {
+    match input.get(name) {
+        None => false,
+        Some(v) => !is_flag(op, name) || v == &json!(true),
+    }
+}
+
+/// The schema an input matches when `name` is given (see [`is_given`]).
+fn given_schema(op: &Operation, name: &str) -> Value {
+    if is_flag(op, name) {
+        json!({"required": [name], "properties": {name: {"enum": [true]}}})
+    } else {
+        json!({"required": [name]})
+    }
+}
+
+/// The schema of `name` where it must not be given, saying `message` when it is: no value at
+/// all, or `false` for a flag.
+fn not_given(op: &Operation, name: &str, message: &str) -> Value {
+    if is_flag(op, name) {
+        json!({"enum": [false], "errorMessage": message})
+    } else {
+        json!({"not": {}, "errorMessage": message})
     }
 }
 

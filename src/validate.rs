@@ -527,7 +527,7 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
         };
         let given: Vec<&String> = names
             .iter()
-            .filter(|n| input.contains_key(n.as_str()))
+            .filter(|n| crate::schemas::is_given(op, input, n))
             .collect();
         if given.is_empty() && matches!(rule, Rule::OneOf(_)) {
             out.push(Detail {

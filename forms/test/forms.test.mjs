@@ -1,8 +1,8 @@
 // Draws every schemas/*.input.json and schemas/connection.json in rjsf 6 (core theme) and JSON
 // Forms 3 (Material renderers, MUI 7) in headless Chromium, each with its generated UI schema
 // (schemas/ui/); checks what a person sees on put_object and the connection form (field order,
-// groups, error texts, masked secrets); and fills four forms in through the UI whose submitted
-// input is run through the connector. Run by `cargo test --test forms` (tests/forms.rs), which sets
+// groups, error texts, masked secrets); and fills forms in through the UI (put, get, copy, upload,
+// delete_prefix, presign_get_object) whose submitted input is run through the connector. Run by `cargo test --test forms` (tests/forms.rs), which sets
 // S3_CONNECTOR_BIN and S3_CONNECTOR_TEST_CONNECTION; or by hand from the repository root:
 //   node --test forms/test/
 // (the filled-form part then fails unless both variables are set).
@@ -377,6 +377,36 @@ async function typeInto(lib, name, schema, op, value) {
   await f.blur();
 }
 
+// Ticks (on) or unticks (off) a boolean's checkbox by clicking it, as a person would.
+async function tick(lib, name, schema, op, on = true) {
+  const f = await mustField(lib, name, schema, op);
+  assert.equal(await f.getAttribute('type'), 'checkbox', `${op} [${lib}]: ${name} is not drawn as a checkbox`);
+  await f.setChecked(on);
+}
+
+// rjsf only: clicks the Submit button as a person would when the browser's own check of required
+// inputs is expected to stop it (rjsf puts `required` on the inputs of required fields, a
+// conditionally required one included). Returns the ids of the inputs the browser reported
+// invalid (`invalid` events), whether the form was submitted anyway, the focused input (the
+// browser focuses the first invalid one and shows its message there) and that message.
+async function clickSubmitExpectingBrowserCheck() {
+  await page.evaluate(() => {
+    const form = document.querySelector('#form form');
+    window.__check = { invalid: [], submitted: false };
+    form.addEventListener('invalid', (e) => window.__check.invalid.push(e.target.id), { capture: true });
+    form.addEventListener('submit', () => { window.__check.submitted = true; }, { capture: true });
+  });
+  await page.locator('#form button[type="submit"]').click();
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    return {
+      ...window.__check,
+      focused: el ? el.id : null,
+      message: el && typeof el.validationMessage === 'string' ? el.validationMessage : '',
+    };
+  });
+}
+
 // Picks the option meaning `value` as a person would, by the text the form shows for it: the
 // oneOf const's title, rjsf's `ui:enumNames` entry, or the value itself. rjsf draws a native
 // <select> whose option values are indexes into the choices (so an rjsf option is also found
@@ -453,7 +483,8 @@ async function addMetadata(lib, op, value = 'blue') {
 
 // The error text the form shows at a field: rjsf's field error list (root_<name>__error, drawn
 // after a submit attempt), JSON Forms Material's error helper text under the control (live,
-// shown while the input does not have focus).
+// shown while the input does not have focus; a checkbox has no FormControl around it, its helper
+// texts follow its label).
 async function shownError(lib, name, schema, op) {
   if (lib === 'rjsf') {
     const list = page.locator(`[id="root_${name}__error"]`);
@@ -461,8 +492,9 @@ async function shownError(lib, name, schema, op) {
   }
   const f = await mustField(lib, name, schema, op);
   return f.evaluate((el) => {
-    const control = el.closest('.MuiFormControl-root');
-    const texts = control ? [...control.querySelectorAll('.MuiFormHelperText-root.Mui-error')] : [];
+    const label = el.closest('label');
+    const control = el.closest('.MuiFormControl-root') || (label && label.parentElement);
+    const texts = control ? [...control.querySelectorAll(':scope .MuiFormHelperText-root.Mui-error')] : [];
     return texts.map((p) => p.textContent.trim()).filter(Boolean).join('\n');
   });
 }
@@ -645,7 +677,7 @@ test('what a person sees: order, groups, errors at the field, masked secrets', {
   writeReport();
 });
 
-test('filled forms (put, get, copy, upload) submit input the connector runs', { timeout: 120_000 }, async (t) => {
+test('filled forms (put, get, copy, upload, delete_prefix, presign) submit input the connector runs', { timeout: 120_000 }, async (t) => {
   const bin = process.env.S3_CONNECTOR_BIN;
   const connJson = process.env.S3_CONNECTOR_TEST_CONNECTION;
   assert.ok(
@@ -659,9 +691,13 @@ test('filled forms (put, get, copy, upload) submit input the connector runs', { 
   runOk(conn, 'create_bucket', { Bucket: bucket }, 'create_bucket');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'forms-'));
   const schemas = Object.fromEntries(
-    ['put_object', 'get_object', 'copy_object', 'upload_file'].map((n) => [n, readJson(path.join(SCHEMAS, `${n}.input.json`))]),
+    ['put_object', 'get_object', 'copy_object', 'upload_file', 'delete_prefix', 'presign_get_object'].map((n) => [
+      n,
+      readJson(path.join(SCHEMAS, `${n}.input.json`)),
+    ]),
   );
   const created = [];
+  const extraBuckets = []; // delete_prefix's own buckets, emptied and removed at the end
   try {
     for (const lib of LIBS) {
       const key = `${lib}/typed.txt`;
@@ -767,11 +803,140 @@ test('filled forms (put, get, copy, upload) submit input the connector runs', { 
         runOk(conn, 'get_object', { Bucket: bucket, Key: dest, OutputFile: outFile }, `get_object of the upload [${lib}]`);
         assert.ok(fs.readFileSync(outFile).equals(bytes), `${op} [${lib}]: the stored object differs from the file`);
       });
+      await t.test(`${lib}: delete_prefix, dry run then for real`, async () => {
+        const op = 'delete_prefix';
+        const s = schemas[op];
+        // A bucket of its own, so that what is left can be listed whole: 3 keys under p/ and
+        // keep.txt beside them.
+        const dpBucket = `${bucket}-dp-${lib}`;
+        runOk(conn, 'create_bucket', { Bucket: dpBucket }, `create_bucket for ${op} [${lib}]`);
+        extraBuckets.push(dpBucket);
+        for (const k of ['p/a.txt', 'p/b.txt', 'p/c/d.txt', 'keep.txt']) {
+          runOk(conn, 'put_object', { Bucket: dpBucket, Key: k, Body: `body of ${k}` }, `put_object ${k} for ${op} [${lib}]`);
+        }
+        const fill = async (dryRun) => {
+          await renderToFill(lib, op, s, rec);
+          await typeInto(lib, 'Bucket', s, op, dpBucket);
+          await typeInto(lib, 'Prefix', s, op, 'p/');
+          if (dryRun) await tick(lib, 'DryRun', s, op, true);
+        };
+        await fill(true);
+        const dry = await submitted(lib, op);
+        rec[op].dry_run_input = dry;
+        assert.ok(!('AllowWholeBucket' in dry), `${op} [${lib}]: the untouched "delete every key" box was sent: ${JSON.stringify(dry)}`);
+        assert.equal(dry.Prefix, 'p/', `${op} [${lib}]: Prefix submitted as ${JSON.stringify(dry.Prefix)}`);
+        assert.equal(dry.DryRun, true, `${op} [${lib}]: the ticked Dry run box submitted ${JSON.stringify(dry.DryRun)}`);
+        const dryOut = runOk(conn, op, dry, `${op} dry run [${lib}]`);
+        rec[op].dry_run_output = dryOut;
+        assert.equal(dryOut.Found, 3, `${op} [${lib}]: the dry run found ${dryOut.Found} keys under p/, not 3: ${JSON.stringify(dryOut)}`);
+        assert.equal(dryOut.Deleted, 0, `${op} [${lib}]: the dry run deleted ${dryOut.Deleted} keys: ${JSON.stringify(dryOut)}`);
+
+        // The same form, Dry run unticked again.
+        await tick(lib, 'DryRun', s, op, false);
+        const real = await submitted(lib, op);
+        rec[op].input = real;
+        assert.ok(!('AllowWholeBucket' in real), `${op} [${lib}]: the untouched "delete every key" box was sent: ${JSON.stringify(real)}`);
+        assert.ok(real.DryRun !== true, `${op} [${lib}]: the unticked Dry run box submitted ${JSON.stringify(real.DryRun)}`);
+        const out = runOk(conn, op, real, `${op} [${lib}]`);
+        rec[op].output = out;
+        assert.equal(out.Deleted, 3, `${op} [${lib}]: deleted ${out.Deleted} keys under p/, not 3: ${JSON.stringify(out)}`);
+        const left = runOk(conn, 'list_objects_v2', { Bucket: dpBucket }, `list_objects_v2 after ${op} [${lib}]`);
+        const keys = (left.Contents || []).map((c) => c.Key);
+        assert.deepEqual(keys, ['keep.txt'], `${op} [${lib}]: the bucket holds ${JSON.stringify(keys)} after deleting p/`);
+      });
+
+      await t.test(`${lib}: delete_prefix with no Prefix: the form says so at Prefix`, async () => {
+        const op = 'delete_prefix';
+        const s = schemas[op];
+        await render(lib, s, uiSchemaFor(op, lib));
+        await drainMessages();
+        await typeInto(lib, 'Bucket', s, op, `${bucket}-dp-${lib}`);
+        let seen;
+        if (lib === 'rjsf') {
+          // rjsf marks Prefix required (the schema's `if`/`then` with no AllowWholeBucket) and gives
+          // its input `required`: the browser's own check stops the submit at Prefix, with its
+          // message there, before rjsf's validation.
+          const r = await clickSubmitExpectingBrowserCheck();
+          seen = { browser_check: r, rjsf_error: await shownError(lib, 'Prefix', s, op) };
+          assert.equal(r.submitted, false, `${op} [rjsf]: the form was submitted with no Prefix: ${JSON.stringify(r)}`);
+          assert.deepEqual(r.invalid, ['root_Prefix'], `${op} [rjsf]: the browser reported ${JSON.stringify(r.invalid)} invalid, not Prefix`);
+          assert.equal(r.focused, 'root_Prefix', `${op} [rjsf]: the browser pointed at ${r.focused}, not Prefix`);
+          assert.ok(r.message, `${op} [rjsf]: the browser shows no message at Prefix`);
+        } else {
+          await showErrors(lib, op);
+          const text = await shownError(lib, 'Prefix', s, op);
+          seen = { shown_at_prefix: text };
+          assert.ok(text, `${op} [jsonforms]: no error shown at Prefix; shown: ${(await formText()).slice(0, 400)}`);
+        }
+        (report.filled[lib][op] ||= {}).no_prefix = seen;
+        assert.deepEqual(await drainMessages(), [], `${op} [${lib}]: console errors/warnings`);
+      });
+
+      // A person who ticks "Delete every key in the bucket" and unticks it again is back where
+      // they started: both libraries leave AllowWholeBucket: false in the data, which the schema
+      // and the connector take as not asked, so a Prefix is accepted. (It was refused until
+      // false stopped counting as given.)
+      await t.test(
+        `${lib}: delete_prefix: "Delete every key" ticked and unticked, then a Prefix: accepted`,
+        async () => {
+          const op = 'delete_prefix';
+          const s = schemas[op];
+          await render(lib, s, uiSchemaFor(op, lib));
+          await drainMessages();
+          await typeInto(lib, 'Bucket', s, op, `${bucket}-dp-${lib}`);
+          await tick(lib, 'AllowWholeBucket', s, op, true);
+          await tick(lib, 'AllowWholeBucket', s, op, false);
+          await typeInto(lib, 'Prefix', s, op, 'p/');
+          await settleTyping(lib);
+          const data = await harnessData();
+          const errors = (await page.evaluate(() => window.harness.errors())).map((e) => `${e.instancePath} ${e.message}`);
+          // rjsf shows its errors after a submit attempt.
+          if (lib === 'rjsf') await page.evaluate(() => window.harness.submit());
+          const shown = {
+            AllowWholeBucket: await shownError(lib, 'AllowWholeBucket', s, op),
+            Prefix: await shownError(lib, 'Prefix', s, op),
+          };
+          const v = connector('validate', { operation: op, connection: conn, input: data });
+          (report.filled[lib][op] ||= {}).ticked_and_unticked = { data, errors, shown, validate_exit: v.code };
+          await drainMessages();
+          assert.deepEqual(errors, [], `${op} [${lib}]: the form refuses ${JSON.stringify(data)}; shown: ${JSON.stringify(shown)}`);
+          assert.equal(v.code, 0, `${op} [${lib}]: \`validate\` refuses ${JSON.stringify(data)}:\n${v.stdout}${v.stderr}`);
+        },
+      );
+
+      await t.test(`${lib}: presign_get_object, the URL fetched without credentials`, async () => {
+        const op = 'presign_get_object';
+        const s = schemas[op];
+        assert.ok(putOk, `${op} [${lib}]: put_object failed before`);
+        const disposition = 'attachment; filename="x.txt"';
+        await renderToFill(lib, op, s, rec);
+        await typeInto(lib, 'Bucket', s, op, bucket);
+        await typeInto(lib, 'Key', s, op, key);
+        await typeInto(lib, 'ExpiresIn', s, op, '120');
+        await typeInto(lib, 'response-content-disposition', s, op, disposition);
+        const input = await submitted(lib, op);
+        rec[op].input = input;
+        assert.equal(input.ExpiresIn, 120, `${op} [${lib}]: ExpiresIn submitted as ${JSON.stringify(input.ExpiresIn)}`);
+        assert.equal(input['response-content-disposition'], disposition, `${op} [${lib}]: the disposition submitted is ${JSON.stringify(input['response-content-disposition'])}`);
+        const out = runOk(conn, op, input, `${op} [${lib}]`);
+        rec[op].output = { ...out, URL: out.URL && out.URL.replace(/(X-Amz-Signature=)[0-9a-f]+/i, '$1...') };
+        assert.ok(typeof out.URL === 'string' && out.URL.startsWith('http://127.0.0.1'), `${op} [${lib}]: URL is ${JSON.stringify(out.URL)}`);
+        const res = await fetch(out.URL);
+        const got = Buffer.from(await res.arrayBuffer());
+        rec[op].fetched = { status: res.status, 'content-disposition': res.headers.get('content-disposition') };
+        assert.equal(res.status, 200, `${op} [${lib}]: GET of the presigned URL answered ${res.status}: ${got.toString('utf8').slice(0, 300)}`);
+        assert.equal(got.toString('utf8'), body, `${op} [${lib}]: the presigned URL's body is not what put_object's form typed`);
+        assert.equal(res.headers.get('content-disposition'), disposition, `${op} [${lib}]: the download's Content-Disposition`);
+      });
     }
   } finally {
     writeReport();
     for (const key of created) connector('run', { operation: 'delete_object', connection: conn, input: { Bucket: bucket, Key: key } });
     connector('run', { operation: 'delete_bucket', connection: conn, input: { Bucket: bucket } });
+    for (const b of extraBuckets) {
+      connector('run', { operation: 'delete_prefix', connection: conn, input: { Bucket: b, AllowWholeBucket: true } });
+      connector('run', { operation: 'delete_bucket', connection: conn, input: { Bucket: b } });
+    }
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });

@@ -506,6 +506,16 @@ fn sections(op: &Operation) -> Vec<FormSection> {
             first.push(&p.name);
         }
     }
+    // A required choice (`delete_prefix`'s `Prefix` or `AllowWholeBucket`) is shown together.
+    for rule in &op.rules {
+        if let Rule::OneOf(names) = rule {
+            for n in names {
+                if !first.contains(&n.as_str()) {
+                    first.push(n);
+                }
+            }
+        }
+    }
     let mut sections = vec![FormSection {
         title: None,
         fields: first.iter().map(|n| (*n).to_string()).collect(),
