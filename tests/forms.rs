@@ -1,8 +1,8 @@
 //! Forms: every `schemas/*.input.json` and `schemas/connection.json` drawn in rjsf 6 and JSON
 //! Forms 3 (Material renderers) in headless Chromium with the generated UI schemas; what a
 //! person sees on `put_object` and the connection form (order, groups, errors at the field,
-//! masked secrets); and six forms filled in through the UI (put, get, copy, upload, delete_prefix,
-//! presign_get_object) whose submitted input is then run through `s3-connector` against
+//! masked secrets); and six forms filled in through the UI (put, get, copy, upload, `delete_prefix`,
+//! `presign_get_object`) whose submitted input is then run through `s3-connector` against
 //! `SeaweedFS` on 127.0.0.1.
 //!
 //! The work is done by `node --test forms/test/` (see `forms/test/forms.test.mjs`); this driver
