@@ -273,20 +273,6 @@ fn path_and_query(uri: &str) -> (&str, &str) {
     target.split_once('?').unwrap_or((target, ""))
 }
 
-/// The query's decoded pairs, sorted (a multiset).
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let (k, v) = item.split_once('=').unwrap_or((item, ""));
-            (common::percent_decode(k), common::percent_decode(v))
-        })
-        .collect();
-    pairs.sort();
-    pairs
-}
-
 /// Whether the two encoded strings name the same bytes, written with different escapes.
 fn same_but_escapes(a: &str, b: &str) -> bool {
     a != b && common::percent_decode(a) == common::percent_decode(b)
@@ -330,7 +316,7 @@ fn compare(case: &Case, boto: &Value, out: &mut Vec<Mismatch>, notes: &mut Vec<S
         };
         differ(field, path.to_string(), boto_path);
     }
-    let ours_query = query_pairs(query);
+    let ours_query = common::query_pairs(query);
     let mut boto_query: Vec<(String, String)> = boto["query"]
         .as_array()
         .unwrap()

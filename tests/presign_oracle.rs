@@ -84,19 +84,10 @@ fn parts(url: &str) -> (String, String, Vec<(String, String)>) {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let slash = base.find("://").map_or(0, |i| i + 3);
     let path_at = base[slash..].find('/').map_or(base.len(), |i| slash + i);
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (common::percent_decode(k), common::percent_decode(v))
-        })
-        .collect();
-    pairs.sort();
     (
         base[..path_at].to_string(),
         common::percent_decode(&base[path_at..]),
-        pairs,
+        common::query_pairs(query),
     )
 }
 

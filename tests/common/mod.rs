@@ -511,6 +511,20 @@ pub(crate) fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A query string's decoded pairs, sorted (a multiset).
+pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (k, v) = item.split_once('=').unwrap_or((item, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    pairs.sort();
+    pairs
+}
+
 /// Declares a test body once and runs it against each server.
 #[macro_export]
 macro_rules! on_servers {
