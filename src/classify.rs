@@ -28,6 +28,9 @@ pub(crate) enum Failure {
     Corrupt,
     /// S3 answered with an error status or an `<Error>` document.
     Service,
+    /// Credentials could not be had: `reachable` false when their source could not be reached
+    /// (or answered 5xx), so that asking again later may help.
+    Credentials { reachable: bool },
     /// A local file could not be read or written.
     Io,
     /// A bug in the connector.
@@ -71,6 +74,8 @@ impl Failure {
             Failure::Unexpected => m(K::Service, false, false, false),
             Failure::Corrupt => m(K::Network, true, false, true),
             Failure::Service => m(K::Service, false, true, false),
+            // Nothing reached S3: safe to retry when the credential source was only unreachable.
+            Failure::Credentials { reachable } => m(K::Credentials, !reachable, !reachable, false),
             Failure::Io => m(K::Io, false, false, false),
             Failure::Internal => m(K::Internal, false, false, false),
         }
@@ -89,6 +94,12 @@ const RETRYABLE_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "BandwidthLimitExceeded",
 ];
+
+/// S3's codes for temporary credentials that stopped working before their stated expiry (a
+/// clock ahead of the source's, revoked sessions): fetched again, then the request retried.
+pub(crate) fn credentials_expired(code: &str) -> bool {
+    matches!(code, "ExpiredToken" | "TokenRefreshRequired")
+}
 
 /// Whether S3's error reply is transient: by its code, or by a status that means "try again".
 pub(crate) fn retryable_reply(status: u16, code: &str) -> bool {

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// A secret string: never printed by `Debug` or `Display`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -97,6 +97,51 @@ pub struct Connection {
     #[cfg_attr(feature = "schema", schemars(title = "Profile", length(min = 1)))]
     pub(crate) profile: Option<String>,
 
+    /// A role to assume over the credentials found (STS AssumeRole), e.g.
+    /// arn:aws:iam::123456789012:role/etl. Its temporary credentials are refreshed before they
+    /// expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(title = "Role ARN", example = &"arn:aws:iam::123456789012:role/etl", length(min = 20, max = 2048), regex(pattern = r"^arn:[A-Za-z0-9_+=/,.@:-]+$")))]
+    pub(crate) role_arn: Option<String>,
+
+    /// The external ID the role's trust policy asks for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "External ID",
+            length(min = 2, max = 1224),
+            regex(pattern = r"^[A-Za-z0-9_+=,.@:/-]+$")
+        )
+    )]
+    pub(crate) external_id: Option<String>,
+
+    /// Name of the role session, shown in CloudTrail. Default: s3-connector- and a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Role session name",
+            length(min = 2, max = 64),
+            regex(pattern = r"^[A-Za-z0-9_+=,.@-]+$")
+        )
+    )]
+    pub(crate) role_session_name: Option<String>,
+
+    /// Seconds the role's credentials last (900 to the role's maximum; STS's default is 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Role session duration (s)", range(min = 900, max = 43200))
+    )]
+    pub(crate) duration_seconds: Option<u32>,
+
+    /// STS endpoint URL for assuming roles, for STS-compatible services. Falls back to
+    /// AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL, then the region's STS endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(title = "STS endpoint URL", example = &"http://127.0.0.1:9000", extend("format" = "uri", "pattern" = "^https?://")))]
+    pub(crate) sts_endpoint: Option<String>,
+
     /// Path-style or virtual-hosted-style URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Addressing style", extend("default" = "auto")))]
@@ -144,6 +189,7 @@ impl fmt::Debug for Connection {
             .field("secret_access_key", &self.secret_access_key)
             .field("session_token", &self.session_token)
             .field("profile", &self.profile)
+            .field("role_arn", &self.role_arn)
             .field("addressing", &self.addressing)
             .finish_non_exhaustive()
     }

@@ -5,14 +5,17 @@
 //! the process environment.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
 
 use crate::connection::{Addressing, Connection, Secret};
+pub use crate::cred_cache::Provider;
 use crate::endpoint::Endpoint;
-use crate::error::{Detail, Error};
+use crate::error::Error;
+use crate::profile::{self, Files};
+use crate::providers::{self, Source, Sso};
+use crate::sts::Role;
 
 pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,7 +27,7 @@ pub struct Resolved {
     pub region: String,
     pub endpoint: Endpoint,
     pub addressing: Addressing,
-    pub credentials: Credentials,
+    pub credentials: Provider,
     pub(crate) connect_timeout: Duration,
     pub(crate) read_timeout: Duration,
     pub(crate) overall_timeout: Option<Duration>,
@@ -32,13 +35,33 @@ pub struct Resolved {
     pub checksums: bool,
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credentials {
     pub access_key_id: String,
     pub secret_access_key: Secret,
     pub session_token: Option<Secret>,
-    /// Where they came from, for logs: `connection`, `environment` or `profile NAME`.
+    /// Where they came from, for logs: `connection`, `environment`, `profile NAME`, ...
     pub source: String,
+    /// When temporary credentials stop working (`None`: keys that do not expire).
+    pub expiry: Option<SystemTime>,
+}
+
+impl Credentials {
+    /// Keys given outright (no expiry).
+    pub fn fixed(
+        access_key_id: &str,
+        secret: Secret,
+        session_token: Option<Secret>,
+        source: &str,
+    ) -> Self {
+        Credentials {
+            access_key_id: access_key_id.to_string(),
+            secret_access_key: secret,
+            session_token,
+            source: source.to_string(),
+            expiry: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -51,6 +74,7 @@ impl std::fmt::Debug for Credentials {
                 &self.session_token.as_ref().map(|_| "******"),
             )
             .field("source", &self.source)
+            .field("expiry", &self.expiry)
             .finish()
     }
 }
@@ -60,59 +84,262 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The key pair: from the connection, else the environment, else the profile.
-fn key_pair(
-    conn: &Connection,
-    env: &dyn Fn(&str) -> Option<String>,
-    profile: &Profile<'_>,
-) -> Result<Credentials, Error> {
-    Ok(match (&conn.access_key_id, &conn.secret_access_key) {
-        (Some(id), Some(secret)) => Credentials {
-            access_key_id: id.clone(),
-            secret_access_key: secret.clone(),
-            session_token: conn.session_token.clone(),
-            source: "connection".into(),
-        },
+/// What resolution looks things up in: the environment, and the shared files read on first
+/// use (a connection that gives keys and region needs neither file).
+pub(crate) struct Lookup<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    files: OnceCell<Files>,
+    region: String,
+    /// The connection's `sts_endpoint`.
+    sts_endpoint: Option<String>,
+}
+
+impl Lookup<'_> {
+    pub(crate) fn files(&self) -> &Files {
+        self.files.get_or_init(|| Files::read(self.env))
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        (self.env)(name)
+    }
+
+    pub(crate) fn environment_keys(&self) -> Option<Credentials> {
+        Some(Credentials::fixed(
+            &self.env("AWS_ACCESS_KEY_ID")?,
+            Secret::new(self.env("AWS_SECRET_ACCESS_KEY")?),
+            self.env("AWS_SESSION_TOKEN").map(Secret::new),
+            "environment",
+        ))
+    }
+
+    /// STS: the connection's `sts_endpoint`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, then
+    /// the region's own endpoint.
+    fn sts(&self) -> String {
+        self.sts_endpoint
+            .clone()
+            .or_else(|| self.env("AWS_ENDPOINT_URL_STS"))
+            .or_else(|| self.env("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region))
+    }
+
+    pub(crate) fn web_identity(&self, token_file: PathBuf, role: Role, label: String) -> Source {
+        Source::WebIdentity {
+            token_file,
+            role,
+            sts: self.sts(),
+            label,
+        }
+    }
+
+    pub(crate) fn assume_role(&self, base: Source, role: Role, label: String) -> Source {
+        Source::AssumeRole {
+            label: format!("{label} {} (base: {})", role.arn, base.label()),
+            base: Box::new(base),
+            role,
+            sts: self.sts(),
+            region: self.region.clone(),
+        }
+    }
+
+    pub(crate) fn sso(&self, sso: Sso) -> Source {
+        let portal = self
+            .env("AWS_ENDPOINT_URL_SSO")
+            .or_else(|| self.env("AWS_ENDPOINT_URL"))
+            .unwrap_or_else(|| format!("https://portal.sso.{}.amazonaws.com", sso.sso_region));
+        Source::Sso {
+            sso,
+            portal,
+            cache_dir: self
+                .env("HOME")
+                .map(|h| PathBuf::from(h).join(".aws/sso/cache")),
+        }
+    }
+
+    /// ECS and EKS Pod Identity: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` (to the ECS agent)
+    /// or `_FULL_URI`, with `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` or `_TOKEN`.
+    pub(crate) fn container(&self) -> Result<Option<Source>, Error> {
+        let url = if let Some(relative) = self.env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
+            format!("http://169.254.170.2{relative}")
+        } else if let Some(full) = self.env("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
+            providers::check_container_url(&full)?;
+            full
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(Source::Container {
+            url,
+            token: self
+                .env("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+                .map(Secret::new),
+            token_file: self
+                .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+                .map(PathBuf::from),
+        }))
+    }
+
+    /// IMDSv2 at `AWS_EC2_METADATA_SERVICE_ENDPOINT`, or the IPv4 or IPv6 address
+    /// (`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`).
+    pub(crate) fn imds(&self) -> Source {
+        self.imds_after(None)
+    }
+
+    /// IMDS as the chain's end: `looked` says where nothing was found. An endpoint named by
+    /// the environment is meant to be there, so its silence is no "no credentials".
+    fn imds_after(&self, looked: Option<String>) -> Source {
+        let last_resort =
+            looked.filter(|_| self.env("AWS_EC2_METADATA_SERVICE_ENDPOINT").is_none());
+        let endpoint = self
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            .unwrap_or_else(|| {
+                match self
+                    .env("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE")
+                    .as_deref()
+                {
+                    Some(m) if m.eq_ignore_ascii_case("ipv6") => "http://[fd00:ec2::254]".into(),
+                    _ => "http://169.254.169.254".into(),
+                }
+            });
+        Source::Imds {
+            endpoint,
+            last_resort,
+        }
+    }
+
+    fn imds_disabled(&self) -> bool {
+        self.env("AWS_EC2_METADATA_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// The session name when none is configured: one per process, so that equal connections share
+/// their cached credentials.
+fn process_session_name() -> String {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(crate::sts::default_session_name).clone()
+}
+
+/// The credential chain, in the SDKs' order (`docs/credentials.md`): the connection's keys, a
+/// profile the connection names, the environment's keys, web identity, the profile of
+/// `AWS_PROFILE` (or `default`), container credentials, then instance metadata.
+fn base_source(conn: &Connection, lookup: &Lookup<'_>, profile: &str) -> Result<Source, Error> {
+    match (&conn.access_key_id, &conn.secret_access_key) {
+        (Some(id), Some(secret)) => {
+            return Ok(Source::Static(Credentials::fixed(
+                id,
+                secret.clone(),
+                conn.session_token.clone(),
+                "connection",
+            )))
+        }
         (Some(_), None) | (None, Some(_)) => {
-            let missing = if conn.access_key_id.is_none() { "access_key_id" } else { "secret_access_key" };
+            let missing = if conn.access_key_id.is_none() {
+                "access_key_id"
+            } else {
+                "secret_access_key"
+            };
             return Err(Error::invalid_at(
                 format!("/connection/{missing}"),
                 "is required when the other half of the key pair is given",
             ));
         }
-        (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(id), Some(secret)) => Credentials {
-                access_key_id: id,
-                secret_access_key: Secret::new(secret),
-                session_token: env("AWS_SESSION_TOKEN").map(Secret::new),
-                source: "environment".into(),
-            },
-            _ => match (profile.get("aws_access_key_id"), profile.get("aws_secret_access_key")) {
-                (Some(id), Some(secret)) => Credentials {
-                    access_key_id: id,
-                    secret_access_key: Secret::new(secret),
-                    session_token: profile.get("aws_session_token").map(Secret::new),
-                    source: format!("profile {}", profile.name),
-                },
-                _ => {
-                    return Err(Error::invalid(vec![Detail {
-                        pointer: "/connection/access_key_id".into(),
-                        message: format!(
-                            "no credentials found: give access_key_id and secret_access_key in the connection, \
-                             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to profile `{}` \
-                             of the shared credentials file",
-                            profile.name
-                        ),
-                    }]))
-                }
-            },
-        },
-    })
+        (None, None) => {}
+    }
+    let named = conn.profile.is_some() || lookup.env("AWS_PROFILE").is_some();
+    let from_profile = |lookup: &Lookup<'_>| -> Result<Source, Error> {
+        profile::source(lookup, profile)?.ok_or_else(|| {
+            let what = if lookup.files().profile(profile).is_some() {
+                "gives no credentials"
+            } else {
+                "is not"
+            };
+            providers::error(
+                "NoCredentials",
+                true,
+                format!(
+                    "profile `{profile}` {what} in {}",
+                    lookup.files().describe()
+                ),
+            )
+        })
+    };
+    if conn.profile.is_some() {
+        return from_profile(lookup);
+    }
+    if let Some(keys) = lookup.environment_keys() {
+        return Ok(Source::Static(keys));
+    }
+    if let Some(token_file) = lookup.env("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        let arn = lookup.env("AWS_ROLE_ARN").ok_or_else(|| {
+            providers::invalid("AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not")
+        })?;
+        let role = Role {
+            arn,
+            session_name: lookup
+                .env("AWS_ROLE_SESSION_NAME")
+                .unwrap_or_else(process_session_name),
+            external_id: None,
+            duration_seconds: None,
+        };
+        return Ok(lookup.web_identity(
+            token_file.into(),
+            role,
+            "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".into(),
+        ));
+    }
+    if named {
+        return from_profile(lookup);
+    }
+    if let Some(found) = profile::source(lookup, profile)? {
+        return Ok(found);
+    }
+    if let Some(container) = lookup.container()? {
+        return Ok(container);
+    }
+    let looked = format!(
+        "none in the connection, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY not set, no \
+         AWS_WEB_IDENTITY_TOKEN_FILE, nothing in profile `{profile}` of {}, no \
+         AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI",
+        lookup.files().describe()
+    );
+    if !lookup.imds_disabled() {
+        return Ok(lookup.imds_after(Some(looked)));
+    }
+    Err(providers::error(
+        "NoCredentials",
+        true,
+        format!(
+            "no credentials found: {looked}, and instance metadata is off \
+             (AWS_EC2_METADATA_DISABLED); give keys or a role in the connection, or see \
+             docs/credentials.md"
+        ),
+    ))
+}
+
+/// The connection's credentials: the chain's, and the connection's role assumed over them.
+fn credential_source(
+    conn: &Connection,
+    lookup: &Lookup<'_>,
+    profile: &str,
+) -> Result<Source, Error> {
+    let base = base_source(conn, lookup, profile)?;
+    let Some(arn) = &conn.role_arn else {
+        return Ok(base);
+    };
+    let role = Role {
+        arn: arn.clone(),
+        session_name: conn
+            .role_session_name
+            .clone()
+            .unwrap_or_else(process_session_name),
+        external_id: conn.external_id.clone(),
+        duration_seconds: conn.duration_seconds,
+    };
+    Ok(lookup.assume_role(base, role, "role".into()))
 }
 
 /// Values from the environment and profile files are checked like the connection's own: a
 /// region becomes part of a host name, keys become header values.
-fn check_resolved(region: &str, credentials: &Credentials) -> Result<(), Error> {
+fn check_region(region: &str) -> Result<(), Error> {
     if region.is_empty()
         || region.len() > 64
         || !region
@@ -124,6 +351,10 @@ fn check_resolved(region: &str, credentials: &Credentials) -> Result<(), Error> 
             "must be letters, digits, `-` or `_` (e.g. us-east-1)",
         ));
     }
+    Ok(())
+}
+
+fn check_keys(credentials: &Credentials) -> Result<(), Error> {
     let visible = |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if !visible(&credentials.access_key_id) {
         return Err(Error::invalid_at(
@@ -150,27 +381,30 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
         .clone()
         .or_else(|| env("AWS_PROFILE"))
         .unwrap_or_else(|| "default".into());
-    // Read only when something must come from the profile: a connection (or environment) that
-    // gives the keys and the region needs neither file.
-    let profile = Profile {
-        name: &profile_name,
+    let mut lookup = Lookup {
         env,
-        sections: OnceCell::new(),
+        files: OnceCell::new(),
+        region: String::new(),
+        sts_endpoint: conn.sts_endpoint.clone(),
     };
-    let credentials = key_pair(conn, env, &profile)?;
     let region = conn
         .region
         .clone()
         .or_else(|| env("AWS_REGION"))
         .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(|| profile.get("region"))
+        .or_else(|| lookup.files().profile(&profile_name)?.get("region"))
         .unwrap_or_else(|| DEFAULT_REGION.into());
+    check_region(&region)?;
+    lookup.region.clone_from(&region);
+    let source = credential_source(conn, &lookup, &profile_name)?;
+    if let Source::Static(c) = &source {
+        check_keys(c)?;
+    }
     let pointer = "/connection/endpoint";
     let endpoint_url = conn
         .endpoint
         .clone()
         .or_else(|| env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")));
-    check_resolved(&region, &credentials)?;
     let endpoint = match endpoint_url {
         // The URL is not echoed: it may carry credentials (`http://user:password@host`).
         Some(url) => Endpoint::parse(&url)
@@ -182,7 +416,7 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
         region,
         endpoint,
         addressing: conn.addressing.unwrap_or_default(),
-        credentials,
+        credentials: Provider::of(source),
         connect_timeout: secs(conn.connect_timeout_seconds).unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         read_timeout: secs(conn.read_timeout_seconds).unwrap_or(DEFAULT_READ_TIMEOUT),
         overall_timeout: secs(conn.timeout_seconds),
@@ -195,89 +429,14 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
     })
 }
 
-/// One profile's values in the shared credentials and config files, read on first use.
-struct Profile<'a> {
-    name: &'a str,
-    env: &'a dyn Fn(&str) -> Option<String>,
-    /// The profile's section of the credentials file, then of the config file.
-    sections: OnceCell<[HashMap<String, String>; 2]>,
-}
-
-impl Profile<'_> {
-    /// `key` from the credentials file, else from the config file.
-    fn get(&self, key: &str) -> Option<String> {
-        let sections = self.sections.get_or_init(|| self.read());
-        sections.iter().find_map(|s| s.get(key)).cloned()
-    }
-
-    fn read(&self) -> [HashMap<String, String>; 2] {
-        let env = self.env;
-        let home = env("HOME").map(PathBuf::from);
-        let file = |var: &str, default: &str| {
-            env(var)
-                .map(PathBuf::from)
-                .or_else(|| home.as_ref().map(|h| h.join(".aws").join(default)))
-        };
-        let section = |path: Option<PathBuf>, name: &str| {
-            path.and_then(|p| read_shared_file(&p))
-                .map(|text| ini_section(&text, name))
-                .unwrap_or_default()
-        };
-        let config_section = if self.name == "default" {
-            "default".to_string()
-        } else {
-            format!("profile {}", self.name)
-        };
-        [
-            section(
-                file("AWS_SHARED_CREDENTIALS_FILE", "credentials"),
-                self.name,
-            ),
-            section(file("AWS_CONFIG_FILE", "config"), &config_section),
-        ]
-    }
-}
-
-/// A shared credentials or config file's text, read at most once per process and path (`None`
-/// when it cannot be read, remembered too): `serve` resolves a connection for every request, on
-/// the async runtime, where a file read blocks a worker thread.
-fn read_shared_file(path: &Path) -> Option<Arc<str>> {
-    static FILES: OnceLock<Mutex<HashMap<PathBuf, Option<Arc<str>>>>> = OnceLock::new();
-    let mut files = FILES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    files
-        .entry(path.to_path_buf())
-        .or_insert_with(|| std::fs::read_to_string(path).ok().map(Arc::from))
-        .clone()
-}
-
-/// The `key = value` pairs of one `[section]` of an AWS shared config or credentials file.
-fn ini_section(text: &str, section: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut inside = false;
-    for line in text.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            inside = name.trim() == section;
-            continue;
-        }
-        if inside {
-            if let Some((k, v)) = line.split_once('=') {
-                out.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn keys(r: &Resolved) -> &Credentials {
+        r.credentials.fixed().expect("keys given outright")
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -304,7 +463,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(r.credentials.access_key_id, "AKIDCONN");
+        assert_eq!(keys(&r).access_key_id, "AKIDCONN");
         assert_eq!(r.region, "eu-west-1");
         assert_eq!(r.endpoint.host, "s3.eu-west-1.amazonaws.com");
     }
@@ -322,7 +481,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (r.credentials.source.as_str(), r.region.as_str()),
+            (keys(&r).source.as_str(), r.region.as_str()),
             ("environment", "ap-south-1")
         );
         assert_eq!(r.endpoint.port, Some(1));
@@ -343,16 +502,26 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(r.credentials.access_key_id, "AKIDWORK");
-        assert_eq!(r.credentials.source, "profile work");
+        assert_eq!(keys(&r).access_key_id, "AKIDWORK");
+        assert_eq!(keys(&r).source, "profile work");
         assert_eq!(r.region, "eu-north-1");
     }
 
     #[test]
-    fn no_credentials_is_a_clear_invalid_request() {
-        let e = resolve(&Connection::default(), &env_of(&[])).unwrap_err();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.details[0].message.contains("no credentials found"));
+    fn no_credentials_is_a_clear_error_and_instance_metadata_the_last_resort() {
+        let r = resolve(&Connection::default(), &env_of(&[])).unwrap();
+        assert_eq!(r.credentials.label(), "EC2 instance metadata (IMDSv2)");
+        let e = resolve(
+            &Connection::default(),
+            &env_of(&[("AWS_EC2_METADATA_DISABLED", "true")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.kind, e.code.as_deref()),
+            (crate::error::ErrorKind::Credentials, Some("NoCredentials"))
+        );
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.message.contains("no credentials found"), "{}", e.message);
         let half = Connection {
             access_key_id: Some("A".into()),
             ..Default::default()
@@ -361,6 +530,122 @@ mod tests {
             resolve(&half, &env_of(&[])).unwrap_err().details[0].pointer,
             "/connection/secret_access_key"
         );
+    }
+
+    /// Shared files in a temporary HOME, and the label of the source the chain picks.
+    fn chain(
+        config: &str,
+        credentials: &str,
+        conn: &Connection,
+        env: &[(&str, &str)],
+    ) -> Result<String, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
+        std::fs::write(dir.path().join(".aws/config"), config).unwrap();
+        std::fs::write(dir.path().join(".aws/credentials"), credentials).unwrap();
+        let home = dir.path().to_str().unwrap().to_string();
+        let mut all = vec![
+            ("HOME", home.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        all.extend_from_slice(env);
+        resolve(conn, &env_of(&all)).map(|r| r.credentials.label())
+    }
+
+    #[test]
+    fn the_chain_goes_in_the_sdks_order() {
+        let none = Connection::default();
+        let env_keys = [
+            ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+        ];
+        let web = [
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", "/t"),
+            ("AWS_ROLE_ARN", "arn:aws:iam::1:role/w"),
+        ];
+        let container = [(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1:1/creds",
+        )];
+        let profile = "[default]\ncredential_process = echo\n";
+        // Environment keys before web identity, web identity before the profile, the profile
+        // before the container, the container before instance metadata.
+        let all: Vec<_> = [&env_keys[..], &web, &container].concat();
+        assert_eq!(chain(profile, "", &none, &all).unwrap(), "environment");
+        let rest: Vec<_> = [&web[..], &container].concat();
+        assert_eq!(
+            chain(profile, "", &none, &rest).unwrap(),
+            "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+        );
+        assert_eq!(
+            chain(profile, "", &none, &container).unwrap(),
+            "profile default: credential_process"
+        );
+        assert_eq!(
+            chain("", "", &none, &container).unwrap(),
+            "container credentials (ECS / EKS Pod Identity)"
+        );
+        // A profile the connection names comes before the environment.
+        let named = Connection {
+            profile: Some("default".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            chain(profile, "", &named, &env_keys).unwrap(),
+            "profile default: credential_process"
+        );
+        // A role in the connection is assumed over whatever was found.
+        let role = Connection {
+            role_arn: Some("arn:aws:iam::1:role/etl".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            chain("", "", &role, &env_keys).unwrap(),
+            "role arn:aws:iam::1:role/etl (base: environment)"
+        );
+    }
+
+    #[test]
+    fn profiles_say_how_to_get_credentials() {
+        let none = Connection::default();
+        let config = "[profile base]\n\
+            [profile dev]\nrole_arn = arn:aws:iam::1:role/dev\nsource_profile = base\n\
+            [profile chained]\nrole_arn = arn:aws:iam::1:role/c\nsource_profile = dev\n\
+            [profile ec2]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = Ec2InstanceMetadata\n\
+            [profile web]\nrole_arn = arn:aws:iam::1:role/w\nweb_identity_token_file = /t\n\
+            [profile loop]\nrole_arn = arn:aws:iam::1:role/l\nsource_profile = loop2\n\
+            [profile loop2]\nrole_arn = arn:aws:iam::1:role/l2\nsource_profile = loop\n\
+            [profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = RW\n\
+            [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+            [profile mfa]\nrole_arn = arn:aws:iam::1:role/m\nsource_profile = base\nmfa_serial = arn:aws:iam::1:mfa/x\n\
+            [profile bad]\nrole_arn = arn:aws:iam::1:role/b\n";
+        let creds = "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = b\n";
+        let label = |p: &str| chain(config, creds, &none, &[("AWS_PROFILE", p)]);
+        assert_eq!(label("base").unwrap(), "profile base");
+        assert_eq!(
+            label("dev").unwrap(),
+            "profile dev: role arn:aws:iam::1:role/dev (base: profile base)"
+        );
+        assert_eq!(
+            label("chained").unwrap(),
+            "profile chained: role arn:aws:iam::1:role/c (base: profile dev: role arn:aws:iam::1:role/dev (base: profile base))"
+        );
+        assert_eq!(
+            label("ec2").unwrap(),
+            "profile ec2: role arn:aws:iam::1:role/e (base: EC2 instance metadata (IMDSv2))"
+        );
+        assert_eq!(label("web").unwrap(), "profile web: web identity");
+        assert_eq!(label("sso").unwrap(), "profile sso: SSO");
+        for (bad, says) in [
+            ("loop", "loops"),
+            ("mfa", "mfa_serial"),
+            ("bad", "needs source_profile"),
+            ("nope", "is not in"),
+        ] {
+            let e = label(bad).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Credentials, "{bad}");
+            assert!(e.message.contains(says), "{bad}: {}", e.message);
+        }
     }
 
     #[test]
@@ -417,7 +702,7 @@ mod tests {
         ] {
             let asked = std::cell::RefCell::new(Vec::new());
             let r = resolve(conn, &recording(&[&files[..], extra].concat(), &asked)).unwrap();
-            assert_ne!(r.credentials.access_key_id, "AKIDFILE");
+            assert_ne!(keys(&r).access_key_id, "AKIDFILE");
             let asked = asked.borrow();
             for var in ["AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "HOME"] {
                 assert!(
@@ -435,7 +720,7 @@ mod tests {
         };
         let r = resolve(&keys_only, &env_of(&files)).unwrap();
         assert_eq!(
-            (r.credentials.source.as_str(), r.region.as_str()),
+            (keys(&r).source.as_str(), r.region.as_str()),
             ("connection", "ap-south-2")
         );
     }
@@ -455,7 +740,7 @@ mod tests {
             ("AWS_CONFIG_FILE", missing.to_str().unwrap()),
         ]);
         let first = resolve(&Connection::default(), &env).unwrap();
-        assert_eq!(first.credentials.access_key_id, "FIRST");
+        assert_eq!(keys(&first).access_key_id, "FIRST");
         // Changed, and the missing one created: the process keeps what it read first.
         std::fs::write(
             &creds,
@@ -464,10 +749,11 @@ mod tests {
         .unwrap();
         std::fs::write(&missing, "[default]\nregion = eu-central-1\n").unwrap();
         let again = resolve(&Connection::default(), &env).unwrap();
-        assert_eq!(again.credentials.access_key_id, "FIRST");
+        assert_eq!(keys(&again).access_key_id, "FIRST");
         assert_eq!(again.region, DEFAULT_REGION);
-        assert!(read_shared_file(&creds).unwrap().contains("FIRST"));
-        assert!(read_shared_file(&missing).is_none());
+        let read = crate::profile::read_sections(&creds).unwrap();
+        assert_eq!(read["default"]["aws_access_key_id"], "FIRST");
+        assert!(crate::profile::read_sections(&missing).is_none());
         // Another path is read on its own.
         let other = dir.path().join("other");
         std::fs::write(
@@ -480,6 +766,6 @@ mod tests {
             &env_of(&[("AWS_SHARED_CREDENTIALS_FILE", other.to_str().unwrap())]),
         )
         .unwrap();
-        assert_eq!(r.credentials.access_key_id, "OTHER");
+        assert_eq!(keys(&r).access_key_id, "OTHER");
     }
 }

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     /// No reply within the idle (read) timeout, or the overall deadline passed. (A connect
     /// timeout is a `network` error: nothing was sent.)
     Timeout,
+    /// No usable credentials: none configured anywhere, a credential source that cannot be
+    /// reached, a role or token refused, an expired SSO session (`code` says which).
+    Credentials,
     /// A local file could not be read or written after the request started.
     Io,
     /// A bug in the connector.

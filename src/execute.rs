@@ -106,7 +106,7 @@ impl Executor {
         progress: &Progress,
     ) -> Result<Executed, Error> {
         let conn = credentials::resolve(&req.connection, &credentials::process_env)?;
-        tracing::debug!(operation = %req.operation.name, region = %conn.region, endpoint = %conn.endpoint.host, credentials = %conn.credentials.source, "executing");
+        tracing::debug!(operation = %req.operation.name, region = %conn.region, endpoint = %conn.endpoint.host, credentials = %conn.credentials.label(), "executing");
         let transport = self.transport(&conn)?;
         let ctx = Ctx {
             conn: &conn,
@@ -221,7 +221,8 @@ impl Ctx<'_> {
             Some(Runner::CreateMultipartUpload) => self.create_upload(input).await,
             Some(Runner::CompleteMultipartUpload) => self.complete_given_or_all(input).await,
             Some(Runner::Presign) => {
-                crate::presign::presign(op, &input, &self.target_conn(), SystemTime::now())
+                let creds = self.conn.credentials.get().await?;
+                crate::presign::presign(op, &input, &self.target_conn(), &creds, SystemTime::now())
             }
             Some(Runner::DeletePrefix) => self.delete_prefix(input).await,
             Some(Runner::CopyFile) => self.copy_file(op, input).await,
@@ -373,7 +374,7 @@ impl Ctx<'_> {
     ) -> Result<Map<String, Value>, Error> {
         let progress = self.progress.attempt();
         let result = async {
-            let req = self.signed_request(op, input, opts).await?;
+            let (req, creds) = self.signed_request(op, input, opts).await?;
             if let (Payload::File { len, .. }, None) = (&req.payload, &opts.payload) {
                 progress.set_total(*len); // a whole-file put_object or upload part
             }
@@ -382,7 +383,9 @@ impl Ctx<'_> {
                 .transport
                 .send(req, self.conn.read_timeout, &progress, self.conn.checksums)
                 .await?;
-            self.read_reply(op, input, opts, sent, &progress).await
+            self.read_reply(op, input, opts, sent, &progress)
+                .await
+                .map_err(|e| self.after_expired(e, &creds))
         }
         .await;
         if result.is_err() {
@@ -391,13 +394,30 @@ impl Ctx<'_> {
         result
     }
 
-    /// The request of one attempt, prepared and signed at this moment.
+    /// S3 saying the temporary credentials expired (the source's clock ahead of ours, or
+    /// credentials revoked early): they are dropped from the cache, and the attempt is retried
+    /// with fresh ones when the source can give others.
+    fn after_expired(&self, mut err: Error, used: &credentials::Credentials) -> Error {
+        if err
+            .code
+            .as_deref()
+            .is_some_and(crate::classify::credentials_expired)
+            && self.conn.credentials.fixed().is_none()
+        {
+            self.conn.credentials.expired(used);
+            err.retryable = true;
+        }
+        err
+    }
+
+    /// The request of one attempt, prepared and signed at this moment with the credentials
+    /// valid now (refreshed first when they are about to expire), and those credentials.
     async fn signed_request(
         &self,
         op: &Operation,
         input: &Map<String, Value>,
         opts: &CallOpts,
-    ) -> Result<HttpRequest, Error> {
+    ) -> Result<(HttpRequest, credentials::Credentials), Error> {
         let (region, endpoint) = self.target();
         let body = match &opts.payload {
             Some(p) => p.clone(),
@@ -409,8 +429,9 @@ impl Ctx<'_> {
             region: &region,
         };
         let mut req = prepare(op, input, &dest, self.conn.checksums, body)?;
-        signing::sign(&mut req, &self.conn.credentials, &region, SystemTime::now())?;
-        Ok(req)
+        let creds = self.conn.credentials.get().await?;
+        signing::sign(&mut req, &creds, &region, SystemTime::now())?;
+        Ok((req, creds))
     }
 
     /// The reply: an S3 error, or the output from its headers and body (XML, or the object's

@@ -12,7 +12,7 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{json, Map, Value};
 
-use crate::credentials::Resolved;
+use crate::credentials::{Credentials, Resolved};
 use crate::error::{Error, Failure};
 use crate::manifest::Operation;
 use crate::prepare::prepare;
@@ -27,6 +27,7 @@ pub fn presign(
     op: &Operation,
     input: &Map<String, Value>,
     conn: &Resolved,
+    creds: &Credentials,
     now: SystemTime,
 ) -> Result<Map<String, Value>, Error> {
     let expires = input
@@ -42,7 +43,7 @@ pub fn presign(
     req.headers.retain(|(name, _)| name != "content-length");
     let signed = signing::presign(
         &mut req,
-        &conn.credentials,
+        creds,
         &conn.region,
         now,
         Duration::from_secs(expires),

@@ -41,7 +41,25 @@ pub fn sign(
         Payload::Bytes(b) => SignableBody::Bytes(b),
         Payload::File { .. } => SignableBody::UnsignedPayload,
     };
-    let (headers, _params) = instructions(req, body, creds, region, time, s3_settings())?;
+    let (headers, _params) = instructions(req, body, creds, (region, "s3"), time, s3_settings())?;
+    req.headers.extend(headers);
+    Ok(())
+}
+
+/// Signs a request to another AWS service (STS's `AssumeRole`) with the SDKs' default settings:
+/// the body is hashed but no `x-amz-content-sha256` is sent.
+pub(crate) fn sign_service(
+    req: &mut HttpRequest,
+    creds: &Credentials,
+    (region, service): (&str, &str),
+    time: SystemTime,
+) -> Result<(), Error> {
+    let body = match &req.payload {
+        Payload::Bytes(b) => SignableBody::Bytes(b),
+        _ => SignableBody::Bytes(&[]),
+    };
+    let settings = SigningSettings::default();
+    let (headers, _params) = instructions(req, body, creds, (region, service), time, settings)?;
     req.headers.extend(headers);
     Ok(())
 }
@@ -67,7 +85,7 @@ pub fn presign(
         req,
         SignableBody::UnsignedPayload,
         creds,
-        region,
+        (region, "s3"),
         time,
         settings,
     )?;
@@ -94,7 +112,7 @@ fn instructions(
     req: &HttpRequest,
     body: SignableBody<'_>,
     creds: &Credentials,
-    region: &str,
+    (region, service): (&str, &str),
     time: SystemTime,
     settings: SigningSettings,
 ) -> Result<Added, Error> {
@@ -109,7 +127,7 @@ fn instructions(
     let params = SigningParams::builder()
         .identity(&identity)
         .region(region)
-        .name("s3")
+        .name(service)
         .time(time)
         .settings(settings)
         .build()

@@ -814,9 +814,10 @@ fn network_failure_and_missing_credentials() {
         &[],
     );
     assert_eq!(
-        (r.code, r.error()["kind"].as_str()),
-        (2, Some("invalid_request"))
+        (r.code, r.error()["kind"].as_str(), r.s3_code().as_str()),
+        (1, Some("credentials"), "NoCredentials")
     );
+    assert_eq!(r.error()["retryable"], false);
     assert!(r.error()["message"]
         .as_str()
         .unwrap()

@@ -68,6 +68,7 @@ fn example_creds(session_token: Option<&str>) -> Credentials {
         secret_access_key: Secret::new(SECRET_KEY),
         session_token: session_token.map(Secret::new),
         source: "golden test".into(),
+        expiry: None,
     }
 }
 
@@ -171,8 +172,13 @@ fn run_case(case: &Value, tmp: &Path) -> Result<Outcome, String> {
     // The same preparation as `run` (XML body, Content-MD5, SSE-C key MD5, build).
     let mut req = prepare(op, &valid.input, &dest, conn.checksums, body)
         .map_err(|e| format!("prepare: {e} {:?}", e.details))?;
-    signing::sign(&mut req, &conn.credentials, &conn.region, time)
-        .map_err(|e| format!("sign: {e}"))?;
+    signing::sign(
+        &mut req,
+        conn.credentials.fixed().unwrap(),
+        &conn.region,
+        time,
+    )
+    .map_err(|e| format!("sign: {e}"))?;
 
     Ok(Outcome {
         actual: render_request(&req),
@@ -849,8 +855,14 @@ fn published_presigned_url_signature() {
     }))
     .unwrap();
     let conn = credentials::resolve(&req.connection, &|_| None).unwrap();
-    let out =
-        s3_connector::presign::presign(req.operation, &req.input, &conn, example_time()).unwrap();
+    let out = s3_connector::presign::presign(
+        req.operation,
+        &req.input,
+        &conn,
+        conn.credentials.fixed().unwrap(),
+        example_time(),
+    )
+    .unwrap();
     assert_eq!(
         out["URL"],
         "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256\

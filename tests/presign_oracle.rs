@@ -74,8 +74,14 @@ fn ours(
     let conn = credentials::resolve(&req.connection, &|_| None).map_err(|e| e.to_string())?;
     let at = timefmt::parse_rfc3339(AT_RFC3339).unwrap();
     let time = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap());
-    let out =
-        presign::presign(req.operation, &req.input, &conn, time).map_err(|e| e.to_string())?;
+    let out = presign::presign(
+        req.operation,
+        &req.input,
+        &conn,
+        conn.credentials.fixed().unwrap(),
+        time,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(out["URL"].as_str().unwrap().to_string())
 }
 

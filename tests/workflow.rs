@@ -246,39 +246,12 @@ fn presigned_urls_work_without_credentials_and_only_as_signed() {
     remove_bucket(s, &b);
 }
 
-/// `SeaweedFS`'s STS (turned on by an IAM config with a signing key) lets the test identity
-/// assume a role with every S3 permission; the session's requests and URLs are verified, the
-/// token included.
-const STS_CONFIG: &str = r#"{
-  "sts": {"signingKey": "ZmFrZS1zdHMtc2lnbmluZy1rZXktZm9yLXRlc3RzLW9ubHktMDEyMw=="},
-  "policies": [{"name": "S3AllTest", "document": {"Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": ["s3:*"],
-                   "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]}]}}],
-  "roles": [{"roleName": "TestS3Role", "roleArn": "arn:aws:iam::000000000000:role/TestS3Role",
-    "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
-      "Principal": {"AWS": "arn:aws:iam::000000000000:user/tests"}, "Action": ["sts:AssumeRole"]}]},
-    "attachedPolicies": ["S3AllTest"]}]
-}"#;
-
-/// boto3 asks the server's STS for a session, signed with the static pair.
-const ASSUME_ROLE: &str = r"
-sts = boto3.client('sts', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1',
-    aws_access_key_id=s3._request_signer._credentials.access_key,
-    aws_secret_access_key=s3._request_signer._credentials.secret_key)
-c = sts.assume_role(RoleArn='arn:aws:iam::000000000000:role/TestS3Role',
-    RoleSessionName='presign-test', DurationSeconds=900)['Credentials']
-print(json.dumps({k: c[k] for k in ['AccessKeyId', 'SecretAccessKey', 'SessionToken']}))
-";
-
 #[test]
 fn presigned_urls_made_with_a_session_token_work() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("iam-sts.json");
-    std::fs::write(&config, STS_CONFIG).unwrap();
-    let flag = format!("-s3.iam.config={}", config.display());
-    let s = common::start_with("seaweedfs", &[flag.as_str()], None);
+    let s = common::start_with_sts(dir.path());
     // Temporary credentials from the server's STS, asked for by boto3 with the static pair.
-    let creds: Value = serde_json::from_str(&boto3(&s, ASSUME_ROLE)).unwrap();
+    let creds = common::sts_session(&s, "presign-test");
     let mut session = s.connection();
     session["access_key_id"] = creds["AccessKeyId"].clone();
     session["secret_access_key"] = creds["SecretAccessKey"].clone();

@@ -33,6 +33,9 @@ const PATTERN_WORDS: &[(&str, &str)] = &[
     (r"\/?.+\/.+", "must be `bucket/key`"),
     (r"arn:aws[a-zA-Z0-9-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-zA-Z0-9-]+", "must be a KMS key ARN: `arn:aws:kms:REGION:ACCOUNT:key/ID`"),
     (r"^https?://", "must start with http:// or https://"),
+    (r"^arn:[A-Za-z0-9_+=/,.@:-]+$", "must be an ARN: `arn:` then letters, digits and _ + = / , . @ : -"),
+    (r"^[A-Za-z0-9_+=,.@:/-]+$", "may contain only letters, digits and _ + = , . @ : / -"),
+    (r"^[A-Za-z0-9_+=,.@-]+$", "may contain only letters, digits and _ + = , . @ -"),
 ];
 
 /// Patterns a value must not match (`not: {pattern}`), in words.

@@ -192,6 +192,10 @@ pub(crate) struct Seen {
     pub target: String,
     /// The region of the `Authorization` header's credential scope.
     pub scope_region: Option<String>,
+    /// The access key ID that signed the request (the `Authorization` header's credential).
+    pub access_key: Option<String>,
+    /// The request's `x-amz-date` (`20260102T030405Z`).
+    pub amz_date: Option<String>,
     pub action: Action,
     /// The server's status when the request was forwarded and a reply came back.
     pub status: Option<u16>,
@@ -247,6 +251,8 @@ impl Shared {
             method: req.method.clone(),
             target: req.target.clone(),
             scope_region: req.scope_region(),
+            access_key: req.access_key(),
+            amz_date: req.amz_date.clone(),
             action,
             status,
             body_bytes: req.body.len(),
@@ -457,6 +463,7 @@ struct Request {
     chunked: bool,
     close: bool,
     authorization: Option<String>,
+    amz_date: Option<String>,
     copy_source: Option<String>,
 }
 
@@ -467,6 +474,13 @@ impl Request {
         let cred = a.split("Credential=").nth(1)?;
         let cred = cred.split([',', ' ']).next()?;
         cred.split('/').nth(2).map(str::to_string)
+    }
+
+    /// `Credential=AKID/...` → `AKID`.
+    fn access_key(&self) -> Option<String> {
+        let a = self.authorization.as_deref()?;
+        let cred = a.split("Credential=").nth(1)?;
+        cred.split('/').next().map(str::to_string)
     }
 
     fn bucket(&self) -> &str {
@@ -501,6 +515,7 @@ fn read_request(c: &mut Conn, throttle: Option<Throttle>) -> io::Result<Option<R
     Ok(Some(Request {
         close: has_token(header(&text, "connection"), "close"),
         authorization: header(&text, "authorization").map(str::to_string),
+        amz_date: header(&text, "x-amz-date").map(str::to_string),
         copy_source: header(&text, "x-amz-copy-source").map(str::to_string),
         method,
         target,

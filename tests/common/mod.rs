@@ -290,7 +290,8 @@ impl Outcome {
 }
 
 /// `s3-connector run` with piped stdio, isolated from the developer's AWS settings: every
-/// `AWS_*` variable but the CA bundle removed, and a `HOME` without `.aws`.
+/// `AWS_*` variable but the CA bundle removed, a `HOME` without `.aws`, and instance metadata
+/// off.
 pub(crate) fn run_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
     cmd.arg("run")
@@ -303,6 +304,8 @@ pub(crate) fn run_command() -> Command {
         }
     }
     cmd.env("HOME", Path::new(ROOT).join("target/test-home"));
+    // No instance metadata here: a chain that finds nothing ends at once, not after a timeout.
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     cmd
 }
 
@@ -574,4 +577,52 @@ pub(crate) fn unexplained(
         }
     }
     failing
+}
+
+/// `SeaweedFS`'s STS (turned on by an IAM config with a signing key) lets the test identity
+/// assume a role with every S3 permission; the session's requests and URLs are verified, the
+/// token included. A session lasts `DurationSeconds` (900 at least), or 6 s without it, and
+/// is refused from its expiry on (403 `InvalidAccessKeyId`).
+pub(crate) const STS_CONFIG: &str = r#"{
+  "sts": {"signingKey": "ZmFrZS1zdHMtc2lnbmluZy1rZXktZm9yLXRlc3RzLW9ubHktMDEyMw==",
+          "tokenDuration": "6s"},
+  "policies": [{"name": "S3AllTest", "document": {"Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:*"],
+                   "Resource": ["arn:aws:s3:::*", "arn:aws:s3:::*/*"]}]}}],
+  "roles": [{"roleName": "TestS3Role", "roleArn": "arn:aws:iam::000000000000:role/TestS3Role",
+    "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+      "Principal": {"AWS": "arn:aws:iam::000000000000:user/tests"}, "Action": ["sts:AssumeRole"]}]},
+    "attachedPolicies": ["S3AllTest"]}]
+}"#;
+
+/// The role of [`STS_CONFIG`].
+pub(crate) const STS_ROLE: &str = "arn:aws:iam::000000000000:role/TestS3Role";
+
+/// A `SeaweedFS` with its STS on (its IAM config written into `dir`).
+pub(crate) fn start_with_sts(dir: &Path) -> Server {
+    let config = dir.join("iam-sts.json");
+    std::fs::write(&config, STS_CONFIG).unwrap();
+    let flag = format!("-s3.iam.config={}", config.display());
+    start_with("seaweedfs", &[flag.as_str()], None)
+}
+
+/// Temporary credentials from the server's STS, asked for by boto3 with the static pair, for
+/// 900 s: `{AccessKeyId, SecretAccessKey, SessionToken, Expiration, ExpiresAt}` (the expiry in
+/// RFC 3339 and in Unix seconds).
+pub(crate) fn sts_session(s: &Server, name: &str) -> Value {
+    sts_session_for(s, name, Some(900))
+}
+
+/// [`sts_session`] lasting `seconds`, or the server's 6 s.
+pub(crate) fn sts_session_for(s: &Server, name: &str, seconds: Option<u32>) -> Value {
+    let duration = seconds.map_or(String::new(), |d| format!(", DurationSeconds={d}"));
+    let code = format!(
+        "sts = boto3.client('sts', endpoint_url=s3.meta.endpoint_url, region_name='us-east-1',\n\
+         \x20   aws_access_key_id='{ACCESS_KEY}', aws_secret_access_key='{SECRET_KEY}')\n\
+         c = sts.assume_role(RoleArn='{STS_ROLE}', RoleSessionName='{name}'{duration})['Credentials']\n\
+         c['ExpiresAt'] = int(c['Expiration'].timestamp())\n\
+         c['Expiration'] = c['Expiration'].strftime('%Y-%m-%dT%H:%M:%SZ')\n\
+         print(json.dumps({{k: c[k] for k in ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration', 'ExpiresAt']}}))\n"
+    );
+    serde_json::from_str(&boto3(s, &code)).unwrap()
 }

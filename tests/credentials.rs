@@ -1,0 +1,600 @@
+//! The credential chain against real endpoints: temporary credentials from `SeaweedFS`'s STS
+//! (which verifies signatures and session tokens) handed out by loopback emulators of the EC2
+//! instance metadata service (IMDSv2), the ECS / EKS Pod Identity container endpoint and the
+//! IAM Identity Center portal (`tests/creds/endpoints.py`), by a `credential_process` script,
+//! and refreshed across their expiry, in `run` and in `serve`.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
+mod common;
+#[path = "common/faults.rs"]
+mod faults;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use common::{boto3, bucket, python, Outcome, Server};
+
+/// A `SeaweedFS` with STS on, shared by this file's tests.
+fn sts_server() -> &'static Server {
+    static S: OnceLock<(Server, tempfile::TempDir)> = OnceLock::new();
+    &S.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        (common::start_with_sts(dir.path()), dir)
+    })
+    .0
+}
+
+/// A bucket on the STS server, made with the static pair.
+fn sts_bucket(prefix: &str) -> String {
+    let s = sts_server();
+    let b = bucket(prefix);
+    common::run(s, "create_bucket", json!({"Bucket": b})).output();
+    b
+}
+
+/// The credentials an emulator hands out: a fresh STS session, stated to expire in `secs`.
+fn vended(name: &str, secs: u64) -> Value {
+    let c = common::sts_session(sts_server(), name);
+    json!({"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
+           "Token": c["SessionToken"], "expires_in": secs})
+}
+
+/// The emulator of the credential endpoints, running until dropped.
+struct Endpoints {
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+    stdin: Option<ChildStdin>,
+    child: Child,
+}
+
+impl Endpoints {
+    fn start(config: &Value) -> Endpoints {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.json");
+        std::fs::write(&cfg, config.to_string()).unwrap();
+        let log = dir.path().join("log.jsonl");
+        let mut child = Command::new(common::tools_bin("python"))
+            .arg(Path::new(common::ROOT).join("tests/creds/endpoints.py"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--log")
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the endpoints emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = serde_json::from_str::<Value>(&line).expect("the emulator's port")["port"]
+            .as_u64()
+            .unwrap() as u16;
+        Endpoints {
+            port,
+            log,
+            stdin: child.stdin.take(),
+            child,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The endpoints asked, in order.
+    fn asked(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| r["endpoint"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// How many credentials were handed out.
+    fn handed(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| !r["handed"].is_null())
+            .count()
+    }
+}
+
+impl Drop for Endpoints {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The connection to the STS server with no keys: they must come from the chain.
+fn keyless() -> Value {
+    json!({"endpoint": sts_server().endpoint, "region": "us-east-1", "addressing": "path"})
+}
+
+/// `run` with only `env` as the AWS environment (instance metadata on only when it names it).
+fn run_with(request: &Value, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = common::run_command();
+    if env.iter().any(|(k, _)| k.starts_with("AWS_EC2_METADATA")) {
+        cmd.env_remove("AWS_EC2_METADATA_DISABLED");
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    common::run_cmd(cmd, request)
+}
+
+fn put(b: &str, key: &str, body: &str) -> Value {
+    json!({"operation": "put_object", "connection": keyless(),
+           "input": {"Bucket": b, "Key": key, "Body": body}})
+}
+
+/// The object's text, read by boto3 with the static pair.
+fn read_back(b: &str, key: &str) -> String {
+    boto3(
+        sts_server(),
+        &format!("print(s3.get_object(Bucket='{b}', Key='{key}')['Body'].read().decode(), end='')"),
+    )
+}
+
+#[test]
+fn instance_metadata_v2_credentials_sign_requests() {
+    let b = sts_bucket("imds");
+    let e =
+        Endpoints::start(&json!({"credentials": [vended("imds", 3600)], "imds_role": "worker"}));
+    let url = e.url();
+    let env = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", url.as_str())];
+    let r = run_with(&put(&b, "from/imds.txt", "via IMDSv2"), &env);
+    r.output();
+    assert_eq!(read_back(&b, "from/imds.txt"), "via IMDSv2");
+    // IMDSv2 only: a session token first, then the role's name, then its credentials.
+    assert_eq!(e.asked(), ["imds_token", "imds_role", "imds_creds"]);
+    assert!(e.requests()[2]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("/worker"));
+
+    // Instance metadata that is not there, when an endpoint is named: unreachable, retryable.
+    let closed = format!("http://127.0.0.1:{}", common_closed_port());
+    let r = run_with(
+        &put(&b, "x", "x"),
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", closed.as_str())],
+    );
+    assert_eq!(
+        (r.code, r.error()["kind"].as_str(), r.s3_code().as_str()),
+        (1, Some("credentials"), "CredentialsUnreachable")
+    );
+    assert_eq!(r.error()["retryable"], true);
+    assert!(r.error()["message"]
+        .as_str()
+        .unwrap()
+        .contains("instance metadata"));
+    // Switched off and nothing else anywhere: no credentials, and nothing was tried.
+    let r = run_with(&put(&b, "x", "x"), &[]);
+    assert_eq!(
+        (r.code, r.error()["kind"].as_str(), r.s3_code().as_str()),
+        (1, Some("credentials"), "NoCredentials")
+    );
+    assert_eq!(r.error()["retryable"], false);
+}
+
+/// A port nothing listens on.
+fn common_closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn container_credentials_with_a_token_file() {
+    let b = sts_bucket("container");
+    let token = "pod-identity-token-0123456789";
+    let e =
+        Endpoints::start(&json!({"credentials": [vended("pod", 3600)], "container_token": token}));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let full = format!("{}/creds/v1/credentials", e.url());
+    let tf = token_file.to_str().unwrap();
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tf),
+    ];
+    run_with(&put(&b, "pod.txt", "via the pod agent"), &env).output();
+    assert_eq!(read_back(&b, "pod.txt"), "via the pod agent");
+    assert_eq!(e.asked(), ["container"]);
+
+    // The file is read at each fetch (the agent rotates it): a wrong token is refused.
+    std::fs::write(&token_file, "rotated-wrong-token").unwrap();
+    let r = run_with(&put(&b, "pod2.txt", "x"), &env);
+    assert_eq!(
+        (r.error()["kind"].as_str(), r.s3_code().as_str()),
+        (Some("credentials"), "CredentialsRefused")
+    );
+    let all = format!("{}{}", r.envelope, r.stderr);
+    assert!(
+        !all.contains("rotated-wrong-token") && !all.contains(token),
+        "{all}"
+    );
+    // The token from the variable works the same.
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", token),
+    ];
+    run_with(&put(&b, "pod3.txt", "by variable"), &env).output();
+    // Plain HTTP to anywhere but loopback or the agents' addresses is refused unsent.
+    let r = run_with(
+        &put(&b, "x", "x"),
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://192.0.2.1/creds",
+        )],
+    );
+    assert_eq!(r.s3_code(), "CredentialsInvalid");
+}
+
+/// A Python snippet run with `env` as its only AWS settings; its stdout.
+fn python_env(code: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(common::tools_bin("python"));
+    cmd.arg("-c").arg(code);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The access key of the emulator's `n`th credentials.
+fn vended_key(e: &Endpoints, n: usize) -> String {
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(e._dir.path().join("config.json")).unwrap())
+            .unwrap();
+    cfg["credentials"][n]["AccessKeyId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A `HOME` with `.aws/config` holding `config`.
+fn home_with(config: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".aws/sso/cache")).unwrap();
+    std::fs::write(home.path().join(".aws/config"), config).unwrap();
+    home
+}
+
+const SSO_CONFIG: &str = "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n\
+    sso_role_name = ReadWrite\nregion = us-east-1\n\
+    [sso-session corp]\nsso_start_url = https://corp.example.com/start\nsso_region = eu-west-1\n";
+
+/// botocore's own name for the session's cached token file.
+fn botocore_cache_name(session: &str) -> String {
+    python(
+        &format!(
+            "from botocore.utils import SSOTokenLoader\n\
+             print(SSOTokenLoader(cache={{}})._generate_cache_key('https://corp.example.com/start', '{session}'), end='')"
+        ),
+        &[],
+    )
+}
+
+#[test]
+fn sso_uses_the_cached_login_and_the_portal() {
+    let b = sts_bucket("sso");
+    let token = "sso-access-token-abcdef";
+    let e = Endpoints::start(
+        &json!({"credentials": [vended("sso", 3600)], "sso_token": token,
+                                     "sso_account_id": "123456789012", "sso_role_name": "ReadWrite"}),
+    );
+    let home = home_with(SSO_CONFIG);
+    let cache = home
+        .path()
+        .join(".aws/sso/cache")
+        .join(format!("{}.json", botocore_cache_name("corp")));
+    let write_token = |expires: &str| {
+        std::fs::write(
+            &cache,
+            json!({"accessToken": token, "expiresAt": expires, "region": "eu-west-1",
+                   "startUrl": "https://corp.example.com/start"})
+            .to_string(),
+        )
+        .unwrap();
+    };
+    write_token("2099-01-01T00:00:00Z");
+    let h = home.path().to_str().unwrap();
+    let url = e.url();
+    let env = [
+        ("HOME", h),
+        ("AWS_PROFILE", "dev"),
+        ("AWS_ENDPOINT_URL_SSO", url.as_str()),
+    ];
+    run_with(&put(&b, "sso.txt", "via SSO"), &env).output();
+    assert_eq!(read_back(&b, "sso.txt"), "via SSO");
+    assert_eq!(e.asked(), ["sso"]);
+    // boto3, given the same HOME, profile and portal, finds the same cached login and gets
+    // the same credentials from the portal.
+    let ours = e.requests().len();
+    let theirs = python_env(
+        "import boto3\nc = boto3.Session(profile_name='dev').get_credentials().get_frozen_credentials()\nprint(c.access_key, end='')",
+        &env,
+    );
+    assert_eq!(e.requests().len(), ours + 1, "boto3 asked the portal once");
+    assert_eq!(theirs, vended_key(&e, 0));
+
+    // Expired login: its own error, saying what to do, never the token.
+    write_token("2020-01-01T00:00:00Z");
+    let r = run_with(&put(&b, "late.txt", "x"), &env);
+    assert_eq!(
+        (r.error()["kind"].as_str(), r.s3_code().as_str()),
+        (Some("credentials"), "SsoTokenExpired")
+    );
+    let message = r.error()["message"].as_str().unwrap();
+    assert!(
+        message.contains("aws sso login --sso-session corp"),
+        "{message}"
+    );
+    assert!(!format!("{}{}", r.envelope, r.stderr).contains(token));
+}
+
+#[test]
+fn credential_process_output_signs_requests() {
+    let b = sts_bucket("process");
+    let c = vended("process", 3600);
+    let home = tempfile::tempdir().unwrap();
+    let script = home.path().join("creds.sh");
+    let reply = json!({"Version": 1, "AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
+                       "SessionToken": c["Token"], "Expiration": "2099-01-01T00:00:00Z"});
+    std::fs::write(&script, format!("#!/bin/sh\ncat <<'JSON'\n{reply}\nJSON\n")).unwrap();
+    let failing = home.path().join("fails.sh");
+    // A failing helper that prints secrets on both streams: neither reaches our output.
+    std::fs::write(
+        &failing,
+        "#!/bin/sh\necho canary-process-secret\necho canary-process-secret >&2\nexit 3\n",
+    )
+    .unwrap();
+    for f in [&script, &failing] {
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(f)
+            .status()
+            .unwrap();
+    }
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/config"),
+        format!(
+            "[profile tool]\ncredential_process = {} --flag 'quoted arg'\n[profile broken]\ncredential_process = {}\n",
+            script.display(),
+            failing.display()
+        ),
+    )
+    .unwrap();
+    let h = home.path().to_str().unwrap();
+    run_with(
+        &put(&b, "proc.txt", "via credential_process"),
+        &[("HOME", h), ("AWS_PROFILE", "tool")],
+    )
+    .output();
+    assert_eq!(read_back(&b, "proc.txt"), "via credential_process");
+    let r = run_with(
+        &put(&b, "x", "x"),
+        &[("HOME", h), ("AWS_PROFILE", "broken")],
+    );
+    assert_eq!(
+        (r.error()["kind"].as_str(), r.s3_code().as_str()),
+        (Some("credentials"), "CredentialsInvalid")
+    );
+    assert!(
+        r.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("exit status: 3"),
+        "{}",
+        r.envelope
+    );
+    assert!(!format!("{}{}", r.envelope, r.stderr).contains("canary"));
+}
+
+/// `20261202T153012Z` as Unix seconds.
+fn amz_date_secs(d: &str) -> i64 {
+    let rfc = format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    );
+    s3_connector::timefmt::parse_rfc3339(&rfc).unwrap()
+}
+
+/// The credentials handed out first are a real 6 s session: the server refuses them from their
+/// expiry on. `serve` gets 1,200 requests paced over 7 s, 16 at a time, past that expiry. Every
+/// request succeeds, the credentials are fetched twice (once, then one refresh for all requests
+/// in flight), and none is signed with the first ones at or after their expiry: the proxy in
+/// front of the server shows which key signed each request, and when.
+#[test]
+fn serve_refreshes_once_across_an_expiry() {
+    let s = sts_server();
+    let b = sts_bucket("refresh");
+    let short = common::sts_session_for(s, "first", None);
+    let first = json!({"AccessKeyId": short["AccessKeyId"], "SecretAccessKey": short["SecretAccessKey"],
+                       "Token": short["SessionToken"], "expiration": short["ExpiresAt"]});
+    let second = vended("second", 3600);
+    let e = Endpoints::start(&json!({"credentials": [first, second]}));
+    let upstream = format!("127.0.0.1:{}", s.port).parse().unwrap();
+    let proxy = faults::Proxy::start(faults::Config::new(upstream, 1));
+    let conn = json!({"endpoint": proxy.endpoint(), "region": "us-east-1", "addressing": "path"});
+    let full = format!("{}/creds", e.url());
+    let mut cmd = common::run_command();
+    cmd.args(["serve", "--concurrency", "16"])
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &full);
+    // run_command's `run` argument is replaced by `serve`.
+    let mut args: Vec<_> = cmd.get_args().map(|a| a.to_os_string()).collect();
+    args.retain(|a| a != "run");
+    let mut serve = Command::new(cmd.get_program());
+    serve.args(&args);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => serve.env(k, v),
+            None => serve.env_remove(k),
+        };
+    }
+    let mut child = serve
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let total = 1200;
+    let bk = b.clone();
+    let writer = std::thread::spawn(move || {
+        let b = bk;
+        for batch in 0..12 {
+            for i in batch * 100..(batch + 1) * 100 {
+                let line = json!({"id": i, "operation": "put_object", "connection": conn,
+                                  "input": {"Bucket": b, "Key": format!("k/{i}"), "Body": format!("n{i}")}});
+                writeln!(stdin, "{line}").unwrap();
+            }
+            stdin.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let replies: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replies.len(), total);
+    let failed: Vec<_> = replies.iter().filter(|r| r["ok"] != true).collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, first: {}",
+        failed.len(),
+        failed[0]
+    );
+    assert_eq!(
+        e.handed(),
+        2,
+        "one fetch, then one refresh: {:?}",
+        e.asked()
+    );
+
+    let first_key = vended_key(&e, 0);
+    let expiry = short["ExpiresAt"].as_i64().unwrap();
+    let last = puts_last_date(&proxy);
+    assert!(
+        last > expiry,
+        "the run went past the first credentials' expiry"
+    );
+    let log = proxy.log();
+    let puts: Vec<_> = log.iter().filter(|r| r.method == "PUT").collect();
+    assert_eq!(puts.len(), total, "no request was retried");
+    let with_first: Vec<_> = puts
+        .iter()
+        .filter(|r| r.access_key.as_deref() == Some(first_key.as_str()))
+        .collect();
+    assert!(
+        !with_first.is_empty() && with_first.len() < total,
+        "{} of {total} with the first",
+        with_first.len()
+    );
+    for r in &with_first {
+        assert!(
+            amz_date_secs(r.amz_date.as_deref().unwrap()) < expiry,
+            "signed with expired credentials: {r:?}"
+        );
+    }
+    assert!(puts.iter().all(|r| r.status == Some(200)));
+    let n = boto3(
+        s,
+        &format!("print(s3.list_objects_v2(Bucket='{b}', Prefix='k/')['KeyCount'], end='')"),
+    );
+    assert_eq!(n, "1000", "a listing page holds 1,000 of the 1,200");
+}
+
+/// When the last request was signed, in Unix seconds.
+fn puts_last_date(proxy: &faults::Proxy) -> i64 {
+    proxy
+        .log()
+        .iter()
+        .filter_map(|r| r.amz_date.as_deref().map(amz_date_secs))
+        .max()
+        .unwrap()
+}
+
+/// An attempt signed just before the credentials' refresh point stalls; its retry, after it,
+/// is signed with the new credentials.
+#[test]
+fn a_retry_after_the_refresh_point_is_signed_with_fresh_credentials() {
+    let s = sts_server();
+    let b = sts_bucket("resign");
+    let e = Endpoints::start(&json!({"credentials": [vended("old", 4), vended("new", 3600)]}));
+    let upstream = format!("127.0.0.1:{}", s.port).parse().unwrap();
+    let mut cfg = faults::Config::new(upstream, 7);
+    cfg.rates.stall = 1.0;
+    cfg.stall_at = faults::StallAt::Head;
+    cfg.stall_for = Duration::from_secs(6);
+    cfg.only = Some(|method, _| method == "PUT");
+    cfg.only_first = Some(1);
+    let proxy = faults::Proxy::start(cfg);
+    let full = format!("{}/creds", e.url());
+    let req = json!({"operation": "put_object",
+        "connection": {"endpoint": proxy.endpoint(), "region": "us-east-1", "addressing": "path",
+                       "read_timeout_seconds": 3},
+        "input": {"Bucket": b, "Key": "resigned.txt", "Body": "second attempt"}});
+    run_with(
+        &req,
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", full.as_str())],
+    )
+    .output();
+    // The stalled attempt is logged when the proxy lets it go.
+    let mut puts = Vec::new();
+    for _ in 0..100 {
+        puts = proxy
+            .log()
+            .into_iter()
+            .filter(|r| r.method == "PUT")
+            .collect();
+        if puts.len() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    puts.sort_by(|a, b| a.amz_date.cmp(&b.amz_date));
+    let keys: Vec<_> = puts.iter().map(|r| r.access_key.clone().unwrap()).collect();
+    assert_eq!(keys, [vended_key(&e, 0), vended_key(&e, 1)], "{puts:?}");
+    assert_eq!(e.handed(), 2);
+    assert_eq!(read_back(&b, "resigned.txt"), "second attempt");
+}
