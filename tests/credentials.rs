@@ -6,18 +6,20 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 mod common;
+#[path = "common/creds.rs"]
+mod creds;
 #[path = "common/faults.rs"]
 mod faults;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use common::{boto3, bucket, python, Outcome, Server};
+use creds::Endpoints;
 
 /// A `SeaweedFS` with STS on, shared by this file's tests.
 fn sts_server() -> &'static Server {
@@ -42,83 +44,6 @@ fn vended(name: &str, secs: u64) -> Value {
     let c = common::sts_session(sts_server(), name);
     json!({"AccessKeyId": c["AccessKeyId"], "SecretAccessKey": c["SecretAccessKey"],
            "Token": c["SessionToken"], "expires_in": secs})
-}
-
-/// The emulator of the credential endpoints, running until dropped.
-struct Endpoints {
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    stdin: Option<ChildStdin>,
-    child: Child,
-}
-
-impl Endpoints {
-    fn start(config: &Value) -> Endpoints {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("config.json");
-        std::fs::write(&cfg, config.to_string()).unwrap();
-        let log = dir.path().join("log.jsonl");
-        let mut child = Command::new(common::tools_bin("python"))
-            .arg(Path::new(common::ROOT).join("tests/creds/endpoints.py"))
-            .arg("--config")
-            .arg(&cfg)
-            .arg("--log")
-            .arg(&log)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the endpoints emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = serde_json::from_str::<Value>(&line).expect("the emulator's port")["port"]
-            .as_u64()
-            .unwrap() as u16;
-        Endpoints {
-            port,
-            log,
-            stdin: child.stdin.take(),
-            child,
-            _dir: dir,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// The endpoints asked, in order.
-    fn asked(&self) -> Vec<String> {
-        self.requests()
-            .iter()
-            .map(|r| r["endpoint"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    /// How many credentials were handed out.
-    fn handed(&self) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| !r["handed"].is_null())
-            .count()
-    }
-}
-
-impl Drop for Endpoints {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.wait();
-    }
 }
 
 /// The connection to the STS server with no keys: they must come from the chain.
@@ -271,17 +196,6 @@ fn python_env(code: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The access key of the emulator's `n`th credentials.
-fn vended_key(e: &Endpoints, n: usize) -> String {
-    let cfg: Value =
-        serde_json::from_str(&std::fs::read_to_string(e._dir.path().join("config.json")).unwrap())
-            .unwrap();
-    cfg["credentials"][n]["AccessKeyId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// A `HOME` with `.aws/config` holding `config`.
 fn home_with(config: &str) -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
@@ -346,7 +260,7 @@ fn sso_uses_the_cached_login_and_the_portal() {
         &env,
     );
     assert_eq!(e.requests().len(), ours + 1, "boto3 asked the portal once");
-    assert_eq!(theirs, vended_key(&e, 0));
+    assert_eq!(theirs, e.vended_key(0));
 
     // Expired login: its own error, saying what to do, never the token.
     write_token("2020-01-01T00:00:00Z");
@@ -511,7 +425,7 @@ fn serve_refreshes_once_across_an_expiry() {
         e.asked()
     );
 
-    let first_key = vended_key(&e, 0);
+    let first_key = e.vended_key(0);
     let expiry = short["ExpiresAt"].as_i64().unwrap();
     let last = puts_last_date(&proxy);
     assert!(
@@ -594,7 +508,126 @@ fn a_retry_after_the_refresh_point_is_signed_with_fresh_credentials() {
     }
     puts.sort_by(|a, b| a.amz_date.cmp(&b.amz_date));
     let keys: Vec<_> = puts.iter().map(|r| r.access_key.clone().unwrap()).collect();
-    assert_eq!(keys, [vended_key(&e, 0), vended_key(&e, 1)], "{puts:?}");
+    assert_eq!(keys, [e.vended_key(0), e.vended_key(1)], "{puts:?}");
     assert_eq!(e.handed(), 2);
     assert_eq!(read_back(&b, "resigned.txt"), "second attempt");
+}
+
+/// A moto of its own, with an IAM user (its keys returned), a role it may assume, a role whose
+/// trust policy names someone else, and a bucket; then authentication switched on, so that
+/// moto verifies every signature and session token from here on.
+fn moto_with_iam() -> (Server, Value) {
+    let s = common::start_with("moto", &[], None);
+    let setup = format!(
+        "import boto3, json\n\
+         kw = dict(endpoint_url='{e}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n\
+         iam = boto3.client('iam', **kw)\n\
+         iam.create_user(UserName='tests')\n\
+         k = iam.create_access_key(UserName='tests')['AccessKey']\n\
+         allow = lambda actions: json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Action': actions, 'Resource': '*'}}]}})\n\
+         iam.put_user_policy(UserName='tests', PolicyName='p', PolicyDocument=allow(['s3:*', 'sts:AssumeRole']))\n\
+         trust = lambda who: json.dumps({{'Version': '2012-10-17', 'Statement': [\n\
+             {{'Effect': 'Allow', 'Principal': {{'AWS': 'arn:aws:iam::123456789012:user/' + who}}, 'Action': 'sts:AssumeRole'}},\n\
+             {{'Effect': 'Allow', 'Principal': {{'Federated': 'oidc.example.com'}}, 'Action': 'sts:AssumeRoleWithWebIdentity'}}]}})\n\
+         iam.create_role(RoleName='Etl', AssumeRolePolicyDocument=trust('tests'))\n\
+         iam.put_role_policy(RoleName='Etl', PolicyName='s3', PolicyDocument=allow(['s3:*']))\n\
+         iam.create_role(RoleName='Locked', AssumeRolePolicyDocument=trust('someone-else'))\n\
+         boto3.client('s3', **kw).create_bucket(Bucket='roles')\n\
+         import urllib.request\n\
+         urllib.request.urlopen(urllib.request.Request('{e}/moto-api/reset-auth', data=b'0', method='POST', headers={{'Content-Type': 'text/plain'}})).read()\n\
+         print(json.dumps({{'id': k['AccessKeyId'], 'secret': k['SecretAccessKey']}}))\n",
+        e = s.endpoint
+    );
+    let keys: Value = serde_json::from_str(&python(&setup, &[])).unwrap();
+    (s, keys)
+}
+
+/// Lets the next `n` requests to moto through unauthenticated (its counter restarts).
+fn moto_free_actions(s: &Server, n: u32) {
+    python(
+        &format!(
+            "import urllib.request\nurllib.request.urlopen(urllib.request.Request('{}/moto-api/reset-auth', data=b'{n}', method='POST', headers={{'Content-Type': 'text/plain'}})).read()",
+            s.endpoint
+        ),
+        &[],
+    );
+}
+
+/// The object's text, read by boto3 with the moto user's keys (signatures checked).
+fn moto_read(s: &Server, keys: &Value, key: &str) -> String {
+    python(
+        &format!(
+            "import boto3\n\
+             s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{}', aws_secret_access_key='{}')\n\
+             print(s3.get_object(Bucket='roles', Key='{key}')['Body'].read().decode(), end='')",
+            s.endpoint, keys["id"].as_str().unwrap(), keys["secret"].as_str().unwrap()
+        ),
+        &[],
+    )
+}
+
+/// STS against moto, which checks every signature (the STS call's and S3's) and session token:
+/// a role assumed over the connection's keys, over a profile's `source_profile`, and by web
+/// identity; a refused role and a wrong base key are errors of their own.
+#[test]
+fn roles_are_assumed_through_sts_and_their_credentials_verified() {
+    let (s, keys) = moto_with_iam();
+    let id = keys["id"].as_str().unwrap();
+    let secret = keys["secret"].as_str().unwrap();
+    let role = "arn:aws:iam::123456789012:role/Etl";
+    let conn = |secret: &str, role: &str| {
+        json!({"endpoint": s.endpoint, "region": "us-east-1", "addressing": "path",
+               "access_key_id": id, "secret_access_key": secret, "role_arn": role,
+               "role_session_name": "etl-run", "external_id": "ext-123", "duration_seconds": 900,
+               "sts_endpoint": s.endpoint})
+    };
+    let put = |conn: Value, key: &str, body: &str, env: &[(&str, &str)]| {
+        run_with(
+            &json!({"operation": "put_object", "connection": conn,
+                    "input": {"Bucket": "roles", "Key": key, "Body": body}}),
+            env,
+        )
+    };
+    // Over the connection's keys.
+    put(conn(secret, role), "assumed.txt", "as Etl", &[]).output();
+    assert_eq!(moto_read(&s, &keys, "assumed.txt"), "as Etl");
+    // moto does check: a wrong base secret fails at STS, a role that does not trust the user is
+    // refused, each a credentials error naming STS's code.
+    let r = put(conn("wrong-secret", role), "x", "x", &[]);
+    assert_eq!((r.error()["kind"].as_str(), r.s3_code().as_str()), (Some("credentials"), "CredentialsRefused"));
+    assert!(r.error()["message"].as_str().unwrap().contains("SignatureDoesNotMatch"), "{}", r.envelope);
+    let r = put(conn(secret, "arn:aws:iam::123456789012:role/Locked"), "x", "x", &[]);
+    assert_eq!(r.s3_code(), "CredentialsRefused");
+    assert!(r.error()["message"].as_str().unwrap().contains("AccessDenied"), "{}", r.envelope);
+    assert!(!r.envelope.to_string().contains(secret) && !r.stderr.contains(secret));
+
+    // A profile's role over another profile's keys, STS found by AWS_ENDPOINT_URL_STS.
+    let home = home_with(&format!(
+        "[profile base]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n\
+         [profile etl]\nrole_arn = {role}\nsource_profile = base\nrole_session_name = from-profile\n"
+    ));
+    let h = home.path().to_str().unwrap();
+    let bare = json!({"endpoint": s.endpoint, "region": "us-east-1", "addressing": "path"});
+    let env = [("HOME", h), ("AWS_PROFILE", "etl"), ("AWS_ENDPOINT_URL_STS", s.endpoint.as_str())];
+    put(bare.clone(), "profile.txt", "via the etl profile", &env).output();
+    assert_eq!(moto_read(&s, &keys, "profile.txt"), "via the etl profile");
+
+    // Web identity, as EKS IRSA sets it up. AssumeRoleWithWebIdentity is unsigned (the token is
+    // the proof), which moto can only answer with authentication off: one free request, then
+    // the S3 request with the role's credentials is checked again.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "eyJ.canary-web-identity-token.sig\n").unwrap();
+    let tf = token_file.to_str().unwrap();
+    let env = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", tf),
+        ("AWS_ROLE_ARN", role),
+        ("AWS_ROLE_SESSION_NAME", "irsa"),
+        ("AWS_ENDPOINT_URL_STS", s.endpoint.as_str()),
+    ];
+    moto_free_actions(&s, 1);
+    let r = put(bare.clone(), "irsa.txt", "via web identity", &env);
+    r.output();
+    assert!(!r.stderr.contains("canary-web-identity-token"));
+    assert_eq!(moto_read(&s, &keys, "irsa.txt"), "via web identity");
 }

@@ -14,6 +14,8 @@
 #![allow(clippy::too_many_lines)]
 
 mod common;
+#[path = "common/creds.rs"]
+mod creds;
 #[path = "common/proxy.rs"]
 mod proxy;
 
@@ -911,5 +913,171 @@ fn presigned_urls_carry_the_token_and_never_the_secret() {
         };
         let (found, _) = leaks(&logs, &all, false);
         assert!(found.is_empty(), "{found:#?}");
+    }
+}
+
+/// A web identity token, an ECS / EKS agent token and an SSO access token.
+const WEB_TOKEN: &str = "eyJCANARYwebIDENTITY.payload+/=.sig";
+const AGENT_TOKEN: &str = "CANARYagentTOKEN/+=pod-identity";
+const SSO_TOKEN: &str = "aoaCANARYssoACCESStoken/+=";
+/// Credentials the sources hand out: their secret and session token are canaries too.
+const VENDED_SECRET: &str = "CANARYvendedSECRET/+=9c1e7f3a";
+const VENDED_TOKEN: &str = "CANARYvendedSESSIONtoken/+=IQoJb3JpZ2lu";
+
+/// An HTTP reply, then close.
+fn reply(status: &str, content_type: &str, body: &str) -> Mode {
+    Mode::Reply(
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+/// Every new credential source, in success and failure, at TRACE level in both log formats:
+/// web identity and an assumed role (STS answering with canary credentials, or refusing),
+/// container credentials (with the agent's token), instance metadata, SSO (a cached token, then
+/// the portal; and an expired login), `credential_process` (succeeding, and failing after
+/// printing a canary). No canary is in any output or log, and each was used where it belongs.
+#[test]
+fn canaries_of_credential_sources_never_appear() {
+    let moto = common::server("moto");
+    let s3 = Proxy::start(Mode::Forward(format!("127.0.0.1:{}", moto.port).parse().unwrap()));
+    let sts_xml = format!(
+        "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAVENDEDKEY</AccessKeyId>\
+         <SecretAccessKey>{VENDED_SECRET}</SecretAccessKey><SessionToken>{VENDED_TOKEN}</SessionToken>\
+         <Expiration>2099-01-01T00:00:00Z</Expiration></Credentials></AssumeRoleResult></AssumeRoleResponse>"
+    );
+    let sts = Proxy::start(reply("200 OK", "text/xml", &sts_xml));
+    let sts_refusing = Proxy::start(reply(
+        "403 Forbidden",
+        "text/xml",
+        "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not authorized</Message></Error></ErrorResponse>",
+    ));
+    let vended = json!({"AccessKeyId": "ASIAVENDEDKEY", "SecretAccessKey": VENDED_SECRET, "Token": VENDED_TOKEN});
+    let endpoints = creds::Endpoints::start(&json!({"credentials": [vended], "container_token": AGENT_TOKEN,
+                                                     "sso_token": SSO_TOKEN}));
+    let home = tempfile::tempdir().unwrap();
+    let aws = home.path().join(".aws");
+    std::fs::create_dir_all(aws.join("sso/cache")).unwrap();
+    let process = home.path().join("process.sh");
+    let failing = home.path().join("failing.sh");
+    std::fs::write(
+        &process,
+        format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"ASIAPROC\", \"SecretAccessKey\": \"{VENDED_SECRET}\", \"SessionToken\": \"{VENDED_TOKEN}\"}}'\n"),
+    )
+    .unwrap();
+    std::fs::write(&failing, format!("#!/bin/sh\necho '{VENDED_SECRET}'\necho '{VENDED_TOKEN}' >&2\nexit 1\n")).unwrap();
+    for f in [&process, &failing] {
+        Command::new("chmod").arg("+x").arg(f).status().unwrap();
+    }
+    let config = aws.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile proc]\ncredential_process = {}\n[profile broken]\ncredential_process = {}\n\
+             [profile sso]\nsso_session = s\nsso_account_id = 123456789012\nsso_role_name = ReadWrite\n\
+             [profile late]\nsso_session = late\nsso_account_id = 123456789012\nsso_role_name = ReadWrite\n\
+             [sso-session s]\nsso_start_url = https://x.example/start\nsso_region = us-east-1\n\
+             [sso-session late]\nsso_start_url = https://y.example/start\nsso_region = us-east-1\n",
+            process.display(),
+            failing.display()
+        ),
+    )
+    .unwrap();
+    let token_file = |name: &str, expires: &str| {
+        let sha1 = common::python(&format!("import hashlib; print(hashlib.sha1(b'{name}').hexdigest(), end='')"), &[]);
+        std::fs::write(
+            aws.join(format!("sso/cache/{sha1}.json")),
+            json!({"accessToken": SSO_TOKEN, "expiresAt": expires}).to_string(),
+        )
+        .unwrap();
+    };
+    token_file("s", "2099-01-01T00:00:00Z");
+    token_file("late", "2020-01-01T00:00:00Z");
+    let web_token = home.path().join("web-token");
+    std::fs::write(&web_token, WEB_TOKEN).unwrap();
+    let agent_file = home.path().join("agent-token");
+    std::fs::write(&agent_file, AGENT_TOKEN).unwrap();
+    let wrong_agent_file = home.path().join("wrong-agent-token");
+    std::fs::write(&wrong_agent_file, format!("{AGENT_TOKEN}-wrong")).unwrap();
+
+    let b = common::bucket("canary-sources");
+    let keyless = json!({"endpoint": s3.endpoint(), "region": "us-east-1", "addressing": "path"});
+    let put = |conn: &Value| {
+        json!({"operation": "put_object", "connection": conn,
+               "input": {"Bucket": b, "Key": "k", "Body": "canary sources"}})
+    };
+    let h = home.path().display().to_string();
+    let e = endpoints.url();
+    let with_role = |sts: &Proxy| {
+        let mut c = keyless.clone();
+        c["access_key_id"] = json!("AKIDBASE");
+        c["secret_access_key"] = json!(SECRET);
+        c["session_token"] = json!(TOKEN);
+        c["role_arn"] = json!("arn:aws:iam::123456789012:role/canary");
+        c["sts_endpoint"] = json!(sts.endpoint());
+        c
+    };
+    let web = |sts: &Proxy| {
+        vec![
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", web_token.display().to_string()),
+            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/canary".into()),
+            ("AWS_ENDPOINT_URL_STS", sts.endpoint()),
+        ]
+    };
+    let profile = |name: &str| vec![("HOME", h.clone()), ("AWS_CONFIG_FILE", config.display().to_string()), ("AWS_PROFILE", name.to_string())];
+    let mut cases: Vec<(&str, Value, Vec<(&str, String)>, Want)> = vec![
+        ("create bucket", json!({"operation": "create_bucket", "connection": with_role(&sts), "input": {"Bucket": b}}), vec![], Want::Ok),
+        ("assume role", put(&with_role(&sts)), vec![], Want::Ok),
+        ("assume role refused", put(&with_role(&sts_refusing)), vec![], Want::Fail("credentials", Some("CredentialsRefused"))),
+        ("web identity", put(&keyless), web(&sts), Want::Ok),
+        ("web identity refused", put(&keyless), web(&sts_refusing), Want::Fail("credentials", Some("CredentialsRefused"))),
+        ("container, token file", put(&keyless), vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")), ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", agent_file.display().to_string())], Want::Ok),
+        ("container, token", put(&keyless), vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", AGENT_TOKEN.into())], Want::Ok),
+        ("container, wrong token", put(&keyless), vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")), ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", wrong_agent_file.display().to_string())], Want::Fail("credentials", Some("CredentialsRefused"))),
+        ("instance metadata", put(&keyless), vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", e.clone())], Want::Ok),
+        ("credential_process", put(&keyless), profile("proc"), Want::Ok),
+        ("credential_process failing", put(&keyless), profile("broken"), Want::Fail("credentials", Some("CredentialsInvalid"))),
+        ("SSO", put(&keyless), [profile("sso"), vec![("AWS_ENDPOINT_URL_SSO", e.clone())]].concat(), Want::Ok),
+        ("SSO expired", put(&keyless), [profile("late"), vec![("AWS_ENDPOINT_URL_SSO", e.clone())]].concat(), Want::Fail("credentials", Some("SsoTokenExpired"))),
+    ];
+    let mut needles = all_needles();
+    for (label, secret) in [
+        ("web identity token", WEB_TOKEN),
+        ("agent token", AGENT_TOKEN),
+        ("SSO token", SSO_TOKEN),
+        ("vended secret", VENDED_SECRET),
+        ("vended session token", VENDED_TOKEN),
+    ] {
+        needles.extend(needles_for(label, secret.as_bytes()));
+    }
+    let (mut found, mut wrong) = (Vec::new(), Vec::new());
+    for format in ["text", "json"] {
+        for (label, request, env, want) in &mut cases {
+            // Instance metadata is off unless a case names its endpoint.
+            if !env.iter().any(|(k, _)| k.starts_with("AWS_EC2_METADATA")) {
+                env.push(("AWS_EC2_METADATA_DISABLED", "true".into()));
+            }
+            let run = run_logged(label, request, format, env);
+            wrong.extend(check_want(&run, *want));
+            found.extend(leaks(&run, &needles, !strict()).0);
+        }
+    }
+    assert!(found.is_empty(), "canaries leaked:\n{}", found.join("\n"));
+    assert!(wrong.is_empty(), "unexpected outcomes:\n{}", wrong.join("\n\n"));
+    // Each canary was used where it belongs, and the vended credentials signed S3 requests.
+    let s3_wire = s3.stop();
+    let sts_wire = sts.stop();
+    let _ = sts_refusing.stop();
+    // (The canned STS records request heads only: the web identity token is in the form body.)
+    assert!(sts_wire.client_sent(b"POST / HTTP/1.1"), "STS was asked");
+    assert!(sts_wire.client_sent(TOKEN.as_bytes()), "the base session token signed AssumeRole");
+    assert!(s3_wire.client_sent(VENDED_TOKEN.as_bytes()), "the vended session token reached S3");
+    assert!(!s3_wire.client_sent(VENDED_SECRET.as_bytes()) && !sts_wire.client_sent(SECRET.as_bytes()));
+    let asked = endpoints.asked();
+    for endpoint in ["container", "imds_creds", "sso"] {
+        assert!(asked.iter().any(|a| a == endpoint), "{endpoint} never asked: {asked:?}");
     }
 }
