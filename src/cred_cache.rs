@@ -49,6 +49,7 @@ fn refresh_at(c: &Credentials, fetched: SystemTime) -> Option<SystemTime> {
 impl Provider {
     /// The provider of `source`: the process's one for an equal source, else a new one.
     pub(crate) fn of(source: Source) -> Provider {
+        static ALL: OnceLock<Mutex<HashMap<Source, Provider>>> = OnceLock::new();
         if let Source::Static(c) = &source {
             // Nothing to refresh or share.
             return Provider(Arc::new(Cache {
@@ -57,7 +58,6 @@ impl Provider {
                 gate: tokio::sync::Mutex::new(()),
             }));
         }
-        static ALL: OnceLock<Mutex<HashMap<Source, Provider>>> = OnceLock::new();
         let mut all = ALL
             .get_or_init(Default::default)
             .lock()

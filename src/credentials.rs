@@ -131,7 +131,7 @@ impl Lookup<'_> {
         }
     }
 
-    pub(crate) fn assume_role(&self, base: Source, role: Role, label: String) -> Source {
+    pub(crate) fn assume_role(&self, base: Source, role: Role, label: &str) -> Source {
         Source::AssumeRole {
             label: format!("{label} {} (base: {})", role.arn, base.label()),
             base: Box::new(base),
@@ -145,7 +145,7 @@ impl Lookup<'_> {
         let portal = self
             .env("AWS_ENDPOINT_URL_SSO")
             .or_else(|| self.env("AWS_ENDPOINT_URL"))
-            .unwrap_or_else(|| format!("https://portal.sso.{}.amazonaws.com", sso.sso_region));
+            .unwrap_or_else(|| format!("https://portal.sso.{}.amazonaws.com", sso.region));
         Source::Sso {
             sso,
             portal,
@@ -177,7 +177,7 @@ impl Lookup<'_> {
         }))
     }
 
-    /// IMDSv2 at `AWS_EC2_METADATA_SERVICE_ENDPOINT`, or the IPv4 or IPv6 address
+    /// `IMDSv2` at `AWS_EC2_METADATA_SERVICE_ENDPOINT`, or the IPv4 or IPv6 address
     /// (`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`).
     pub(crate) fn imds(&self) -> Source {
         self.imds_after(None)
@@ -240,6 +240,12 @@ fn base_source(conn: &Connection, lookup: &Lookup<'_>, profile: &str) -> Result<
             return Err(Error::invalid_at(
                 format!("/connection/{missing}"),
                 "is required when the other half of the key pair is given",
+            ));
+        }
+        (None, None) if conn.session_token.is_some() => {
+            return Err(Error::invalid_at(
+                "/connection/access_key_id",
+                "and secret_access_key are required with session_token",
             ));
         }
         (None, None) => {}
@@ -334,7 +340,7 @@ fn credential_source(
         external_id: conn.external_id.clone(),
         duration_seconds: conn.duration_seconds,
     };
-    Ok(lookup.assume_role(base, role, "role".into()))
+    Ok(lookup.assume_role(base, role, "role"))
 }
 
 /// Values from the environment and profile files are checked like the connection's own: a

@@ -234,7 +234,7 @@ fn role_source(
              web_identity_token_file"
         )));
     };
-    Ok(lookup.assume_role(base, role, format!("profile {name}: role")))
+    Ok(lookup.assume_role(base, role, &format!("profile {name}: role")))
 }
 
 /// IAM Identity Center: `sso_session` (with its `[sso-session]` section) or the legacy keys in
@@ -273,7 +273,7 @@ fn sso_source(lookup: &Lookup<'_>, p: &Profile<'_>) -> Result<Option<Source>, Er
     Ok(Some(lookup.sso(providers::Sso {
         token_key: session.clone().unwrap_or_else(|| start_url.clone()),
         session,
-        sso_region,
+        region: sso_region,
         account_id,
         role_name,
         profile: name.clone(),

@@ -48,7 +48,7 @@ pub(crate) enum Source {
         token: Option<Secret>,
         token_file: Option<PathBuf>,
     },
-    /// EC2 instance metadata, IMDSv2 (a session token first). `last_resort`: what the chain
+    /// EC2 instance metadata, `IMDSv2` (a session token first). `last_resort`: what the chain
     /// found nothing in before trying it, when it was tried only as the chain's end (not named
     /// by a profile or an endpoint variable): then no answer means "no credentials anywhere".
     Imds {
@@ -71,7 +71,8 @@ pub(crate) struct Sso {
     /// What names the cached token file: the session name, or the start URL (legacy profiles).
     pub(crate) token_key: String,
     pub(crate) session: Option<String>,
-    pub(crate) sso_region: String,
+    /// The region of the SSO portal.
+    pub(crate) region: String,
     pub(crate) account_id: String,
     pub(crate) role_name: String,
     pub(crate) profile: String,
@@ -239,6 +240,12 @@ impl Vended {
 /// `credential_process`: run by the shell, its stdout JSON (`Version: 1`). Its stderr is not
 /// shown (nor its stdout, on failure): either may hold a secret.
 async fn process(command: &str, label: &str) -> Result<Credentials, Error> {
+    #[derive(Deserialize)]
+    struct Version {
+        #[serde(rename = "Version")]
+        version: Option<u32>,
+    }
+
     let command = command.to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("sh")
@@ -256,11 +263,6 @@ async fn process(command: &str, label: &str) -> Result<Credentials, Error> {
             "{label}: the command failed ({}); its output is not shown, run it yourself to see why",
             out.status
         )));
-    }
-    #[derive(Deserialize)]
-    struct Version {
-        #[serde(rename = "Version")]
-        version: Option<u32>,
     }
     let v: Version = serde_json::from_slice(&out.stdout)
         .map_err(|_| invalid(format!("{label}: the command's output is not JSON")))?;
@@ -359,30 +361,28 @@ async fn container(
     }
 }
 
-/// IMDSv2: a session token (`PUT /latest/api/token`), the role's name, its credentials.
+/// `IMDSv2` as the chain's last resort or as a configured source: at the end of the chain, any
+/// failure to get credentials means there are none anywhere (`looked` says where else).
 async fn imds(endpoint: &str, last_resort: Option<&str>) -> Result<Credentials, Error> {
-    const WHAT: &str = "the EC2 instance metadata service";
     let base = endpoint.trim_end_matches('/');
-    let unreachable = |e: &Error| unreachable(WHAT, e);
-    let mut put = request("PUT", &format!("{base}/latest/api/token"));
-    put.headers.push((
-        "x-aws-ec2-metadata-token-ttl-seconds".into(),
-        "21600".into(),
-    ));
-    let (status, token) = call(put, IMDS_TIMEOUT)
-        .await
-        .map_err(|e| match last_resort {
-            Some(looked) => error(
-                "NoCredentials",
-                true,
-                format!(
-                "no credentials found: {looked}, and {WHAT} did not answer at {base} (not an EC2 \
-                 instance?); give keys or a role in the connection, or see docs/credentials.md"
+    match (imds_fetch(base).await, last_resort) {
+        (Err(e), Some(looked)) => Err(error(
+            "NoCredentials",
+            true,
+            format!(
+                "no credentials found: {looked}, and {} (not an EC2 instance with a role?); \
+                 give keys or a role in the connection, or see docs/credentials.md",
+                e.message
             ),
-            )
-            .caused_by(e),
-            None => unreachable(&e),
-        })?;
+        )),
+        (result, _) => result,
+    }
+}
+
+/// `IMDSv2`: a session token (`PUT /latest/api/token`), the role's name, its credentials.
+async fn imds_fetch(base: &str) -> Result<Credentials, Error> {
+    const WHAT: &str = "the EC2 instance metadata service";
+    let unreachable = |e: &Error| unreachable(WHAT, e);
     let refused = |status: u16, step: &str| {
         if status >= 500 {
             error(
@@ -391,9 +391,19 @@ async fn imds(endpoint: &str, last_resort: Option<&str>) -> Result<Credentials, 
                 format!("{WHAT} answered status {status} to {step}"),
             )
         } else {
-            error("CredentialsRefused", true, format!("{WHAT} refused {step} with status {status}: does the instance have a role (instance profile)?"))
+            error(
+                "CredentialsRefused",
+                true,
+                format!("{WHAT} refused {step} with status {status}: does the instance have a role (instance profile)?"),
+            )
         }
     };
+    let mut put = request("PUT", &format!("{base}/latest/api/token"));
+    put.headers.push((
+        "x-aws-ec2-metadata-token-ttl-seconds".into(),
+        "21600".into(),
+    ));
+    let (status, token) = call(put, IMDS_TIMEOUT).await.map_err(|e| unreachable(&e))?;
     if status != 200 {
         return Err(refused(status, "the session token request"));
     }
@@ -410,17 +420,14 @@ async fn imds(endpoint: &str, last_resort: Option<&str>) -> Result<Credentials, 
     let (status, role) = call(with_token(path), IMDS_TIMEOUT)
         .await
         .map_err(|e| unreachable(&e))?;
-    if status != 200 {
-        return Err(refused(status, "the role name request"));
-    }
     let role = String::from_utf8_lossy(&role)
         .lines()
         .next()
         .unwrap_or("")
         .trim()
         .to_string();
-    if role.is_empty() {
-        return Err(refused(404, "the role name request"));
+    if status != 200 || role.is_empty() {
+        return Err(refused(status, "the role name request"));
     }
     let (status, body) = call(with_token(&format!("{path}{role}")), IMDS_TIMEOUT)
         .await

@@ -79,11 +79,11 @@ pub(crate) async fn fetch(
             path.display()
         ))
     })?;
-    let expires = token.expires_at.replace("UTC", "Z");
-    let expires = crate::timefmt::parse_rfc3339(&expires).ok_or_else(|| {
+    let stamp = token.expires_at.replace("UTC", "Z");
+    let valid_until = crate::timefmt::parse_rfc3339(&stamp).ok_or_else(|| {
         providers::invalid(format!("{}: expiresAt is not a time", path.display()))
     })?;
-    if crate::sts::epoch(expires) <= SystemTime::now() {
+    if crate::sts::epoch(valid_until) <= SystemTime::now() {
         return Err(expired("the SSO session has expired"));
     }
     let url = format!(

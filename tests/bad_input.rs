@@ -319,7 +319,9 @@ fn run_binary(stdin: Vec<u8>, env: &[(String, String)], timeout: Duration) -> Ru
             "AWS_SHARED_CREDENTIALS_FILE",
             home.path().join("no-credentials"),
         )
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        // Traffic to 127.0.0.1 only: no instance metadata at the end of the credential chain.
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     for (k, v) in env {
         cmd.env(k, v);
     }

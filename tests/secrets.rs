@@ -208,7 +208,8 @@ fn run_logged(label: &str, request: &Value, format: &str, env: &[(&str, String)]
     cmd.env("HOME", home.path())
         .env("AWS_CONFIG_FILE", home.path().join("none"))
         .env("AWS_SHARED_CREDENTIALS_FILE", home.path().join("none"))
-        .env("RUST_LOG", "trace");
+        .env("RUST_LOG", "trace")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -924,6 +925,9 @@ const SSO_TOKEN: &str = "aoaCANARYssoACCESStoken/+=";
 const VENDED_SECRET: &str = "CANARYvendedSECRET/+=9c1e7f3a";
 const VENDED_TOKEN: &str = "CANARYvendedSESSIONtoken/+=IQoJb3JpZ2lu";
 
+/// A credential-source scenario: label, request, environment, outcome.
+type Case<'a> = (&'a str, Value, Vec<(&'a str, String)>, Want);
+
 /// An HTTP reply, then close.
 fn reply(status: &str, content_type: &str, body: &str) -> Mode {
     Mode::Reply(
@@ -943,7 +947,9 @@ fn reply(status: &str, content_type: &str, body: &str) -> Mode {
 #[test]
 fn canaries_of_credential_sources_never_appear() {
     let moto = common::server("moto");
-    let s3 = Proxy::start(Mode::Forward(format!("127.0.0.1:{}", moto.port).parse().unwrap()));
+    let s3 = Proxy::start(Mode::Forward(
+        format!("127.0.0.1:{}", moto.port).parse().unwrap(),
+    ));
     let sts_xml = format!(
         "<AssumeRoleResponse><AssumeRoleResult><Credentials><AccessKeyId>ASIAVENDEDKEY</AccessKeyId>\
          <SecretAccessKey>{VENDED_SECRET}</SecretAccessKey><SessionToken>{VENDED_TOKEN}</SessionToken>\
@@ -956,8 +962,10 @@ fn canaries_of_credential_sources_never_appear() {
         "<ErrorResponse><Error><Code>AccessDenied</Code><Message>Not authorized</Message></Error></ErrorResponse>",
     ));
     let vended = json!({"AccessKeyId": "ASIAVENDEDKEY", "SecretAccessKey": VENDED_SECRET, "Token": VENDED_TOKEN});
-    let endpoints = creds::Endpoints::start(&json!({"credentials": [vended], "container_token": AGENT_TOKEN,
-                                                     "sso_token": SSO_TOKEN}));
+    let endpoints = creds::Endpoints::start(
+        &json!({"credentials": [vended], "container_token": AGENT_TOKEN,
+                                                     "sso_token": SSO_TOKEN}),
+    );
     let home = tempfile::tempdir().unwrap();
     let aws = home.path().join(".aws");
     std::fs::create_dir_all(aws.join("sso/cache")).unwrap();
@@ -968,7 +976,11 @@ fn canaries_of_credential_sources_never_appear() {
         format!("#!/bin/sh\necho '{{\"Version\": 1, \"AccessKeyId\": \"ASIAPROC\", \"SecretAccessKey\": \"{VENDED_SECRET}\", \"SessionToken\": \"{VENDED_TOKEN}\"}}'\n"),
     )
     .unwrap();
-    std::fs::write(&failing, format!("#!/bin/sh\necho '{VENDED_SECRET}'\necho '{VENDED_TOKEN}' >&2\nexit 1\n")).unwrap();
+    std::fs::write(
+        &failing,
+        format!("#!/bin/sh\necho '{VENDED_SECRET}'\necho '{VENDED_TOKEN}' >&2\nexit 1\n"),
+    )
+    .unwrap();
     for f in [&process, &failing] {
         Command::new("chmod").arg("+x").arg(f).status().unwrap();
     }
@@ -987,7 +999,10 @@ fn canaries_of_credential_sources_never_appear() {
     )
     .unwrap();
     let token_file = |name: &str, expires: &str| {
-        let sha1 = common::python(&format!("import hashlib; print(hashlib.sha1(b'{name}').hexdigest(), end='')"), &[]);
+        let sha1 = common::python(
+            &format!("import hashlib; print(hashlib.sha1(b'{name}').hexdigest(), end='')"),
+            &[],
+        );
         std::fs::write(
             aws.join(format!("sso/cache/{sha1}.json")),
             json!({"accessToken": SSO_TOKEN, "expiresAt": expires}).to_string(),
@@ -1022,26 +1037,108 @@ fn canaries_of_credential_sources_never_appear() {
     };
     let web = |sts: &Proxy| {
         vec![
-            ("AWS_WEB_IDENTITY_TOKEN_FILE", web_token.display().to_string()),
-            ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/canary".into()),
+            (
+                "AWS_WEB_IDENTITY_TOKEN_FILE",
+                web_token.display().to_string(),
+            ),
+            (
+                "AWS_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/canary".into(),
+            ),
             ("AWS_ENDPOINT_URL_STS", sts.endpoint()),
         ]
     };
-    let profile = |name: &str| vec![("HOME", h.clone()), ("AWS_CONFIG_FILE", config.display().to_string()), ("AWS_PROFILE", name.to_string())];
-    let mut cases: Vec<(&str, Value, Vec<(&str, String)>, Want)> = vec![
-        ("create bucket", json!({"operation": "create_bucket", "connection": with_role(&sts), "input": {"Bucket": b}}), vec![], Want::Ok),
+    let profile = |name: &str| {
+        vec![
+            ("HOME", h.clone()),
+            ("AWS_CONFIG_FILE", config.display().to_string()),
+            ("AWS_PROFILE", name.to_string()),
+        ]
+    };
+    let mut cases: Vec<Case> = vec![
+        (
+            "create bucket",
+            json!({"operation": "create_bucket", "connection": with_role(&sts), "input": {"Bucket": b}}),
+            vec![],
+            Want::Ok,
+        ),
         ("assume role", put(&with_role(&sts)), vec![], Want::Ok),
-        ("assume role refused", put(&with_role(&sts_refusing)), vec![], Want::Fail("credentials", Some("CredentialsRefused"))),
+        (
+            "assume role refused",
+            put(&with_role(&sts_refusing)),
+            vec![],
+            Want::Fail("credentials", Some("CredentialsRefused")),
+        ),
         ("web identity", put(&keyless), web(&sts), Want::Ok),
-        ("web identity refused", put(&keyless), web(&sts_refusing), Want::Fail("credentials", Some("CredentialsRefused"))),
-        ("container, token file", put(&keyless), vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")), ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", agent_file.display().to_string())], Want::Ok),
-        ("container, token", put(&keyless), vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")), ("AWS_CONTAINER_AUTHORIZATION_TOKEN", AGENT_TOKEN.into())], Want::Ok),
-        ("container, wrong token", put(&keyless), vec![("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")), ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", wrong_agent_file.display().to_string())], Want::Fail("credentials", Some("CredentialsRefused"))),
-        ("instance metadata", put(&keyless), vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", e.clone())], Want::Ok),
-        ("credential_process", put(&keyless), profile("proc"), Want::Ok),
-        ("credential_process failing", put(&keyless), profile("broken"), Want::Fail("credentials", Some("CredentialsInvalid"))),
-        ("SSO", put(&keyless), [profile("sso"), vec![("AWS_ENDPOINT_URL_SSO", e.clone())]].concat(), Want::Ok),
-        ("SSO expired", put(&keyless), [profile("late"), vec![("AWS_ENDPOINT_URL_SSO", e.clone())]].concat(), Want::Fail("credentials", Some("SsoTokenExpired"))),
+        (
+            "web identity refused",
+            put(&keyless),
+            web(&sts_refusing),
+            Want::Fail("credentials", Some("CredentialsRefused")),
+        ),
+        (
+            "container, token file",
+            put(&keyless),
+            vec![
+                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")),
+                (
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                    agent_file.display().to_string(),
+                ),
+            ],
+            Want::Ok,
+        ),
+        (
+            "container, token",
+            put(&keyless),
+            vec![
+                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")),
+                ("AWS_CONTAINER_AUTHORIZATION_TOKEN", AGENT_TOKEN.into()),
+            ],
+            Want::Ok,
+        ),
+        (
+            "container, wrong token",
+            put(&keyless),
+            vec![
+                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{e}/creds")),
+                (
+                    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                    wrong_agent_file.display().to_string(),
+                ),
+            ],
+            Want::Fail("credentials", Some("CredentialsRefused")),
+        ),
+        (
+            "instance metadata",
+            put(&keyless),
+            vec![("AWS_EC2_METADATA_SERVICE_ENDPOINT", e.clone())],
+            Want::Ok,
+        ),
+        (
+            "credential_process",
+            put(&keyless),
+            profile("proc"),
+            Want::Ok,
+        ),
+        (
+            "credential_process failing",
+            put(&keyless),
+            profile("broken"),
+            Want::Fail("credentials", Some("CredentialsInvalid")),
+        ),
+        (
+            "SSO",
+            put(&keyless),
+            [profile("sso"), vec![("AWS_ENDPOINT_URL_SSO", e.clone())]].concat(),
+            Want::Ok,
+        ),
+        (
+            "SSO expired",
+            put(&keyless),
+            [profile("late"), vec![("AWS_ENDPOINT_URL_SSO", e.clone())]].concat(),
+            Want::Fail("credentials", Some("SsoTokenExpired")),
+        ),
     ];
     let mut needles = all_needles();
     for (label, secret) in [
@@ -1056,9 +1153,13 @@ fn canaries_of_credential_sources_never_appear() {
     let (mut found, mut wrong) = (Vec::new(), Vec::new());
     for format in ["text", "json"] {
         for (label, request, env, want) in &mut cases {
-            // Instance metadata is off unless a case names its endpoint.
-            if !env.iter().any(|(k, _)| k.starts_with("AWS_EC2_METADATA")) {
-                env.push(("AWS_EC2_METADATA_DISABLED", "true".into()));
+            env.dedup();
+            // Instance metadata is off (`run_logged`) unless a case names its endpoint.
+            if env
+                .iter()
+                .any(|(k, _)| *k == "AWS_EC2_METADATA_SERVICE_ENDPOINT")
+            {
+                env.push(("AWS_EC2_METADATA_DISABLED", "false".into()));
             }
             let run = run_logged(label, request, format, env);
             wrong.extend(check_want(&run, *want));
@@ -1066,18 +1167,33 @@ fn canaries_of_credential_sources_never_appear() {
         }
     }
     assert!(found.is_empty(), "canaries leaked:\n{}", found.join("\n"));
-    assert!(wrong.is_empty(), "unexpected outcomes:\n{}", wrong.join("\n\n"));
+    assert!(
+        wrong.is_empty(),
+        "unexpected outcomes:\n{}",
+        wrong.join("\n\n")
+    );
     // Each canary was used where it belongs, and the vended credentials signed S3 requests.
     let s3_wire = s3.stop();
     let sts_wire = sts.stop();
     let _ = sts_refusing.stop();
     // (The canned STS records request heads only: the web identity token is in the form body.)
     assert!(sts_wire.client_sent(b"POST / HTTP/1.1"), "STS was asked");
-    assert!(sts_wire.client_sent(TOKEN.as_bytes()), "the base session token signed AssumeRole");
-    assert!(s3_wire.client_sent(VENDED_TOKEN.as_bytes()), "the vended session token reached S3");
-    assert!(!s3_wire.client_sent(VENDED_SECRET.as_bytes()) && !sts_wire.client_sent(SECRET.as_bytes()));
+    assert!(
+        sts_wire.client_sent(TOKEN.as_bytes()),
+        "the base session token signed AssumeRole"
+    );
+    assert!(
+        s3_wire.client_sent(VENDED_TOKEN.as_bytes()),
+        "the vended session token reached S3"
+    );
+    assert!(
+        !s3_wire.client_sent(VENDED_SECRET.as_bytes()) && !sts_wire.client_sent(SECRET.as_bytes())
+    );
     let asked = endpoints.asked();
     for endpoint in ["container", "imds_creds", "sso"] {
-        assert!(asked.iter().any(|a| a == endpoint), "{endpoint} never asked: {asked:?}");
+        assert!(
+            asked.iter().any(|a| a == endpoint),
+            "{endpoint} never asked: {asked:?}"
+        );
     }
 }

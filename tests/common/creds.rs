@@ -1,4 +1,4 @@
-//! The loopback emulator of the AWS credential endpoints (`tests/creds/endpoints.py`: IMDSv2,
+//! The loopback emulator of the AWS credential endpoints (`tests/creds/endpoints.py`: `IMDSv2`,
 //! the ECS / EKS Pod Identity container endpoint, the IAM Identity Center portal), run by the
 //! tools' Python for the life of an [`Endpoints`].
 //!
@@ -44,7 +44,8 @@ impl Endpoints {
             .unwrap();
         let port = serde_json::from_str::<Value>(&line).expect("the emulator's port")["port"]
             .as_u64()
-            .unwrap() as u16;
+            .and_then(|p| u16::try_from(p).ok())
+            .expect("a port number");
         Endpoints {
             port,
             log,
@@ -76,10 +77,14 @@ impl Endpoints {
 
     /// The access key of the `n`th credentials of the configuration.
     pub(crate) fn vended_key(&self, n: usize) -> String {
-        let cfg: Value =
-            serde_json::from_str(&std::fs::read_to_string(self.dir.path().join("config.json")).unwrap())
-                .unwrap();
-        cfg["credentials"][n]["AccessKeyId"].as_str().unwrap().to_string()
+        let cfg: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join("config.json")).unwrap(),
+        )
+        .unwrap();
+        cfg["credentials"][n]["AccessKeyId"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// How many credentials were handed out.
@@ -97,4 +102,3 @@ impl Drop for Endpoints {
         let _ = self.child.wait();
     }
 }
-
