@@ -150,7 +150,10 @@ impl Executor {
 /// half (the key pair plays no part in building).
 pub(crate) fn preflight(req: &Request) -> Result<(), Error> {
     let mut connection = req.connection.clone();
-    if connection.access_key_id.is_none() && connection.secret_access_key.is_none() {
+    if connection.access_key_id.is_none()
+        && connection.secret_access_key.is_none()
+        && connection.session_token.is_none()
+    {
         connection.access_key_id = Some("AKIDPREFLIGHT".into());
         connection.secret_access_key = Some(crate::connection::Secret::new("preflight"));
     }

@@ -634,7 +634,7 @@ fn offline_scenarios(closed_port: u16, blackhole: &str) -> Vec<Scenario> {
     let mut token_only = scenario(
         "session token in the environment without keys",
         json!({"operation": "list_buckets", "connection": {"endpoint": format!("http://127.0.0.1:{closed_port}")}}),
-        Want::Invalid,
+        Want::Fail("credentials", Some("NoCredentials")),
     );
     token_only.env = vec![("AWS_SESSION_TOKEN", TOKEN.to_string())];
     v.push(token_only);
