@@ -10,6 +10,8 @@ mod common;
 mod creds;
 #[path = "common/faults.rs"]
 mod faults;
+#[path = "common/proxy.rs"]
+mod proxy;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -684,4 +686,41 @@ fn roles_are_assumed_through_sts_and_their_credentials_verified() {
     r.output();
     assert!(!r.stderr.contains("canary-web-identity-token"));
     assert_eq!(moto_read(&s, &keys, "irsa.txt"), "via web identity");
+}
+
+/// S3 answering `ExpiredToken` to credentials that were thought valid (no local server does:
+/// SeaweedFS says `InvalidAccessKeyId`), from a canned responder: each attempt drops the
+/// credentials it used and fetches new ones, so the three attempts are signed with three
+/// fetches' credentials; then the error is S3's.
+#[test]
+fn expired_token_replies_fetch_new_credentials_for_the_retry() {
+    let body = "<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>";
+    let s3 = proxy::Proxy::start(proxy::Mode::Reply(
+        format!(
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    ));
+    let creds = |n: u32| json!({"AccessKeyId": format!("ASIAFETCH{n}"), "SecretAccessKey": "s", "Token": format!("t{n}"), "expires_in": 3600});
+    let e = Endpoints::start(&json!({"credentials": [creds(1), creds(2), creds(3)]}));
+    let full = format!("{}/creds", e.url());
+    let req = json!({"operation": "get_object", "input": {"Bucket": "expired-token", "Key": "k"},
+        "connection": {"endpoint": s3.endpoint(), "region": "us-east-1", "addressing": "path"}});
+    let r = run_with(
+        &req,
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", full.as_str())],
+    );
+    assert_eq!(
+        (r.error()["code"].as_str(), r.error()["attempts"].as_u64()),
+        (Some("ExpiredToken"), Some(3)),
+        "{}",
+        r.envelope
+    );
+    assert_eq!(e.handed(), 3, "{:?}", e.asked());
+    let wire = s3.stop();
+    let signed: Vec<bool> = (1..=3)
+        .map(|n| wire.client_sent(format!("Credential=ASIAFETCH{n}/").as_bytes()))
+        .collect();
+    assert_eq!(signed, [true, true, true]);
 }
