@@ -689,7 +689,7 @@ fn roles_are_assumed_through_sts_and_their_credentials_verified() {
 }
 
 /// S3 answering `ExpiredToken` to credentials that were thought valid (no local server does:
-/// SeaweedFS says `InvalidAccessKeyId`), from a canned responder: each attempt drops the
+/// `SeaweedFS` says `InvalidAccessKeyId`), from a canned responder: each attempt drops the
 /// credentials it used and fetches new ones, so the three attempts are signed with three
 /// fetches' credentials; then the error is S3's.
 #[test]
