@@ -477,6 +477,12 @@ fn serve_across_an_expiry(
         );
     }
     assert!(puts.iter().all(|r| r.status == Some(200)));
+    eprintln!(
+        "{label}: {total} requests, all answered ok; credentials fetched {} times; {} signed with the first (expiring at {expiry}), the last of them at {}, the run's last request at {last}",
+        e.handed(),
+        with_first.len(),
+        with_first.iter().filter_map(|r| r.amz_date.as_deref().map(amz_date_secs)).max().unwrap_or_default(),
+    );
     let n = boto3(
         s,
         &format!("print(s3.list_objects_v2(Bucket='{b}', Prefix='k/')['KeyCount'], end='')"),
