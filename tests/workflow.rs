@@ -162,15 +162,17 @@ fn presigned_urls_work_without_credentials_and_only_as_signed() {
         if last == '0' { '1' } else { '0' }
     );
     assert_eq!(http("GET", &forged, &json!({}), None).status, 403);
-    // An expired URL.
+    // An expired URL. `X-Amz-Date` is in whole seconds, so a URL valid for 3 s has at least 2 s
+    // left when made (a busy machine takes a while to start Python), and none 3.5 s after its
+    // first use.
     let short = run(
         s,
         "presign_get_object",
-        json!({"Bucket": b, "Key": "dir/data file.bin", "ExpiresIn": 1}),
+        json!({"Bucket": b, "Key": "dir/data file.bin", "ExpiresIn": 3}),
     );
     let short_url = short.output()["URL"].as_str().unwrap().to_string();
     assert_eq!(http("GET", &short_url, &json!({}), None).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::thread::sleep(std::time::Duration::from_millis(3500));
     let expired = http("GET", &short_url, &json!({}), None);
     assert_eq!(expired.status, 403, "an expired URL is refused");
 
