@@ -27,8 +27,9 @@ pub struct Provider(Arc<Cache>);
 
 struct Cache {
     source: Source,
-    /// The credentials and when to refresh them (`None`: never, they do not expire).
-    current: Mutex<Option<(Credentials, Option<SystemTime>)>>,
+    /// The credentials and when to refresh them (`None`: never, they do not expire). Shared, so
+    /// that a request takes them without copying.
+    current: Mutex<Option<(Arc<Credentials>, Option<SystemTime>)>>,
     /// Held while fetching, so that one fetch serves every waiting request.
     gate: tokio::sync::Mutex<()>,
 }
@@ -53,7 +54,7 @@ impl Provider {
         if let Source::Static(c) = &source {
             // Nothing to refresh or share.
             return Provider(Arc::new(Cache {
-                current: Mutex::new(Some((c.clone(), None))),
+                current: Mutex::new(Some((Arc::new(c.clone()), None))),
                 source,
                 gate: tokio::sync::Mutex::new(()),
             }));
@@ -86,7 +87,7 @@ impl Provider {
         }
     }
 
-    fn cached(&self, now: SystemTime) -> Option<Credentials> {
+    fn cached(&self, now: SystemTime) -> Option<Arc<Credentials>> {
         let current = self
             .0
             .current
@@ -99,7 +100,7 @@ impl Provider {
     }
 
     /// Credentials valid now: cached, or fetched (once for all requests waiting).
-    pub(crate) async fn get(&self) -> Result<Credentials, Error> {
+    pub(crate) async fn get(&self) -> Result<Arc<Credentials>, Error> {
         if let Some(c) = self.cached(SystemTime::now()) {
             return Ok(c);
         }
@@ -112,6 +113,7 @@ impl Provider {
         match providers::fetch(&self.0.source).await {
             Ok(c) => {
                 let at = refresh_at(&c, fetched);
+                let c = Arc::new(c);
                 tracing::info!(source = %c.source, expires_in_s = c.expiry.and_then(|e| e.duration_since(fetched).ok()).map(|d| d.as_secs()), "credentials fetched");
                 *self
                     .0
@@ -142,10 +144,11 @@ impl Provider {
     }
 
     /// Forgets `used` when S3 said they expired (a clock ahead of the source's), so that the
-    /// next attempt fetches new ones. Credentials given outright are kept: nothing else exists.
-    pub(crate) fn expired(&self, used: &Credentials) {
+    /// next attempt fetches new ones; says whether there can be new ones. Credentials given
+    /// outright are kept: nothing else exists.
+    pub(crate) fn expired(&self, used: &Credentials) -> bool {
         if self.fixed().is_some() {
-            return;
+            return false;
         }
         let mut current = self
             .0
@@ -158,6 +161,7 @@ impl Provider {
         {
             *current = None;
         }
+        true
     }
 }
 

@@ -6,7 +6,6 @@
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use crate::connection::{Addressing, Connection, Secret};
@@ -113,32 +112,52 @@ impl Lookup<'_> {
     }
 
     /// STS: the connection's `sts_endpoint`, `AWS_ENDPOINT_URL_STS`, `AWS_ENDPOINT_URL`, then
-    /// the region's own endpoint.
-    fn sts(&self) -> String {
-        self.sts_endpoint
-            .clone()
-            .or_else(|| self.env("AWS_ENDPOINT_URL_STS"))
+    /// the region's own endpoint. The URL is not echoed (it may carry credentials).
+    fn sts(&self) -> Result<Endpoint, Error> {
+        if let Some(url) = &self.sts_endpoint {
+            return Endpoint::parse(url).map_err(|m| {
+                Error::invalid_at("/connection/sts_endpoint", format!("endpoint URL {m}"))
+            });
+        }
+        match self
+            .env("AWS_ENDPOINT_URL_STS")
             .or_else(|| self.env("AWS_ENDPOINT_URL"))
-            .unwrap_or_else(|| format!("https://sts.{}.amazonaws.com", self.region))
-    }
-
-    pub(crate) fn web_identity(&self, token_file: PathBuf, role: Role, label: String) -> Source {
-        Source::WebIdentity {
-            token_file,
-            role,
-            sts: self.sts(),
-            label,
+        {
+            Some(url) => Endpoint::parse(&url).map_err(|m| {
+                providers::invalid(format!("AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL) {m}"))
+            }),
+            None => Endpoint::parse(&format!("https://sts.{}.amazonaws.com", self.region))
+                .map_err(|m| providers::invalid(format!("the region's STS endpoint {m}"))),
         }
     }
 
-    pub(crate) fn assume_role(&self, base: Source, role: Role, label: &str) -> Source {
-        Source::AssumeRole {
+    pub(crate) fn web_identity(
+        &self,
+        token_file: PathBuf,
+        role: Role,
+        label: String,
+    ) -> Result<Source, Error> {
+        Ok(Source::WebIdentity {
+            token_file,
+            role,
+            sts: self.sts()?,
+            label,
+        })
+    }
+
+    pub(crate) fn assume_role(
+        &self,
+        base: Source,
+        role: Role,
+        label: &str,
+    ) -> Result<Source, Error> {
+        Ok(Source::AssumeRole {
             label: format!("{label} {} (base: {})", role.arn, base.label()),
             base: Box::new(base),
             role,
-            sts: self.sts(),
+            sts: self.sts()?,
             region: self.region.clone(),
-        }
+        })
     }
 
     pub(crate) fn sso(&self, sso: Sso) -> Source {
@@ -211,13 +230,6 @@ impl Lookup<'_> {
     }
 }
 
-/// The session name when none is configured: one per process, so that equal connections share
-/// their cached credentials.
-fn process_session_name() -> String {
-    static NAME: OnceLock<String> = OnceLock::new();
-    NAME.get_or_init(crate::sts::default_session_name).clone()
-}
-
 /// The credential chain, in the SDKs' order (`docs/credentials.md`): the connection's keys, a
 /// profile the connection names, the environment's keys, web identity, the profile of
 /// `AWS_PROFILE` (or `default`), container credentials, then instance metadata.
@@ -282,15 +294,15 @@ fn base_source(conn: &Connection, lookup: &Lookup<'_>, profile: &str) -> Result<
             arn,
             session_name: lookup
                 .env("AWS_ROLE_SESSION_NAME")
-                .unwrap_or_else(process_session_name),
+                .unwrap_or_else(crate::sts::default_session_name),
             external_id: None,
             duration_seconds: None,
         };
-        return Ok(lookup.web_identity(
+        return lookup.web_identity(
             token_file.into(),
             role,
             "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".into(),
-        ));
+        );
     }
     if named {
         return from_profile(lookup);
@@ -336,11 +348,11 @@ fn credential_source(
         session_name: conn
             .role_session_name
             .clone()
-            .unwrap_or_else(process_session_name),
+            .unwrap_or_else(crate::sts::default_session_name),
         external_id: conn.external_id.clone(),
         duration_seconds: conn.duration_seconds,
     };
-    Ok(lookup.assume_role(base, role, "role"))
+    lookup.assume_role(base, role, "role")
 }
 
 /// Values from the environment and profile files are checked like the connection's own: a
@@ -609,6 +621,40 @@ mod tests {
             chain("", "", &role, &env_keys).unwrap(),
             "role arn:aws:iam::1:role/etl (base: environment)"
         );
+    }
+
+    #[test]
+    fn a_role_without_a_session_name_is_one_source_per_process() {
+        let config = "[profile base]\naws_access_key_id = A\naws_secret_access_key = b\n\
+            [profile dev]\nrole_arn = arn:aws:iam::1:role/dev\nsource_profile = base\n";
+        let debug = || {
+            let home = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+            std::fs::write(home.path().join(".aws/config"), config).unwrap();
+            let h = home.path().to_str().unwrap().to_string();
+            let r = resolve(
+                &Connection::default(),
+                &env_of(&[("HOME", &h), ("AWS_PROFILE", "dev")]),
+            )
+            .unwrap();
+            let role = Connection {
+                role_arn: Some("arn:aws:iam::1:role/etl".into()),
+                ..Default::default()
+            };
+            let c = resolve(
+                &role,
+                &env_of(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "b")]),
+            )
+            .unwrap();
+            (
+                format!("{:?}", r.credentials),
+                format!("{:?}", c.credentials),
+            )
+        };
+        let first = debug();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(first, debug(), "the same session name, so the same cache");
+        assert!(first.0.contains("s3-connector-"), "{}", first.0);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::connection::Addressing;
 
 /// A parsed endpoint URL: `scheme://host[:port][/base/path]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub(crate) https: bool,
     pub(crate) host: String,

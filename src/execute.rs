@@ -405,9 +405,8 @@ impl Ctx<'_> {
             .code
             .as_deref()
             .is_some_and(crate::classify::credentials_expired)
-            && self.conn.credentials.fixed().is_none()
+            && self.conn.credentials.expired(used)
         {
-            self.conn.credentials.expired(used);
             err.retryable = true;
         }
         err
@@ -420,7 +419,7 @@ impl Ctx<'_> {
         op: &Operation,
         input: &Map<String, Value>,
         opts: &CallOpts,
-    ) -> Result<(HttpRequest, credentials::Credentials), Error> {
+    ) -> Result<(HttpRequest, Arc<credentials::Credentials>), Error> {
         let (region, endpoint) = self.target();
         let body = match &opts.payload {
             Some(p) => p.clone(),

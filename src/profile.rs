@@ -97,13 +97,12 @@ impl Profile<'_> {
     }
 
     fn static_keys(&self) -> Option<Credentials> {
-        Some(Credentials {
-            access_key_id: self.get("aws_access_key_id")?,
-            secret_access_key: Secret::new(self.get("aws_secret_access_key")?),
-            session_token: self.get("aws_session_token").map(Secret::new),
-            source: format!("profile {}", self.name),
-            expiry: None,
-        })
+        Some(Credentials::fixed(
+            &self.get("aws_access_key_id")?,
+            Secret::new(self.get("aws_secret_access_key")?),
+            self.get("aws_session_token").map(Secret::new),
+            &format!("profile {}", self.name),
+        ))
     }
 }
 
@@ -181,11 +180,11 @@ fn role_source(
         duration_seconds,
     };
     if let Some(token_file) = p.get("web_identity_token_file") {
-        return Ok(lookup.web_identity(
+        return lookup.web_identity(
             PathBuf::from(token_file),
             role,
             format!("profile {name}: web identity"),
-        ));
+        );
     }
     let base = if let Some(source_profile) = p.get("source_profile") {
         let static_keys = lookup
@@ -234,7 +233,7 @@ fn role_source(
              web_identity_token_file"
         )));
     };
-    Ok(lookup.assume_role(base, role, &format!("profile {name}: role")))
+    lookup.assume_role(base, role, &format!("profile {name}: role"))
 }
 
 /// IAM Identity Center: `sso_session` (with its `[sso-session]` section) or the legacy keys in

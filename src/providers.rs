@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::connection::Secret;
 use crate::credentials::Credentials;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, Failure};
 use crate::request::{HttpRequest, Payload};
 use crate::sts::{self, Role};
@@ -31,7 +32,7 @@ pub(crate) enum Source {
     WebIdentity {
         token_file: PathBuf,
         role: Role,
-        sts: String,
+        sts: Endpoint,
         label: String,
     },
     /// A profile's `credential_process`, run by the shell; its JSON on stdout.
@@ -59,7 +60,7 @@ pub(crate) enum Source {
     AssumeRole {
         base: Box<Source>,
         role: Role,
-        sts: String,
+        sts: Endpoint,
         region: String,
         label: String,
     },
@@ -78,6 +79,10 @@ pub(crate) struct Sso {
     pub(crate) profile: String,
 }
 
+/// The labels of the sources that have no configuration to name.
+const CONTAINER: &str = "container credentials (ECS / EKS Pod Identity)";
+const IMDS: &str = "EC2 instance metadata (IMDSv2)";
+
 impl Source {
     /// Where the credentials come from, for logs and `check`: never a value.
     pub(crate) fn label(&self) -> String {
@@ -87,8 +92,8 @@ impl Source {
             | Source::Process { label, .. }
             | Source::AssumeRole { label, .. } => label.clone(),
             Source::Sso { sso, .. } => format!("profile {}: SSO", sso.profile),
-            Source::Container { .. } => "container credentials (ECS / EKS Pod Identity)".into(),
-            Source::Imds { .. } => "EC2 instance metadata (IMDSv2)".into(),
+            Source::Container { .. } => CONTAINER.into(),
+            Source::Imds { .. } => IMDS.into(),
         }
     }
 }
@@ -338,14 +343,9 @@ async fn container(
     let (status, body) = call(req, CONTAINER_TIMEOUT)
         .await
         .map_err(|e| unreachable(WHAT, &e))?;
-    let label = Source::Container {
-        url: String::new(),
-        token: None,
-        token_file: None,
-    }
-    .label();
+    let label = CONTAINER;
     match status {
-        200..=299 => Vended::parse(&body, &label, WHAT),
+        200..=299 => Vended::parse(&body, label, WHAT),
         s if s >= 500 || s == 429 => Err(error(
             "CredentialsUnreachable",
             false,
@@ -435,12 +435,8 @@ async fn imds_fetch(base: &str) -> Result<Credentials, Error> {
     if status != 200 {
         return Err(refused(status, "the credentials request"));
     }
-    let label = Source::Imds {
-        endpoint: String::new(),
-        last_resort: None,
-    }
-    .label();
-    Vended::parse(&body, &label, WHAT)
+
+    Vended::parse(&body, IMDS, WHAT)
 }
 
 pub(crate) fn get(url: &str) -> HttpRequest {

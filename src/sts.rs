@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::connection::Secret;
+use crate::connection::{Addressing, Secret};
 use crate::credentials::Credentials;
-use crate::endpoint::encode_query;
+use crate::endpoint::{encode_query, target, Endpoint};
 use crate::request::{HttpRequest, Payload};
 
 /// The role to assume and how: from the connection, or a profile's `role_arn` and its keys.
@@ -25,7 +25,7 @@ pub(crate) struct Role {
 }
 
 /// `AssumeRole`, to be signed with the base credentials (service `sts`).
-pub(crate) fn assume_role(endpoint: &str, role: &Role) -> HttpRequest {
+pub(crate) fn assume_role(endpoint: &Endpoint, role: &Role) -> HttpRequest {
     let mut form = vec![
         ("Action", "AssumeRole".to_string()),
         ("Version", "2011-06-15".into()),
@@ -43,7 +43,7 @@ pub(crate) fn assume_role(endpoint: &str, role: &Role) -> HttpRequest {
 
 /// `AssumeRoleWithWebIdentity`, sent unsigned: the web identity token is the proof.
 pub(crate) fn assume_role_with_web_identity(
-    endpoint: &str,
+    endpoint: &Endpoint,
     role: &Role,
     token: &Secret,
 ) -> HttpRequest {
@@ -60,22 +60,18 @@ pub(crate) fn assume_role_with_web_identity(
     post(endpoint, &form)
 }
 
-fn post(endpoint: &str, form: &[(&str, String)]) -> HttpRequest {
+fn post(endpoint: &Endpoint, form: &[(&str, String)]) -> HttpRequest {
     let body: Vec<String> = form
         .iter()
         .map(|(k, v)| format!("{}={}", encode_query(k), encode_query(v)))
         .collect();
     let body = Bytes::from(body.join("&"));
-    let uri = format!("{}/", endpoint.trim_end_matches('/'));
-    let host = uri
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or(""))
-        .to_string();
+    let t = target(endpoint, Addressing::Path, None, None);
     HttpRequest {
         method: "POST".into(),
-        uri,
+        uri: format!("{}://{}{}", t.scheme, t.authority, t.path),
         headers: vec![
-            ("host".into(), host),
+            ("host".into(), t.authority),
             (
                 "content-type".into(),
                 "application/x-www-form-urlencoded; charset=utf-8".into(),
@@ -128,12 +124,18 @@ pub(crate) fn epoch(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
-/// The session name when none is configured: unique per process and moment, as the SDKs do.
+/// The session name when none is configured: `s3-connector-` and the process's start in
+/// milliseconds, as the SDKs name theirs. One per process, so that every request of a `serve`
+/// with the same role shares one source, and so one cache of its credentials.
 pub(crate) fn default_session_name() -> String {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    format!("s3-connector-{millis}")
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!("s3-connector-{millis}")
+    })
+    .clone()
 }
 
 #[cfg(test)]
@@ -151,7 +153,7 @@ mod tests {
 
     #[test]
     fn assume_role_is_a_form_post() {
-        let r = assume_role("http://127.0.0.1:9", &role());
+        let r = assume_role(&Endpoint::parse("http://127.0.0.1:9").unwrap(), &role());
         assert_eq!(
             (r.method.as_str(), r.uri.as_str()),
             ("POST", "http://127.0.0.1:9/")

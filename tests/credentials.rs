@@ -569,12 +569,11 @@ fn moto_with_iam() -> (Server, Value) {
          iam.put_role_policy(RoleName='Etl', PolicyName='s3', PolicyDocument=allow(['s3:*']))\n\
          iam.create_role(RoleName='Locked', AssumeRolePolicyDocument=trust('someone-else'))\n\
          boto3.client('s3', **kw).create_bucket(Bucket='roles')\n\
-         import urllib.request\n\
-         urllib.request.urlopen(urllib.request.Request('{e}/moto-api/reset-auth', data=b'0', method='POST', headers={{'Content-Type': 'text/plain'}})).read()\n\
          print(json.dumps({{'id': k['AccessKeyId'], 'secret': k['SecretAccessKey']}}))\n",
         e = s.endpoint
     );
     let keys: Value = serde_json::from_str(&python(&setup, &[])).unwrap();
+    moto_free_actions(&s, 0);
     (s, keys)
 }
 
