@@ -289,27 +289,51 @@ pub(crate) async fn write_output_file(
     expected: Option<u64>,
     progress: &Progress,
 ) -> Result<u64, Error> {
-    let tmp = temp_path_for(path);
+    let mut tmp = TempFile::new(temp_path_for(path));
     if let Some(n) = expected {
         progress.set_total(n);
     }
-    let result = async {
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(io_error(path))?;
-        let written = stream_into(&mut file, path, body, idle, progress).await?;
-        file.sync_all().await.map_err(io_error(path))?;
-        check_length(written, expected)?;
-        tokio::fs::rename(&tmp, path)
-            .await
-            .map_err(io_error(path))?;
-        Ok(written)
+    let mut file = tokio::fs::File::create(tmp.path())
+        .await
+        .map_err(io_error(path))?;
+    let written = stream_into(&mut file, path, body, idle, progress).await?;
+    file.sync_all().await.map_err(io_error(path))?;
+    check_length(written, expected)?;
+    tmp.rename_to(path).await.map_err(io_error(path))?;
+    Ok(written)
+}
+
+/// A temporary file that is removed when dropped unless renamed to its final name: a write
+/// that fails, or is cut off by a deadline or a cancel (its future dropped), leaves nothing.
+pub(crate) struct TempFile {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl TempFile {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        TempFile { path, kept: false }
     }
-    .await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
-    result
+
+    /// Renames the file to `to`, after which it is kept.
+    pub(crate) async fn rename_to(&mut self, to: &Path) -> std::io::Result<()> {
+        tokio::fs::rename(&self.path, to).await?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            // Synchronous: a drop cannot wait, and unlinking one name is quick.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Writes a (ranged) reply body into an existing file at `offset`.

@@ -33,6 +33,9 @@ pub(crate) enum Failure {
     Credentials { reachable: bool },
     /// A local file could not be read or written.
     Io,
+    /// The host cancelled the operation, or the process is stopping (`shutdown`: another
+    /// process may run it again).
+    Cancelled { shutdown: bool },
     /// A bug in the connector.
     Internal,
 }
@@ -77,6 +80,8 @@ impl Failure {
             // Nothing reached S3: safe to retry when the credential source was only unreachable.
             Failure::Credentials { reachable } => m(K::Credentials, !reachable, !reachable, false),
             Failure::Io => m(K::Io, false, false, false),
+            // Cut off in flight: a request may have been applied.
+            Failure::Cancelled { shutdown } => m(K::Cancelled, shutdown, false, true),
             Failure::Internal => m(K::Internal, false, false, false),
         }
     }

@@ -17,7 +17,7 @@ pub(crate) const MAX_REQUEST_BYTES: u64 = 256 * 1024 * 1024;
 #[derive(Parser, Debug)]
 #[command(
     name = "s3-connector",
-    version,
+    version = crate::VERSION_LINE,
     about = "AWS S3 action step: JSON request on stdin, JSON result on stdout."
 )]
 struct Cli {
@@ -40,6 +40,27 @@ enum Command {
         /// Print the connection schema.
         #[arg(long)]
         connection: bool,
+    },
+    /// Test a connection: read `{"connection": {...}, "input": {"Bucket": ...}}` from stdin,
+    /// resolve the credentials and make one cheap signed call (`HeadBucket` on the bucket, else
+    /// `ListBuckets` for one). Prints where the credentials came from, region and endpoint, or
+    /// the error. Exit codes as for `run`.
+    Check {
+        #[command(flatten)]
+        logs: LogArgs,
+    },
+    /// Serve the Model Context Protocol on stdin/stdout: every operation is a tool, with its
+    /// input and output schemas. The connection comes from the environment and profile files,
+    /// or from `--connection FILE`.
+    Mcp {
+        /// A JSON file holding the connection object (as in a request envelope).
+        #[arg(long, value_name = "FILE")]
+        connection: Option<std::path::PathBuf>,
+        /// Tool calls executed at once.
+        #[arg(long, default_value_t = crate::serve::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        #[command(flatten)]
+        logs: LogArgs,
     },
     /// Validate a request envelope read from stdin; print the response envelope.
     /// Exit 0 when valid, 2 when not. Nothing is sent.
@@ -64,6 +85,10 @@ enum Command {
         /// Emit `{"id":...,"event":"progress","bytes":N,"total":M}` lines for long transfers.
         #[arg(long)]
         progress: bool,
+        /// After SIGTERM or SIGINT, seconds the requests already running may take to finish
+        /// before they are cancelled (then 5 s more for their cleanup at most).
+        #[arg(long, default_value_t = crate::serve::DEFAULT_DRAIN_SECONDS)]
+        drain_seconds: u64,
         #[command(flatten)]
         logs: LogArgs,
     },
@@ -157,6 +182,22 @@ pub fn main() -> u8 {
             };
             emit(&response)
         }
+        Command::Check { logs } => {
+            init_logs(&logs);
+            let response = match read_stdin() {
+                Ok(text) => runtime().block_on(crate::check::check(&text)),
+                Err(e) => Response::failure(None, e),
+            };
+            emit(&response)
+        }
+        Command::Mcp {
+            connection,
+            concurrency,
+            logs,
+        } => {
+            let json_logs = logs.log_format == LogFormat::Json;
+            long_lived(crate::mcp::serve(connection, concurrency, json_logs))
+        }
         Command::Run { progress, logs } => {
             init_logs(&logs);
             let text = match read_stdin() {
@@ -173,16 +214,29 @@ pub fn main() -> u8 {
         Command::Serve {
             concurrency,
             progress,
+            drain_seconds,
             logs,
         } => {
             init_logs(&logs);
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(crate::serve::serve(concurrency, progress))
+            long_lived(crate::serve::serve(crate::serve::Options {
+                concurrency,
+                progress,
+                drain: std::time::Duration::from_secs(drain_seconds),
+            }))
         }
     }
+}
+
+/// Runs a long-lived mode (`serve`, `mcp`) on a multi-threaded runtime; its exit code.
+fn long_lived(mode: impl std::future::Future<Output = u8>) -> u8 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(mode);
+    // Not waiting for the blocking read of stdin, which a host that signalled may keep open.
+    rt.shutdown_background();
+    code
 }
 
 /// `run`'s request, from its text to its response.
@@ -204,9 +258,19 @@ fn run_request(text: &str, progress: bool) -> Response {
     } else {
         crate::progress::Progress::none()
     };
+    let cancel = crate::cancel::Cancel::new();
     let work = async {
         internal::test_panic(Stage::Execute, &req.operation.name);
-        executor.execute_with_progress(&req, &reporter).await
+        let mut signals = crate::signals::Signals::new();
+        let execute = executor.execute(&req, &reporter, &cancel);
+        tokio::pin!(execute);
+        // SIGTERM or SIGINT (a host's timeout, a person's Ctrl-C): the operation is cancelled
+        // and cleans up after itself (aborts its upload) before the error is printed.
+        tokio::select! {
+            result = &mut execute => return result,
+            () = signals.recv() => cancel.cancel(true),
+        }
+        execute.await
     };
     let result = runtime().block_on(work);
     Response::answer(req.id.clone(), &req.operation.name, result)

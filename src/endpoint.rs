@@ -76,6 +76,16 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint as a URL (`https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:8333`).
+    pub(crate) fn url(&self) -> String {
+        format!(
+            "{}://{}{}",
+            self.scheme(),
+            self.authority(&self.host),
+            self.base_path
+        )
+    }
+
     fn authority(&self, host: &str) -> String {
         match self.port {
             Some(p) if !((self.https && p == 443) || (!self.https && p == 80)) => {

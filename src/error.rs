@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Credentials,
     /// A local file could not be read or written after the request started.
     Io,
+    /// The host cancelled the request, or the process was told to stop before it ended; what
+    /// it started was cleaned up (its multipart upload aborted, its temporary file removed).
+    Cancelled,
     /// A bug in the connector.
     Internal,
 }

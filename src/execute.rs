@@ -12,6 +12,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use crate::body::{self, check_etag, check_length, write_at, write_output_file};
+use crate::cancel::Cancel;
 use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Failure};
@@ -105,6 +106,20 @@ impl Executor {
         req: &Request,
         progress: &Progress,
     ) -> Result<Executed, Error> {
+        self.execute(req, progress, &Cancel::new()).await
+    }
+
+    /// [`Self::execute_with_progress`] that `cancel` can stop: its requests stop, and what it
+    /// started is cleaned up within [`crate::cancel::CLEANUP_BOUND`].
+    pub(crate) async fn execute(
+        &self,
+        req: &Request,
+        progress: &Progress,
+        cancel: &Cancel,
+    ) -> Result<Executed, Error> {
+        if cancel.is_cancelled() {
+            return Err(cancel.error());
+        }
         let conn = credentials::resolve(&req.connection, &credentials::process_env)?;
         tracing::debug!(operation = %req.operation.name, region = %conn.region, endpoint = %conn.endpoint.host, credentials = %conn.credentials.label(), "executing");
         let transport = self.transport(&conn)?;
@@ -118,15 +133,22 @@ impl Executor {
             deadline: conn
                 .overall_timeout
                 .map(|limit| (tokio::time::Instant::now() + limit, limit)),
+            cancel: cancel.clone(),
         };
         let work = ctx.dispatch(req.operation, req.input.clone());
         // Each request stops at the deadline (`call_with`), so that the operation can still
         // clean up after itself; the grace period bounds that cleanup.
-        let out = match conn.overall_timeout {
-            Some(limit) => tokio::time::timeout(limit + CLEANUP_GRACE, work)
-                .await
-                .map_err(|_| ctx.deadline_error())?,
-            None => work.await,
+        let work = async {
+            match conn.overall_timeout {
+                Some(limit) => tokio::time::timeout(limit + CLEANUP_GRACE, work)
+                    .await
+                    .map_err(|_| ctx.deadline_error())?,
+                None => work.await,
+            }
+        };
+        let out = tokio::select! {
+            out = work => out,
+            () = cancel.cleanup_over() => Err(cancel.error()),
         }?;
         progress.finish();
         let region = ctx
@@ -180,6 +202,8 @@ pub(crate) struct Ctx<'a> {
     deadline: Option<(tokio::time::Instant, Duration)>,
     /// Region and endpoint after a redirect; later requests of the operation use them too.
     redirect: Mutex<Option<(String, Endpoint)>>,
+    /// The host's (or the process's) signal to stop; cleanup requests go on regardless.
+    cancel: Cancel,
 }
 
 impl Ctx<'_> {
@@ -195,6 +219,7 @@ impl Ctx<'_> {
             maybe_applied: AtomicU32::default(),
             deadline: self.deadline,
             redirect: Mutex::new(None),
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -270,7 +295,12 @@ impl Ctx<'_> {
                 let delay = retry::Policy::delay(attempt, retry::jitter_unit());
                 tracing::warn!(operation = %op.name, attempt, kind = ?err.kind, code = ?err.code, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "retrying after: {}", err.full_message());
                 let wake = tokio::time::Instant::now() + delay;
-                tokio::time::sleep_until(deadline.map_or(wake, |d| wake.min(d))).await;
+                let wake = deadline.map_or(wake, |d| wake.min(d));
+                // A cancel ends the wait; the next attempt then stops at once.
+                tokio::select! {
+                    () = tokio::time::sleep_until(wake) => {}
+                    () = self.cancel.cancelled(), if !opts.cleanup => {}
+                }
                 continue;
             }
             let mut err = Error {
@@ -284,9 +314,9 @@ impl Ctx<'_> {
         }
     }
 
-    /// One attempt, cut off at `deadline`. The outer error ends the operation (the deadline
-    /// passed); the inner result is the attempt's own. Counts attempts, and those that may
-    /// have been applied though they failed.
+    /// One attempt, cut off at `deadline` or by a cancel (not a cleanup's). The outer error
+    /// ends the operation (the deadline passed, or it was cancelled); the inner result is the
+    /// attempt's own. Counts attempts, and those that may have been applied though they failed.
     async fn attempt_before(
         &self,
         deadline: Option<tokio::time::Instant>,
@@ -294,20 +324,30 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         opts: &CallOpts,
     ) -> Result<Result<Map<String, Value>, Error>, Error> {
+        let cancellable = !opts.cleanup;
+        if cancellable && self.cancel.is_cancelled() {
+            return Err(self.cancel.error());
+        }
         if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
             return Err(self.deadline_error());
         }
         self.attempts.fetch_add(1, Ordering::Relaxed);
-        let result = match deadline {
-            Some(d) => tokio::time::timeout_at(d, self.attempt(op, input, opts))
-                .await
-                .map_err(|_| {
-                    // Cut off in flight: the request may have been applied.
-                    self.maybe_applied.fetch_add(1, Ordering::Relaxed);
-                    self.deadline_error()
-                })?,
-            None => self.attempt(op, input, opts).await,
+        let attempt = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, self.attempt(op, input, opts))
+                    .await
+                    .map_err(|_| self.deadline_error()),
+                None => Ok(self.attempt(op, input, opts).await),
+            }
         };
+        let result = tokio::select! {
+            result = attempt => result,
+            () = self.cancel.cancelled(), if cancellable => Err(self.cancel.error()),
+        }
+        .inspect_err(|_| {
+            // Cut off in flight: the request may have been applied.
+            self.maybe_applied.fetch_add(1, Ordering::Relaxed);
+        })?;
         if result.as_ref().is_err_and(Error::maybe_applied) {
             self.maybe_applied.fetch_add(1, Ordering::Relaxed);
         }

@@ -13,7 +13,29 @@
 // them; everything else is private, and items are `pub(crate)` unless used from outside.
 pub use cli::main;
 
+/// The host contract's version as a literal, for [`PROTOCOL_VERSION`] and the version line.
+macro_rules! protocol_version {
+    () => {
+        "1.1"
+    };
+}
+
+/// This connector's version (`s3-connector --version`, the manifest's `connector_version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The host contract's version (`docs/protocol.md`, "Versions"): the minor number grows with
+/// what is added, the major one only if something a host relies on changes.
+pub const PROTOCOL_VERSION: &str = protocol_version!();
+/// What `s3-connector --version` prints after the name: both versions.
+const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (protocol ",
+    protocol_version!(),
+    ")"
+);
+
 pub mod body;
+mod cancel;
+mod check;
 mod classify;
 mod cli;
 mod connect;
@@ -28,6 +50,8 @@ mod execute;
 mod exists;
 mod internal;
 pub mod manifest;
+mod mcp;
+mod mcp_log;
 mod multipart;
 mod paginate;
 pub mod prepare;
@@ -42,6 +66,7 @@ pub mod response;
 mod retry;
 pub mod schemas;
 mod serve;
+mod signals;
 pub mod signing;
 mod sso;
 mod strict_json;

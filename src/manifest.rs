@@ -56,6 +56,10 @@ pub fn connection_schema() -> &'static Value {
 pub struct Manifest {
     #[serde(rename = "$comment")]
     pub comment: String,
+    /// This connector's version (`Cargo.toml`), which generated this manifest.
+    pub connector_version: String,
+    /// The version of the host contract (`docs/protocol.md`) this connector speaks.
+    pub protocol_version: String,
     pub sources: Sources,
     pub operations: Vec<Operation>,
     /// JSON Schema of the connection object.
@@ -115,6 +119,8 @@ pub struct Operation {
     /// for the body when the caller gave none.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub checksum_required: bool,
+    /// What the operation does to the storage, for hosts that ask before acting.
+    pub hints: Hints,
     pub http: Http,
     /// How the request body is made, when the operation sends one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +171,20 @@ pub struct Pagination {
     pub more: String,
     /// Where the next page starts: each input parameter takes an output field of the last page.
     pub tokens: Vec<PageToken>,
+}
+
+/// What an operation does to what is stored in S3, for hosts that ask before acting (MCP's tool
+/// annotations, a UI's confirmation). Local files an operation writes (`OutputFile`) are not
+/// counted: they are the caller's own choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hints {
+    /// Changes nothing in S3 (it reads, or signs a URL locally without sending anything).
+    pub read_only: bool,
+    /// May replace or remove what is there (an object, a configuration), not only add to it.
+    pub destructive: bool,
+    /// Repeating it with the same input has no further effect on what is stored.
+    pub idempotent: bool,
 }
 
 /// Operations that are more than one plain request, and the code that runs each.

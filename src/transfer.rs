@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use crate::body::temp_path_for;
+use crate::body::{temp_path_for, TempFile};
 use crate::error::{Error, Failure};
 use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
 use crate::manifest::{steps, Location, Operation};
@@ -221,15 +221,16 @@ impl Ctx<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
         );
-        let tmp = temp_path_for(&path);
-        let result = self.download_into(op, &input, &tmp).await;
-        let result = match result {
+        // Removed on any failure, and when the download is cut off mid-way.
+        let mut tmp = TempFile::new(temp_path_for(&path));
+        let result = self.download_into(op, &input, tmp.path()).await;
+        match result {
             Ok((out, total, parts)) => {
-                let len = tokio::fs::metadata(&tmp)
+                let len = tokio::fs::metadata(tmp.path())
                     .await
                     .map_or(u64::MAX, |m| m.len());
                 if len == total {
-                    tokio::fs::rename(&tmp, &path)
+                    tmp.rename_to(&path)
                         .await
                         .map_err(|e| {
                             Error::of(Failure::Io, format!("writing {}", path.display()))
@@ -253,11 +254,7 @@ impl Ctx<'_> {
                 }
             }
             Err(e) => Err(e),
-        };
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&tmp).await;
         }
-        result
     }
 
     /// Downloads into `tmp`; returns the first reply's output, the object size and the parts.

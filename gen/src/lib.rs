@@ -8,6 +8,7 @@
 mod connection_schema;
 pub mod docs_page;
 mod forms;
+mod hints;
 pub mod model;
 pub mod operations_doc;
 pub mod overlay;
@@ -303,6 +304,8 @@ pub fn build_manifest(
     forms::connection(&mut connection).map_err(|e| format!("connection: {e}"))?;
     let mut manifest = Manifest {
         comment: GENERATED_NOTE.to_string(),
+        connector_version: s3_connector::VERSION.to_string(),
+        protocol_version: s3_connector::PROTOCOL_VERSION.to_string(),
         sources: Sources {
             docs: DOCS_PATH.to_string(),
             docs_sha256: hex::encode(hasher.finalize()),
@@ -314,6 +317,7 @@ pub fn build_manifest(
         operations,
         connection,
     };
+    hints::check(&manifest.operations)?;
     forms::finish(&mut manifest, &overlay)?;
     Ok(manifest)
 }
@@ -376,6 +380,7 @@ fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, Str
     if let Some(p) = &pagination {
         check_pagination(&mop.name, p, &parameters, &output)?;
     }
+    let hints = hints::hints(&mop.name, &mop.http.method, None)?;
     Ok(Operation {
         name: mop.name,
         title: mop.title,
@@ -387,6 +392,7 @@ fn model_operation(overlay: &Overlay, mut mop: ModelOp) -> Result<Operation, Str
         aliases: Vec::new(),
         deprecated: mop.deprecated,
         checksum_required: mop.checksum_required,
+        hints,
         http: mop.http,
         request_body: mop.request_body,
         response_body,
@@ -675,6 +681,7 @@ fn build_operation(
         aliases: ov.aliases.clone(),
         deprecated: mop.is_some_and(|m| m.deprecated),
         checksum_required: mop.is_some_and(|m| m.checksum_required),
+        hints: hints::hints(&ov.name, &http.method, ov.runner.as_ref().map(|r| r.is))?,
         http,
         request_body: ov.request_body.or(mop.and_then(|m| m.request_body)),
         response_body,
