@@ -293,8 +293,13 @@ impl Outcome {
 /// `AWS_*` variable but the CA bundle removed, a `HOME` without `.aws`, and instance metadata
 /// off.
 pub(crate) fn run_command() -> Command {
+    isolated("run")
+}
+
+/// `s3-connector SUBCOMMAND`, isolated as [`run_command`] is.
+pub(crate) fn isolated(subcommand: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3-connector"));
-    cmd.arg("run")
+    cmd.arg(subcommand)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
