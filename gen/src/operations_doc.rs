@@ -105,9 +105,24 @@ pub fn render(
         } else {
             format!("?{}", query.join("&"))
         };
+        let h = op.hints;
+        let hints = [
+            (h.read_only, "read-only"),
+            (h.destructive, "destructive"),
+            (h.idempotent, "idempotent"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>();
+        let hints = if hints.is_empty() {
+            "adds, not repeatable".to_string()
+        } else {
+            hints.join(", ")
+        };
         let _ = writeln!(
             s,
-            "`{} {}{}` · [AWS reference]({})\n",
+            "`{} {}{}` · [AWS reference]({}) · Hints: {hints}\n",
             op.http.method, op.http.path, q, op.reference
         );
         if op.origin == Origin::Overlay {
