@@ -162,8 +162,10 @@ impl Server {
             "tools/list" => list_tools(&params),
             "logging/setLevel" => set_level(&params),
             "tools/call" => {
+                // Registered before the task starts, so that a cancel right behind it finds it.
+                let cancel = self.calls.add(&id);
                 let server = self.clone();
-                tasks.spawn(async move { server.call(id, params).await });
+                tasks.spawn(async move { server.call(id, params, cancel).await });
                 return;
             }
             _ => Err((METHOD_NOT_FOUND, format!("method not found: {method}"))),
@@ -186,16 +188,16 @@ impl Server {
     }
 
     /// A `tools/call`: answered when it ends, unless the client cancelled it.
-    async fn call(&self, id: Value, params: Value) {
+    async fn call(&self, id: Value, params: Value, cancel: Cancel) {
         let name = params
             .get("name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let Some(op) = Manifest::embedded().operation(name) else {
+            self.calls.remove(&id);
             return self.error(&id, INVALID_PARAMS, &format!("unknown tool: {name:?}"));
         };
         let token = params.pointer("/_meta/progressToken").cloned();
-        let cancel = self.calls.add(&id);
         let response = self.run(op, &params, token, &cancel).await;
         self.calls.remove(&id);
         if cancel.is_cancelled() {

@@ -142,14 +142,7 @@ fn check(request: &Value, home: Option<&Path>) -> (i32, Value, String) {
     if let Some(home) = home {
         cmd.env("HOME", home);
     }
-    let mut child = cmd.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_output(cmd, request);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one envelope line: {stdout}");
     (
