@@ -20,7 +20,8 @@ SMALL_MAX_RATIO = 0.7  # small-op process time vs s5cmd
 BATCH_MIN_RATIO = 2.0  # serve throughput vs s5cmd batch
 LARGE_MIN_RATIO = 1.0  # large-object throughput vs s5cmd
 LARGE_MAX_RSS_MIB = 32
-REQUEST_MAX_US = 30
+REQUEST_MAX_US = 10
+CPU_PER_GIB_MAX_RATIO = 0.5  # client CPU per GiB moved vs s5cmd's, uploads and downloads
 LISTING_MAX_MS = 1
 
 
@@ -174,8 +175,8 @@ def render(res):
       "downloads read the same object (the connector's multipart upload) into a new file; every "
       "downloaded copy was compared with `cmp` and was identical. MB/s is 10^6 bytes per second.")
     w("")
-    w("| direction | client | wall: median (all runs) | MB/s | peak RSS | client CPU | server CPU | throughput vs s5cmd |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    w("| direction | client | wall: median (all runs) | MB/s | peak RSS | client CPU | client CPU per GiB | CPU vs s5cmd | server CPU | throughput vs s5cmd |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     large_names = {
         "connector-upload_file": "connector `upload_file` (multipart)",
         "connector-put_object": "connector `put_object` BodyFile (one stream)",
@@ -187,6 +188,7 @@ def render(res):
     L = {}
     for d, dname in [("up", "upload"), ("down", "download")]:
         ref = large(f"large-{d}-s5cmd")["wall"]
+        ref_cpu = large(f"large-{d}-s5cmd")["cpu"]
         for who in ["connector-upload_file", "connector-put_object", "connector-download_file",
                     "connector-get_object", "s5cmd", "rclone"]:
             r = large(f"large-{d}-{who}")
@@ -196,6 +198,7 @@ def render(res):
             walls = ", ".join(f"{x:.1f}" for x in r["walls"])
             w(f"| {dname} | {large_names[who]} | {r['wall']:.2f} s ({walls}) | "
               f"{size / r['wall'] / 1e6:.0f} | {r['rss'] / 1024:.1f} MiB | {r['cpu']:.2f} s | "
+              f"{r['cpu'] / (size / 2**30):.2f} s | {r['cpu'] / ref_cpu:.2f}x | "
               f"{r['server']:.2f} s | {ref / r['wall']:.2f}x |")
     w("")
 
@@ -247,6 +250,16 @@ def render(res):
             w(f"| {label} | {ip[k] / 1e6:.2f} ms | {ip['min:' + k] / 1e6:.2f} ms | {ip['wall:' + k] / 1e6:.2f} ms |")
     w("")
 
+    # 5. The fault run.
+    faults = fault_summary(res)
+    if faults:
+        w("### 5. Fault injection, checksums on (`tests/faults.rs` `mixed_operations_under_faults`)")
+        w("")
+        w("Its own SeaweedFS behind the fault proxy (docs/reliability.md); the run's last lines:")
+        w("")
+        w(f"> {faults['line']}")
+        w("")
+
     # Targets.
     small_ratio = small["connector"]["median"] / base
     batch_ratio = s5_best["wall"] / b[serve_best_key]["wall"]
@@ -267,9 +280,32 @@ def render(res):
     w(f"| large upload ≥ {LARGE_MIN_RATIO:.1f}x s5cmd's throughput | {up:.2f}x (`upload_file`) | {yes(up >= LARGE_MIN_RATIO)} |")
     w(f"| large download ≥ {LARGE_MIN_RATIO:.1f}x s5cmd's throughput | {down:.2f}x (`download_file`) | {yes(down >= LARGE_MIN_RATIO)} |")
     w(f"| peak RSS ≤ {LARGE_MAX_RSS_MIB} MiB at {size // 2**20} MiB | {rss:.1f} MiB (largest of the four connector transfers) | {yes(rss <= LARGE_MAX_RSS_MIB)} |")
+    for d, dname, who in [("up", "upload", "upload_file"), ("down", "download", "download_file")]:
+        ratio = L[f"{d}-connector-{who}"]["cpu"] / L[f"{d}-s5cmd"]["cpu"]
+        w(f"| client CPU per GiB {dname}ed ≤ {CPU_PER_GIB_MAX_RATIO}x s5cmd's | {ratio:.2f}x (`{who}`: "
+          f"{L[f'{d}-connector-{who}']['cpu'] / (size / 2**30):.2f} vs {L[f'{d}-s5cmd']['cpu'] / (size / 2**30):.2f} s) | "
+          f"{yes(ratio <= CPU_PER_GIB_MAX_RATIO)} |")
     w(f"| ≤ {REQUEST_MAX_US} µs CPU per request validated, built and signed | {req_us:.1f} µs | {yes(req_us <= REQUEST_MAX_US)} |")
     w(f"| ≤ {LISTING_MAX_MS} ms per 1,000-key listing | {lst_ms:.2f} ms | {yes(lst_ms <= LISTING_MAX_MS)} |")
+    if faults:
+        clean = faults["corrupt"] == 0 and faults["left"] == 0
+        w(f"| fault run with checksums on: 0 corrupt, 0 orphaned uploads | {faults['corrupt']} corrupt or missing, "
+          f"{faults['left']} unfinished uploads | {yes(clean)} |")
     return "\n".join(lines)
+
+
+def fault_summary(res):
+    """The fault run's `verified:` line and its two counts, when the run was made."""
+    import re
+    try:
+        with open(os.path.join(res, "faults.txt")) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return None
+    m = re.search(r"^(verified: .*corrupt/missing: (\d+); unfinished multipart uploads left: (\d+).*)$", text, re.M)
+    if not m:
+        return None
+    return {"line": m.group(1), "corrupt": int(m.group(2)), "left": int(m.group(3))}
 
 
 def main():

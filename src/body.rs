@@ -2,20 +2,16 @@
 //! (Content-MD5, the `ETag` of a streamed file, reply lengths), and writing reply bodies to files
 //! through a temporary name.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use tokio::io::AsyncWriteExt;
 
 use crate::classify::BAD_DIGEST;
 use crate::error::{Error, Failure};
 use crate::manifest::{Encoding, Operation};
-use crate::progress::Progress;
 use crate::request::{HttpRequest, Payload};
-use crate::transport;
 
 pub(crate) fn check_length(got: u64, expected: Option<u64>) -> Result<(), Error> {
     match expected {
@@ -48,7 +44,7 @@ pub(crate) fn with_required_md5(request: &mut HttpRequest) {
 }
 
 /// Integrity of in-memory bodies: a caller-given Content-MD5 must match the body (checked
-/// before sending), and when none is given one is computed, unless checksums are turned off.
+/// before sending), and when none is given one is computed when `enabled` (MD5 integrity).
 /// File bodies are not read twice for it: they are checked by length and streamed once.
 pub(crate) fn with_content_md5<'i>(
     op: &Operation,
@@ -65,19 +61,22 @@ pub(crate) fn with_content_md5<'i>(
     {
         return Ok(std::borrow::Cow::Borrowed(input));
     }
+    let given = input.get("Content-MD5").and_then(Value::as_str);
+    if given.is_none() && !enabled {
+        return Ok(std::borrow::Cow::Borrowed(input));
+    }
     let actual = base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes));
-    match input.get("Content-MD5").and_then(Value::as_str) {
+    match given {
         Some(given) if given != actual => Err(Error::invalid_at(
             "/input/Content-MD5",
             "does not match the body (base64 MD5 of the bytes to send)",
         )),
         Some(_) => Ok(std::borrow::Cow::Borrowed(input)),
-        None if enabled => {
+        None => {
             let mut with = without_body_sources(op, input);
             with.insert("Content-MD5".into(), Value::String(actual));
             Ok(std::borrow::Cow::Owned(with))
         }
-        None => Ok(std::borrow::Cow::Borrowed(input)),
     }
 }
 
@@ -242,123 +241,6 @@ pub fn input_payload_blocking(
     }
 }
 
-/// A temporary name next to `path`, for writing before an atomic rename.
-pub(crate) fn temp_path_for(path: &Path) -> PathBuf {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map_or_else(|| "download".into(), |n| n.to_string_lossy().into_owned());
-    dir.join(format!(
-        ".{name}.s3c-{}-{}.part",
-        std::process::id(),
-        next_tmp_id()
-    ))
-}
-
-fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |e| Error::of(Failure::Io, format!("writing {}", path.display())).caused_by(e)
-}
-
-/// Copies a reply body into `file`, chunk by chunk; returns the bytes written.
-async fn stream_into(
-    file: &mut tokio::fs::File,
-    path: &Path,
-    body: &mut hyper::body::Incoming,
-    idle: Duration,
-    progress: &Progress,
-) -> Result<u64, Error> {
-    let mut written = 0u64;
-    while let Some(chunk) = transport::next_chunk(body, idle).await? {
-        file.write_all(&chunk).await.map_err(io_error(path))?;
-        written += chunk.len() as u64;
-        progress.add(chunk.len() as u64);
-    }
-    file.flush().await.map_err(io_error(path))?;
-    Ok(written)
-}
-
-/// Streams a reply body to `path` through a temporary file in the same directory, renamed only
-/// when complete and of the announced length; on any failure the temporary file is removed.
-pub(crate) async fn write_output_file(
-    path: &Path,
-    body: &mut hyper::body::Incoming,
-    idle: Duration,
-    expected: Option<u64>,
-    progress: &Progress,
-) -> Result<u64, Error> {
-    let mut tmp = TempFile::new(temp_path_for(path));
-    if let Some(n) = expected {
-        progress.set_total(n);
-    }
-    let mut file = tokio::fs::File::create(tmp.path())
-        .await
-        .map_err(io_error(path))?;
-    let written = stream_into(&mut file, path, body, idle, progress).await?;
-    file.sync_all().await.map_err(io_error(path))?;
-    check_length(written, expected)?;
-    tmp.rename_to(path).await.map_err(io_error(path))?;
-    Ok(written)
-}
-
-/// A temporary file that is removed when dropped unless renamed to its final name: a write
-/// that fails, or is cut off by a deadline or a cancel (its future dropped), leaves nothing.
-pub(crate) struct TempFile {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl TempFile {
-    pub(crate) fn new(path: PathBuf) -> Self {
-        TempFile { path, kept: false }
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Renames the file to `to`, after which it is kept.
-    pub(crate) async fn rename_to(&mut self, to: &Path) -> std::io::Result<()> {
-        tokio::fs::rename(&self.path, to).await?;
-        self.kept = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.kept {
-            // Synchronous: a drop cannot wait, and unlinking one name is quick.
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Writes a (ranged) reply body into an existing file at `offset`.
-pub(crate) async fn write_at(
-    path: &Path,
-    offset: u64,
-    body: &mut hyper::body::Incoming,
-    idle: Duration,
-    expected: Option<u64>,
-    progress: &Progress,
-) -> Result<u64, Error> {
-    use tokio::io::AsyncSeekExt;
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .await
-        .map_err(io_error(path))?;
-    file.seek(std::io::SeekFrom::Start(offset))
-        .await
-        .map_err(io_error(path))?;
-    let written = stream_into(&mut file, path, body, idle, progress).await?;
-    check_length(written, expected)?;
-    Ok(written)
-}
-
 /// An uploaded file's `ETag` must be the MD5 of the bytes streamed, when S3 computes it so (not
 /// for SSE-KMS or SSE-C objects, `API_Object` ETag): catches corruption between disk and S3.
 pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<(), Error> {
@@ -386,12 +268,6 @@ pub(crate) fn check_etag(headers: &http::HeaderMap, md5: &[u8; 16]) -> Result<()
         });
     }
     Ok(())
-}
-
-fn next_tmp_id() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -172,12 +172,43 @@ pub struct Connection {
     #[cfg_attr(feature = "schema", schemars(title = "Maximum attempts", range(min = 1, max = 10), extend("default" = 3)))]
     pub(crate) max_attempts: Option<u32>,
 
-    /// Send Content-MD5 with in-memory bodies when none is given, so S3 refuses a corrupted
-    /// upload, and compare a streamed file's MD5 with the ETag S3 returns. Turn off for
-    /// S3-compatible services that reject Content-MD5, or to save the MD5's CPU on large files.
+    /// Check the integrity of what is uploaded and downloaded (see Checksum algorithm). Turn
+    /// off only for S3-compatible services that reject every kind of checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(title = "Integrity checksums", extend("default" = true)))]
     pub(crate) checksums: Option<bool>,
+
+    /// How integrity is checked while checksums are on. A CRC (CRC64NVME by default) travels
+    /// with each upload, in a header or after the streamed bytes, and S3 refuses the upload if
+    /// the bytes it received differ; downloads compare the bytes with the CRC S3 stored. MD5
+    /// keeps the older checks (Content-MD5 on in-memory bodies, a streamed file's MD5 against
+    /// its ETag) for S3-compatible services that reject CRC checksums.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(title = "Checksum algorithm"))]
+    pub(crate) checksum_algorithm: Option<ChecksumAlgorithm>,
+}
+
+/// The checksum uploads carry and downloads verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub enum ChecksumAlgorithm {
+    /// CRC64NVME: S3's default, 64 bits, the fastest to compute.
+    #[default]
+    #[serde(rename = "CRC64NVME")]
+    #[cfg_attr(feature = "schema", schemars(title = "CRC64NVME"))]
+    Crc64Nvme,
+    /// CRC32C (Castagnoli).
+    #[serde(rename = "CRC32C")]
+    #[cfg_attr(feature = "schema", schemars(title = "CRC32C"))]
+    Crc32c,
+    /// CRC32 (the zlib CRC).
+    #[serde(rename = "CRC32")]
+    #[cfg_attr(feature = "schema", schemars(title = "CRC32"))]
+    Crc32,
+    /// Content-MD5 and the ETag, for services that take no CRC checksum.
+    #[serde(rename = "MD5")]
+    #[cfg_attr(feature = "schema", schemars(title = "MD5 (Content-MD5 and ETag)"))]
+    Md5,
 }
 
 impl fmt::Debug for Connection {

@@ -31,7 +31,7 @@ pub struct Resolved {
     pub(crate) read_timeout: Duration,
     pub(crate) overall_timeout: Option<Duration>,
     pub(crate) retry: crate::retry::Policy,
-    pub checksums: bool,
+    pub checksums: crate::checksum::Integrity,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -443,7 +443,10 @@ pub fn resolve(conn: &Connection, env: &dyn Fn(&str) -> Option<String>) -> Resul
                 .max_attempts
                 .unwrap_or(crate::retry::DEFAULT_MAX_ATTEMPTS),
         },
-        checksums: conn.checksums.unwrap_or(true),
+        checksums: crate::checksum::Integrity::of(
+            conn.checksums.unwrap_or(true),
+            conn.checksum_algorithm.unwrap_or_default(),
+        ),
     })
 }
 

@@ -11,8 +11,9 @@ use std::time::{Duration, SystemTime};
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
-use crate::body::{self, check_etag, check_length, write_at, write_output_file};
+use crate::body::{self, check_etag, check_length};
 use crate::cancel::Cancel;
+use crate::checksum::{Integrity, Ranges, Running, Stored};
 use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Failure};
@@ -20,6 +21,7 @@ use crate::manifest::{steps, Operation, ResponseBody, Runner};
 use crate::prepare::prepare;
 use crate::progress::Progress;
 use crate::request::{Destination, HttpRequest, Payload};
+use crate::sink::{self, write_at, write_output_file};
 use crate::transport::{self, Sent, Transport};
 use crate::validate::Request;
 use crate::{quirks, response, retry, signing, xml, xml_stream};
@@ -66,8 +68,13 @@ pub(crate) enum Sink {
     /// `OutputFile` from the input, else inline.
     #[default]
     Default,
-    /// Into an existing file at an offset (one range of a parallel download).
-    At { path: PathBuf, offset: u64 },
+    /// Into an existing file at an offset (one range of a parallel download), with the
+    /// range's CRC recorded when the download will check the whole object's.
+    At {
+        path: PathBuf,
+        offset: u64,
+        crcs: Option<Arc<Ranges>>,
+    },
 }
 
 /// A successful operation's output, and the region that served it when S3 redirected there.
@@ -487,7 +494,7 @@ impl Ctx<'_> {
         progress: &Progress,
     ) -> Result<Map<String, Value>, Error> {
         let idle = self.conn.read_timeout;
-        let (parts, mut body) = sent.response.into_parts();
+        let (mut parts, mut body) = sent.response.into_parts();
         tracing::debug!(status = parts.status.as_u16(), "reply");
         if !parts.status.is_success() {
             let bytes = transport::read_all(&mut body, idle, 1024 * 1024)
@@ -502,6 +509,9 @@ impl Ctx<'_> {
         if let Some(md5) = sent.file_md5 {
             check_etag(&parts.headers, &md5)?;
         }
+        if let Some(crc) = sent.file_crc {
+            uploaded_crc(&mut parts.headers, crc)?;
+        }
         let mut out = response::headers_output(&op.output, &parts.headers);
         let length = parts
             .headers
@@ -515,11 +525,16 @@ impl Ctx<'_> {
             }
             ResponseBody::Payload => {
                 let sink = match (&opts.sink, input.get("OutputFile").and_then(Value::as_str)) {
-                    (Sink::At { path, offset }, _) => BytesTo::At(path, *offset),
+                    (Sink::At { path, offset, crcs }, _) => BytesTo::At(path, *offset, crcs),
                     (Sink::Default, Some(path)) => BytesTo::File(Path::new(path)),
                     (Sink::Default, None) => BytesTo::Inline,
                 };
-                out.extend(self.read_object(sink, &mut body, length, progress).await?);
+                let check = self.stored_checksum(&parts);
+                let reply = Reply {
+                    length,
+                    check: check.as_ref(),
+                };
+                out.extend(self.read_object(sink, &mut body, reply, progress).await?);
             }
             ResponseBody::Text => {
                 let bytes = transport::read_all(&mut body, idle, MAX_XML_REPLY).await?;
@@ -530,24 +545,56 @@ impl Ctx<'_> {
         Ok(out)
     }
 
+    /// The checksum to compare a whole object's bytes with: the one S3 stored, sent with a
+    /// whole-object reply (not a range or a part, whose bytes are not what it covers).
+    fn stored_checksum(&self, parts: &http::response::Parts) -> Option<Stored> {
+        if self.conn.checksums == Integrity::Off
+            || parts.status != http::StatusCode::OK
+            || parts.headers.contains_key("content-range")
+        {
+            return None;
+        }
+        Stored::from_headers(&parts.headers)
+    }
+
     /// The object's bytes, into a file (at an offset, or whole through a temporary name) or
-    /// inline as `Body` (UTF-8) or `BodyBase64`.
+    /// inline as `Body` (UTF-8) or `BodyBase64`, checked against `reply.check` when given.
     async fn read_object(
         &self,
         sink: BytesTo<'_>,
         body: &mut hyper::body::Incoming,
-        length: Option<u64>,
+        reply: Reply<'_>,
         progress: &Progress,
     ) -> Result<Map<String, Value>, Error> {
         let idle = self.conn.read_timeout;
+        let length = reply.length;
         let mut out = Map::new();
+        let mut crc = reply.check.map(|c| Running::new(c.algorithm));
         match sink {
-            BytesTo::At(path, offset) => {
-                let written = write_at(path, offset, body, idle, length, progress).await?;
+            BytesTo::At(path, offset, crcs) => {
+                let mut range = crcs.as_ref().map(|r| Running::new(r.algorithm));
+                let to = sink::Into {
+                    idle,
+                    expected: length,
+                    progress,
+                    crc: range.as_mut(),
+                    check: None,
+                };
+                let written = write_at(path, offset, body, to).await?;
+                if let (Some(crcs), Some(range)) = (crcs, range) {
+                    crcs.record(offset, range.value(), written);
+                }
                 out.insert("ContentLength".into(), json!(written));
             }
             BytesTo::File(path) => {
-                let written = write_output_file(path, body, idle, length, progress).await?;
+                let to = sink::Into {
+                    idle,
+                    expected: length,
+                    progress,
+                    crc: crc.as_mut(),
+                    check: reply.check,
+                };
+                let written = write_output_file(path, body, to).await?;
                 out.insert("OutputFile".into(), json!(path));
                 out.insert("ContentLength".into(), json!(written));
             }
@@ -560,6 +607,10 @@ impl Ctx<'_> {
                 }
                 let bytes = transport::read_all(body, idle, MAX_INLINE_BODY).await?;
                 check_length(bytes.len() as u64, length)?;
+                if let (Some(stored), Some(crc)) = (reply.check, crc.as_mut()) {
+                    crc.update(&bytes);
+                    stored.verify(crc.value(), bytes.len() as u64)?;
+                }
                 let (name, text) = match String::from_utf8(bytes) {
                     Ok(text) => ("Body", text),
                     Err(e) => (
@@ -590,10 +641,47 @@ impl Ctx<'_> {
     }
 }
 
+/// What the reply's head says about its body.
+struct Reply<'a> {
+    /// `Content-Length`.
+    length: Option<u64>,
+    /// The stored checksum the bytes must have.
+    check: Option<&'a Stored>,
+}
+
+/// The CRC S3 returns for an upload whose body carried one in a trailer must be the CRC of the
+/// bytes sent (a server that stores what it received without checking the trailer still
+/// answers what it computed); when S3 returns none, the output says what was sent.
+fn uploaded_crc(
+    headers: &mut http::HeaderMap,
+    (algorithm, crc): (crate::checksum::Algorithm, u64),
+) -> Result<(), Error> {
+    let sent = algorithm.encode(crc);
+    match headers.get(algorithm.header()).and_then(|v| v.to_str().ok()) {
+        Some(stored) if stored != sent => Err(Error {
+            code: Some(crate::classify::BAD_DIGEST.into()),
+            ..Error::of(
+                Failure::Corrupt,
+                format!(
+                    "upload corrupted in transit: S3 stored {} {stored}, the file's bytes have {sent}",
+                    algorithm.name()
+                ),
+            )
+        }),
+        Some(_) => Ok(()),
+        None => {
+            if let Ok(v) = http::HeaderValue::from_str(&sent) {
+                headers.insert(algorithm.header(), v);
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Where a downloaded object's bytes go.
 enum BytesTo<'a> {
     /// Into an existing file at an offset (one range of a parallel download).
-    At(&'a Path, u64),
+    At(&'a Path, u64, &'a Option<Arc<Ranges>>),
     /// A whole file, written through a temporary name.
     File(&'a Path),
     /// Returned in the output.

@@ -36,6 +36,7 @@ const VERSION_LINE: &str = concat!(
 pub mod body;
 mod cancel;
 mod check;
+pub mod checksum;
 mod classify;
 mod cli;
 mod connect;
@@ -68,6 +69,7 @@ pub mod schemas;
 mod serve;
 mod signals;
 pub mod signing;
+mod sink;
 mod sso;
 mod strict_json;
 mod sts;

@@ -160,7 +160,16 @@ impl Ctx<'_> {
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|p| json!({"PartNumber": p["PartNumber"], "ETag": p["ETag"]}))
+            .map(|p| {
+                // The part's CRC, which an upload created with a checksum algorithm needs.
+                let mut part = json!({"PartNumber": p["PartNumber"], "ETag": p["ETag"]});
+                for m in ["ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME"] {
+                    if let Some(v) = p.get(m) {
+                        part[m] = v.clone();
+                    }
+                }
+                part
+            })
             .collect())
     }
 }

@@ -12,6 +12,7 @@ use aws_smithy_types::date_time::Format;
 use aws_smithy_types::DateTime;
 use serde_json::{json, Map, Value};
 
+use crate::checksum::Integrity;
 use crate::credentials::{Credentials, Resolved};
 use crate::error::{Error, Failure};
 use crate::manifest::Operation;
@@ -39,7 +40,7 @@ pub fn presign(
         addressing: conn.addressing,
         region: &conn.region,
     };
-    let mut req = prepare(op, input, &dest, false, Payload::Empty)?;
+    let mut req = prepare(op, input, &dest, Integrity::Off, Payload::Empty)?;
     req.headers.retain(|(name, _)| name != "content-length");
     let signed = signing::presign(
         &mut req,

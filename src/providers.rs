@@ -458,7 +458,12 @@ pub(crate) async fn call(req: HttpRequest, limit: Duration) -> Result<(u16, Byte
     let transport = transport(https)?;
     let work = async {
         let sent = transport
-            .send(req, limit, &crate::progress::Progress::none(), false)
+            .send(
+                req,
+                limit,
+                &crate::progress::Progress::none(),
+                crate::checksum::Integrity::Off,
+            )
             .await?;
         let (parts, mut body) = sent.response.into_parts();
         let bytes = crate::transport::read_all(&mut body, limit, 1024 * 1024).await?;

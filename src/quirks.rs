@@ -89,8 +89,9 @@ fn xml_escape(s: &str) -> String {
 ///   the bucket is created in US East (N. Virginia)"; S3 refuses `us-east-1` as a constraint).
 ///   `create_bucket_in_region`'s `Region` must equal the connection's region, as the docs page says:
 ///   the request is signed for the connection's region, so another would be refused by S3.
-/// - `CompleteMultipartUpload`: `<CompleteMultipartUpload><Part><PartNumber/><ETag/></Part>...`
-///   (`API_CompleteMultipartUpload`), from `Parts`.
+/// - `CompleteMultipartUpload`: `<CompleteMultipartUpload><Part><PartNumber/><ETag/>` and the
+///   part's CRC when given (`<ChecksumCRC64NVME/>`) `</Part>...` (`API_CompleteMultipartUpload`,
+///   `API_CompletedPart`), from `Parts`.
 pub(crate) fn xml_body(
     op: &Operation,
     input: &Map<String, Value>,
@@ -140,9 +141,15 @@ pub(crate) fn xml_body(
                     .unwrap_or_default();
                 let etag = p.get("ETag").and_then(Value::as_str).unwrap_or_default();
                 xml.push_str(&format!(
-                    "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+                    "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag>",
                     xml_escape(etag)
                 ));
+                for m in PART_CHECKSUMS {
+                    if let Some(v) = p.get(m).and_then(Value::as_str) {
+                        xml.push_str(&format!("<{m}>{}</{m}>", xml_escape(v)));
+                    }
+                }
+                xml.push_str("</Part>");
             }
             xml.push_str("</CompleteMultipartUpload>");
             Ok(Some(Payload::Bytes(Bytes::from(xml))))
@@ -150,6 +157,10 @@ pub(crate) fn xml_body(
         _ => Ok(None),
     }
 }
+
+/// The part checksums a completion passes on (`API_CompletedPart`): the CRCs the connector
+/// computes and combines.
+const PART_CHECKSUMS: [&str; 3] = ["ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME"];
 
 /// The XML document of the operation's `Encoding::Xml` parameter (`xml_write.rs`), or no body
 /// when it is not given (as botocore sends none).

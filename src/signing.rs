@@ -36,10 +36,18 @@ pub fn sign(
     region: &str,
     time: SystemTime,
 ) -> Result<(), Error> {
-    let body = match &req.payload {
-        Payload::Empty => SignableBody::Bytes(&[]),
-        Payload::Bytes(b) => SignableBody::Bytes(b),
-        Payload::File { .. } => SignableBody::UnsignedPayload,
+    // A hash set when the request was prepared (`STREAMING-UNSIGNED-PAYLOAD-TRAILER` for an
+    // `aws-chunked` body) is signed as it is; aws-sigv4 adds the header back.
+    let preset = req
+        .headers
+        .iter()
+        .position(|(n, _)| n == "x-amz-content-sha256")
+        .map(|i| req.headers.remove(i).1);
+    let body = match (&preset, &req.payload) {
+        (Some(hash), _) => SignableBody::Precomputed(hash.clone()),
+        (None, Payload::Empty) => SignableBody::Bytes(&[]),
+        (None, Payload::Bytes(b)) => SignableBody::Bytes(b),
+        (None, Payload::File { .. }) => SignableBody::UnsignedPayload,
     };
     let (headers, _params) = instructions(req, body, creds, (region, "s3"), time, s3_settings())?;
     req.headers.extend(headers);

@@ -9,15 +9,17 @@
 //! Memory stays bounded by the stream buffers: part size × concurrency is never held in memory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use crate::body::{temp_path_for, TempFile};
+use crate::checksum::{Algorithm, Ranges, Stored};
 use crate::error::{Error, Failure};
 use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
 use crate::manifest::{steps, Location, Operation};
 use crate::request::Payload;
+use crate::sink::{temp_path_for, TempFile};
 
 pub(crate) const MIB: u64 = 1024 * 1024;
 /// S3's part limits (`API_UploadPart`, `API_UploadPartCopy`): at least 5 MiB but the last, at most
@@ -96,7 +98,12 @@ impl Ctx<'_> {
             let out = self.call(steps().put_object, &put).await?;
             return Ok(summary(&out, size, 1));
         }
-        let create = for_operation(steps().create_multipart_upload, &input);
+        let mut create = for_operation(steps().create_multipart_upload, &input);
+        if let Some(algorithm) = self.conn.checksums.crc() {
+            // Each part carries its CRC; the completion the whole object's, from theirs.
+            create.insert("x-amz-checksum-algorithm".into(), json!(algorithm.name()));
+            create.insert("x-amz-checksum-type".into(), json!("FULL_OBJECT"));
+        }
         self.within_upload(create, &input, async |upload_id| {
             self.upload_parts_and_complete(&input, &path, size, &plan, &upload_id)
                 .await
@@ -136,19 +143,50 @@ impl Ctx<'_> {
         &self,
         input: &Map<String, Value>,
         upload_id: &str,
-        mut parts: Vec<(u64, Value)>,
+        parts: Vec<(u64, Value)>,
         size: u64,
     ) -> Result<Map<String, Value>, Error> {
-        parts.sort_by_key(|(n, _)| *n);
+        let parts = parts
+            .into_iter()
+            .map(|(n, e)| Part {
+                number: n,
+                etag: e,
+                crc: None,
+            })
+            .collect();
+        self.complete_parts(input, upload_id, parts, size).await
+    }
+
+    /// Completes the upload with `parts`, in order, of `size` bytes in all; with the parts'
+    /// CRCs, as a `FULL_OBJECT` checksum of the whole object made from them.
+    async fn complete_parts(
+        &self,
+        input: &Map<String, Value>,
+        upload_id: &str,
+        mut parts: Vec<Part>,
+        size: u64,
+    ) -> Result<Map<String, Value>, Error> {
+        parts.sort_by_key(|p| p.number);
         let mut complete = for_operation(steps().complete_multipart_upload, input);
         complete.insert("uploadId".into(), json!(upload_id));
-        complete.insert(
-            "Parts".into(),
-            parts
-                .into_iter()
-                .map(|(n, e)| json!({"PartNumber": n, "ETag": e}))
-                .collect(),
-        );
+        let mut whole: Option<(Algorithm, u64)> = None;
+        let mut listed = Vec::with_capacity(parts.len());
+        for p in &parts {
+            let mut entry = json!({"PartNumber": p.number, "ETag": p.etag});
+            if let Some((algorithm, crc, len)) = p.crc {
+                entry[algorithm.member()] = json!(algorithm.encode(crc));
+                whole = Some(match whole {
+                    None => (algorithm, crc),
+                    Some((a, w)) => (a, a.combine(w, crc, len)),
+                });
+            }
+            listed.push(entry);
+        }
+        complete.insert("Parts".into(), Value::Array(listed));
+        if let Some((algorithm, crc)) = whole.filter(|_| parts.iter().all(|p| p.crc.is_some())) {
+            complete.insert(algorithm.header().into(), json!(algorithm.encode(crc)));
+            complete.insert("x-amz-checksum-type".into(), json!("FULL_OBJECT"));
+        }
         self.complete_upload(complete, Some(size)).await
     }
 
@@ -182,7 +220,7 @@ impl Ctx<'_> {
         let mut part_input = for_operation(steps().upload_part, input);
         part_input.insert("uploadId".into(), json!(upload_id));
         let upload = steps().upload_part;
-        let parts: Vec<(u64, Value)> = futures_util::stream::iter(0..count)
+        let parts: Vec<Part> = futures_util::stream::iter(0..count)
             .map(|i| {
                 let mut pi = part_input.clone();
                 pi.insert("partNumber".into(), json!(i + 1));
@@ -197,16 +235,20 @@ impl Ctx<'_> {
                     repeat_safe: false,
                     cleanup: false,
                 };
+                let len = plan.part_size.min(size - offset);
                 async move {
                     let out = self.call_with(upload, &pi, &opts).await?;
-                    let etag = out.get("ETag").cloned().unwrap_or_else(|| json!(""));
-                    Ok::<_, Error>((i + 1, etag))
+                    Ok::<_, Error>(Part {
+                        number: i + 1,
+                        etag: out.get("ETag").cloned().unwrap_or_else(|| json!("")),
+                        crc: crc_of(&out, self.conn.checksums.crc(), len),
+                    })
                 }
             })
             .buffer_unordered(plan.concurrency)
             .try_collect()
             .await?;
-        let out = self.complete_with(input, upload_id, parts, size).await?;
+        let out = self.complete_parts(input, upload_id, parts, size).await?;
         Ok(summary(&out, size, count))
     }
 
@@ -258,6 +300,8 @@ impl Ctx<'_> {
     }
 
     /// Downloads into `tmp`; returns the first reply's output, the object size and the parts.
+    /// With CRC integrity, the object's stored CRC (a `HeadObject` pinned to the first range's
+    /// `ETag`) must be the ranges' CRCs combined.
     async fn download_into(
         &self,
         op: &Operation,
@@ -268,26 +312,21 @@ impl Ctx<'_> {
             Error::of(Failure::Io, format!("writing {}", tmp.display())).caused_by(e)
         })?;
         let get = steps().get_object;
-        let base = for_operation(steps().get_object, input);
+        let base = for_operation(get, input);
         let plan = Plan::of(op, input, 0);
-        let at = |offset: u64| CallOpts {
-            payload: None,
-            sink: Sink::At {
-                path: tmp.to_path_buf(),
-                offset,
-            },
-            repeat_safe: false,
-            cleanup: false,
-        };
+        let ranges = self.conn.checksums.crc().map(|a| Arc::new(Ranges::new(a)));
         let mut first_in = base.clone();
         first_in.insert(
             "Range".into(),
             json!(format!("bytes=0-{}", plan.part_size - 1)),
         );
-        let first = match self.call_with(get, &first_in, &at(0)).await {
+        let first = match self
+            .call_with(get, &first_in, &range_at(tmp, 0, &ranges))
+            .await
+        {
             // An empty object has no byte 0: fetch it whole.
             Err(e) if e.code.as_deref() == Some("InvalidRange") => {
-                let out = self.call_with(get, &base, &at(0)).await?;
+                let out = self.call_with(get, &base, &range_at(tmp, 0, &None)).await?;
                 return Ok((out, 0, 1));
             }
             other => other?,
@@ -313,14 +352,39 @@ impl Ctx<'_> {
             }
         };
         self.progress.set_total(total);
-        if total <= plan.part_size {
-            return Ok((first, total, 1));
+        let (check, ranges) = match ranges {
+            Some(r) => self.stored_crc(input, &first, r, tmp).await?,
+            None => (None, None),
+        };
+        let mut parts = 1;
+        if total > plan.part_size {
+            let mut rest = base.clone();
+            if let Some(etag) = first.get("ETag") {
+                rest.insert("If-Match".into(), etag.clone());
+            }
+            parts = self
+                .download_rest(&rest, &plan, total, tmp, &ranges)
+                .await?;
         }
-        let mut rest = base.clone();
-        if let Some(etag) = first.get("ETag") {
-            rest.insert("If-Match".into(), etag.clone());
+        if let (Some(check), Some(ranges)) = (check, ranges) {
+            let crc = ranges.whole(total).ok_or_else(|| {
+                Error::of(Failure::Lost, "download incomplete: a range is missing")
+            })?;
+            check.verify(crc, total)?;
         }
-        // Above the threshold, ranges of one part each in parallel; below it, one more GET.
+        Ok((first, total, parts))
+    }
+
+    /// The ranges after the first: one part each in parallel above the threshold, else one GET.
+    async fn download_rest(
+        &self,
+        rest: &Map<String, Value>,
+        plan: &Plan,
+        total: u64,
+        tmp: &Path,
+        ranges: &Option<Arc<Ranges>>,
+    ) -> Result<u64, Error> {
+        let get = steps().get_object;
         let (step, concurrency) = if total > plan.threshold {
             (plan.part_size, plan.concurrency)
         } else {
@@ -337,14 +401,93 @@ impl Ctx<'_> {
                     "Range".into(),
                     json!(format!("bytes={offset}-{}", (offset + step).min(total) - 1)),
                 );
-                let opts = at(offset);
+                let opts = range_at(tmp, offset, ranges);
                 async move { self.call_with(get, &ri, &opts).await.map(|_| ()) }
             })
             .buffer_unordered(concurrency)
             .try_collect::<Vec<()>>()
             .await?;
-        Ok((first, total, parts))
+        Ok(parts)
     }
+
+    /// The object's stored whole-object CRC (`HeadObject` with checksum mode, of the version
+    /// the first range came from), and the ranges' CRCs to compare with it: those being taken
+    /// when S3 stored the same algorithm, else anew, starting with the first range read back.
+    /// No CRC stored (or a `COMPOSITE` one): nothing to compare.
+    async fn stored_crc(
+        &self,
+        input: &Map<String, Value>,
+        first: &Map<String, Value>,
+        ranges: Arc<Ranges>,
+        tmp: &Path,
+    ) -> Result<(Option<Stored>, Option<Arc<Ranges>>), Error> {
+        let mut head = for_operation(steps().head_object, input);
+        head.remove("Range");
+        if let Some(etag) = first.get("ETag") {
+            head.insert("If-Match".into(), etag.clone());
+        }
+        head.insert("x-amz-checksum-mode".into(), json!("ENABLED"));
+        let out = self.call(steps().head_object, &head).await?;
+        let Some(stored) = Stored::from_output(&out) else {
+            tracing::debug!("no whole-object CRC stored: the download is checked by length only");
+            return Ok((None, None));
+        };
+        if stored.algorithm == ranges.algorithm {
+            return Ok((Some(stored), Some(ranges)));
+        }
+        let first_len = first
+            .get("ContentLength")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let (path, algorithm) = (tmp.to_path_buf(), stored.algorithm);
+        let crc = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; usize::try_from(first_len).unwrap_or(0)];
+            std::fs::File::open(path)?.read_exact_at(&mut buf, 0)?;
+            Ok(algorithm.of(&buf))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| Error::of(Failure::Io, "reading back the first range").caused_by(e))?;
+        let anew = Ranges::new(stored.algorithm);
+        anew.record(0, crc, first_len);
+        Ok((Some(stored), Some(Arc::new(anew))))
+    }
+}
+
+/// Options for one range of a download into `tmp` at `offset`.
+fn range_at(tmp: &Path, offset: u64, ranges: &Option<Arc<Ranges>>) -> CallOpts {
+    CallOpts {
+        payload: None,
+        sink: Sink::At {
+            path: tmp.to_path_buf(),
+            offset,
+            crcs: ranges.clone(),
+        },
+        repeat_safe: false,
+        cleanup: false,
+    }
+}
+
+/// An uploaded part, for the completion.
+struct Part {
+    number: u64,
+    etag: Value,
+    /// The part's CRC and length, when it carried one.
+    crc: Option<(Algorithm, u64, u64)>,
+}
+
+/// The CRC an uploaded part's output gives (what S3 verified; what was sent when S3 said
+/// nothing, `execute::uploaded_crc`).
+fn crc_of(
+    out: &Map<String, Value>,
+    algorithm: Option<Algorithm>,
+    len: u64,
+) -> Option<(Algorithm, u64, u64)> {
+    let algorithm = algorithm?;
+    let crc = algorithm.decode(out.get(algorithm.member())?.as_str()?)?;
+    Some((algorithm, crc, len))
 }
 
 /// The transfer result: bytes, parts, and the `ETag` and `VersionId` S3 gave.

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -18,9 +17,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use md5::{Digest, Md5};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
+use crate::checksum::{self, Algorithm, Integrity, Running};
 use crate::connect::Connector;
 use crate::error::{Error, Failure};
 use crate::progress::Progress;
@@ -28,19 +26,42 @@ use crate::request::{HttpRequest, Payload};
 
 pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 
-/// Read size for file bodies.
-pub(crate) const FILE_CHUNK: usize = 256 * 1024;
+/// Read size for file bodies, and the chunk size of an `aws-chunked` body (every chunk but the
+/// last has exactly this length, so the encoded length is known before sending).
+pub(crate) const FILE_CHUNK: usize = 512 * 1024;
 
-/// A reply, and the MD5 of the file body that was streamed, when one was sent whole.
+/// A reply, and the MD5 or CRC of the file body that was streamed, when one was sent whole.
 pub(crate) struct Sent {
     pub(crate) response: http::Response<Incoming>,
     pub(crate) file_md5: Option<[u8; 16]>,
+    pub(crate) file_crc: Option<(Algorithm, u64)>,
 }
 
 struct FileDigest {
-    md5: Mutex<Md5>,
+    md5: Mutex<Option<Md5>>,
+    crc: Mutex<Option<Running>>,
     bytes: AtomicU64,
     len: u64,
+}
+
+impl FileDigest {
+    fn update(&self, chunk: &[u8]) {
+        if let Some(md5) = self.md5.lock().expect("md5").as_mut() {
+            md5.update(chunk);
+        }
+        if let Some(crc) = self.crc.lock().expect("crc").as_mut() {
+            crc.update(chunk);
+        }
+        self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+
+    fn complete(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) == self.len
+    }
+
+    fn crc_value(&self) -> Option<u64> {
+        self.crc.lock().expect("crc").as_ref().map(Running::value)
+    }
 }
 
 pub(crate) struct Transport {
@@ -83,8 +104,11 @@ impl Transport {
         req: HttpRequest,
         idle: Duration,
         progress: &Progress,
-        checksum_files: bool,
+        integrity: Integrity,
     ) -> Result<Sent, Error> {
+        // A trailer was announced when the request was prepared (`prepare::with_crc`).
+        let trailer = req.header("x-amz-trailer").and_then(checksum::trailer_of);
+        let md5 = integrity == Integrity::Md5 && trailer.is_none();
         let mut builder = http::Request::builder().method(req.method.as_str()).uri(
             req.uri
                 .parse::<http::Uri>()
@@ -103,8 +127,9 @@ impl Transport {
             Payload::Empty => Empty::new().map_err(|never| match never {}).boxed(),
             Payload::Bytes(b) => Full::new(b).map_err(|never| match never {}).boxed(),
             Payload::File { path, offset, len } => {
-                let file = open_at(&path, offset).await?;
-                let (body, digest) = file_body(file, len, progress, &activity, checksum_files);
+                let file = open(&path).await?;
+                let (body, digest) =
+                    file_body(file, (offset, len), (progress, &activity), md5, trailer);
                 sent_file = Some(digest);
                 body
             }
@@ -115,11 +140,19 @@ impl Transport {
         let response = activity
             .until_head(self.client.request(request), idle)
             .await?;
-        let file_md5 = sent_file.filter(|_| checksum_files).and_then(|d| {
-            (d.bytes.load(Ordering::Relaxed) == d.len)
-                .then(|| d.md5.lock().expect("md5").clone().finalize().into())
+        let whole = sent_file.filter(|d| d.complete());
+        let file_md5 = whole.as_ref().and_then(|d| {
+            let md5 = d.md5.lock().expect("md5").clone();
+            md5.map(|m| m.finalize().into())
         });
-        Ok(Sent { response, file_md5 })
+        let file_crc = whole
+            .as_ref()
+            .and_then(|d| Some((trailer?, d.crc_value()?)));
+        Ok(Sent {
+            response,
+            file_md5,
+            file_crc,
+        })
     }
 }
 
@@ -171,44 +204,108 @@ impl Activity {
     }
 }
 
-/// The body file, open at `offset`.
-async fn open_at(path: &std::path::Path, offset: u64) -> Result<tokio::fs::File, Error> {
-    let mut file = tokio::fs::File::open(path)
+/// The body file, open for reading at any offset.
+async fn open(path: &std::path::Path) -> Result<Arc<std::fs::File>, Error> {
+    let file = tokio::fs::File::open(path)
         .await
         .map_err(|e| Error::of(Failure::Io, "cannot open the body file").caused_by(e))?;
-    if offset > 0 {
-        file.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|e| Error::of(Failure::Io, "cannot seek in the body file").caused_by(e))?;
-    }
-    Ok(file)
+    Ok(Arc::new(file.into_std().await))
 }
 
-/// `len` bytes of `file` as a streamed body, in `FILE_CHUNK` reads, reporting progress and
-/// activity; with the MD5 of what was read, to check the `ETag` S3 returns without reading twice.
+/// One read of `len` bytes at `at`, on the blocking pool, into a buffer of its own (the only
+/// copy: the buffer goes to the socket as it is).
+async fn read_chunk(file: Arc<std::fs::File>, at: u64, len: usize) -> std::io::Result<Bytes> {
+    tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, at)?;
+        Ok(Bytes::from(buf))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// A file range being sent, frame by frame.
+struct FileSend {
+    file: Arc<std::fs::File>,
+    at: u64,
+    end: u64,
+    /// Frames ready to go (a chunk and its `aws-chunked` framing).
+    queue: std::collections::VecDeque<Bytes>,
+    digest: Arc<FileDigest>,
+    trailer: Option<Algorithm>,
+    finished: bool,
+    progress: Progress,
+    activity: Activity,
+}
+
+impl FileSend {
+    /// The next frame: a queued one, else the next chunk read (framed when a trailer follows),
+    /// else the trailer.
+    async fn next(mut self) -> std::io::Result<Option<(Frame<Bytes>, Self)>> {
+        loop {
+            if let Some(b) = self.queue.pop_front() {
+                return Ok(Some((Frame::data(b), self)));
+            }
+            if self.at < self.end {
+                let n = usize::try_from((self.end - self.at).min(FILE_CHUNK as u64))
+                    .unwrap_or(FILE_CHUNK);
+                let chunk = read_chunk(self.file.clone(), self.at, n).await?;
+                // hyper pulls the next chunk once the last one is written: progress.
+                self.activity.touch();
+                self.at += n as u64;
+                self.digest.update(&chunk);
+                self.progress.add(n as u64);
+                if self.trailer.is_some() {
+                    self.queue.push_back(Bytes::from(checksum::chunk_head(n)));
+                    self.queue.push_back(chunk);
+                    self.queue.push_back(Bytes::from_static(b"\r\n"));
+                } else {
+                    self.queue.push_back(chunk);
+                }
+                continue;
+            }
+            match self.trailer {
+                Some(algorithm) if !self.finished => {
+                    self.finished = true;
+                    let crc = self.digest.crc_value().unwrap_or(0);
+                    self.queue
+                        .push_back(Bytes::from(checksum::trailer(algorithm, crc)));
+                }
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+/// `len` bytes of the file from `offset` as a streamed body, in `FILE_CHUNK` reads, reporting
+/// progress and activity; with the MD5 or CRC of what was read, so that nothing is read twice.
+/// With a `trailer`, the body is `aws-chunked` and ends with that CRC.
 fn file_body(
-    file: tokio::fs::File,
-    len: u64,
-    progress: &Progress,
-    activity: &Activity,
-    checksum: bool,
+    file: Arc<std::fs::File>,
+    (offset, len): (u64, u64),
+    (progress, activity): (&Progress, &Activity),
+    md5: bool,
+    trailer: Option<Algorithm>,
 ) -> (Body, Arc<FileDigest>) {
     let digest = Arc::new(FileDigest {
-        md5: Mutex::new(Md5::new()),
+        md5: Mutex::new(md5.then(Md5::new)),
+        crc: Mutex::new(trailer.map(Running::new)),
         bytes: AtomicU64::new(0),
         len,
     });
-    let (progress, activity, seen) = (progress.clone(), activity.clone(), digest.clone());
-    let stream = ReaderStream::with_capacity(file.take(len), FILE_CHUNK).map_ok(move |chunk| {
-        // hyper pulls the next chunk once the last one is written: progress.
-        activity.touch();
-        if checksum {
-            seen.md5.lock().expect("md5").update(&chunk);
-        }
-        seen.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        progress.add(chunk.len() as u64);
-        Frame::data(chunk)
-    });
+    let state = FileSend {
+        file,
+        at: offset,
+        end: offset + len,
+        queue: std::collections::VecDeque::new(),
+        digest: digest.clone(),
+        trailer,
+        finished: false,
+        progress: progress.clone(),
+        activity: activity.clone(),
+    };
+    let stream = futures_util::stream::try_unfold(state, FileSend::next);
     (BodyExt::boxed(StreamBody::new(stream)), digest)
 }
 

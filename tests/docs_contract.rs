@@ -305,7 +305,14 @@ fn copy_source_header(source: &Value) -> String {
         addressing: conn.addressing,
         region: &conn.region,
     };
-    let req = prepare::prepare(valid.operation, &valid.input, &dest, true, Payload::Empty).unwrap();
+    let req = prepare::prepare(
+        valid.operation,
+        &valid.input,
+        &dest,
+        s3_connector::checksum::Integrity::default(),
+        Payload::Empty,
+    )
+    .unwrap();
     req.header("x-amz-copy-source").unwrap().to_string()
 }
 

@@ -1720,14 +1720,31 @@ fn corrupted_uploads_are_refused_or_detected() {
     assert_eq!(r.error()["kind"], "service", "{}", r.envelope);
     println!("in-memory body altered: {}", r.envelope);
     assert_eq!(read_direct(&b, "mem", dir.path()), None, "nothing stored");
-    // From a file (UNSIGNED-PAYLOAD, no Content-MD5): the server stores what it got; the
-    // connector compares the ETag with the MD5 it streamed, reports it and retries.
+    // From a file, with the default CRC64NVME in an aws-chunked trailer: the server checks it
+    // and refuses the altered bytes before storing them.
     let f = dir.path().join("body.bin");
     let data = bytes(4, 300_000);
     std::fs::write(&f, &data).unwrap();
     let r = run_via(
         &p,
         2,
+        "put_object",
+        json!({"Bucket": b, "Key": "file", "BodyFile": f}),
+    );
+    // S3 answers BadDigest; SeaweedFS 4.48 InvalidDigest. Either way nothing is stored.
+    let code = r.error()["code"].as_str().unwrap_or_default().to_string();
+    assert!(
+        ["BadDigest", "InvalidDigest"].contains(&code.as_str()),
+        "{}",
+        r.envelope
+    );
+    assert_eq!(read_direct(&b, "file", dir.path()), None, "nothing stored");
+    // With MD5 integrity (UNSIGNED-PAYLOAD, no Content-MD5): the server stores what it got;
+    // the connector compares the ETag with the MD5 it streamed, reports it and retries.
+    let mut conn = proxied_connection(&p, 2);
+    conn["checksum_algorithm"] = json!("MD5");
+    let r = run_via_conn(
+        conn,
         "put_object",
         json!({"Bucket": b, "Key": "file", "BodyFile": f}),
     );
@@ -1740,7 +1757,7 @@ fn corrupted_uploads_are_refused_or_detected() {
         "{}",
         r.envelope
     );
-    assert_eq!(p.counts().corrupt_request, 3);
+    assert_eq!(p.counts().corrupt_request, 4);
     cleanup(&b);
 }
 

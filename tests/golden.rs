@@ -387,19 +387,36 @@ fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<
     );
 
     // Body: hash and length.
+    // An upload of an object's bytes carries a CRC64NVME (its value is botocore's: tests/oracle.rs):
+    // in memory in its header, from a file in an aws-chunked trailer.
+    let takes_crc = o.op.parameters.iter().any(|p| p.name == "x-amz-checksum-crc64nvme")
+        && o.op.request_body == Some(s3_connector::manifest::RequestBody::Payload);
     let (want_sha, body_len) = match &req.payload {
         Payload::Empty => (EMPTY_SHA256.to_string(), 0),
         Payload::Bytes(b) => (hex_sha256(b), b.len() as u64),
+        Payload::File { len, .. } if takes_crc => {
+            check(
+                header("x-amz-decoded-content-length") == Some(len.to_string())
+                    && header("x-amz-trailer").as_deref() == Some("x-amz-checksum-crc64nvme")
+                    && header("content-encoding").as_deref() == Some("aws-chunked"),
+                "a file upload is not announced as aws-chunked with a CRC64NVME trailer".into(),
+            );
+            // One chunk (the fixtures' files are small), the last chunk, the trailer line.
+            let framed = format!("{len:x}\r\n").len() as u64 + len + 2 + 3;
+            let trailer = "x-amz-checksum-crc64nvme:".len() as u64 + 12 + 4;
+            let encoded = if *len == 0 { 3 + trailer } else { framed + trailer };
+            ("STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_string(), encoded)
+        }
         Payload::File { len, .. } => ("UNSIGNED-PAYLOAD".to_string(), *len),
     };
-    // An in-memory body of put_object and upload_part carries its MD5, as `run` sends it.
     if let Payload::Bytes(b) = &req.payload {
+        // A Content-MD5 only when the input gave it, which must then match the body.
         let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(b));
-        let wants_md5 = o.op.parameters.iter().any(|p| p.name == "Content-MD5");
+        let crc = header("x-amz-checksum-crc64nvme");
         check(
-            header("content-md5") == wants_md5.then_some(md5),
+            crc.is_some() == takes_crc && header("content-md5").is_none_or(|m| m == md5),
             format!(
-                "content-md5 {:?} for a {}-byte body",
+                "checksum {crc:?}, content-md5 {:?} for a {}-byte body",
                 header("content-md5"),
                 b.len()
             ),
@@ -808,7 +825,14 @@ fn build_published(
         region: "us-east-1",
     };
     let body = body::input_payload_blocking(op, &valid.input).unwrap();
-    let mut req = prepare(op, &valid.input, &dest, true, body).unwrap();
+    let mut req = prepare(
+        op,
+        &valid.input,
+        &dest,
+        s3_connector::checksum::Integrity::default(),
+        body,
+    )
+    .unwrap();
     signing::sign(&mut req, creds, "us-east-1", time).unwrap();
     req
 }
@@ -1316,7 +1340,18 @@ fn wire_differences(
             .to_vec(),
         other => format!("unexpected body {other}").into_bytes(),
     };
-    if got.body != want_body {
+    // An aws-chunked body: its data must be the file, followed by the announced trailer.
+    let got_body = match header("x-amz-trailer") {
+        Some(name) => match dechunk(&got.body) {
+            Some((data, trailer)) if trailer == name => data,
+            other => {
+                problems.push(format!("aws-chunked body unreadable or wrong trailer: {other:?}"));
+                got.body.clone()
+            }
+        },
+        None => got.body.clone(),
+    };
+    if got_body != want_body {
         problems.push(format!(
             "body of {} bytes differs from the fixture's {}",
             got.body.len(),
@@ -1324,6 +1359,26 @@ fn wire_differences(
         ));
     }
     problems
+}
+
+/// The data and the trailer's name of an `aws-chunked` body (`hex-size CRLF data CRLF`..., then
+/// `0 CRLF name:value CRLF CRLF`).
+fn dechunk(body: &[u8]) -> Option<(Vec<u8>, String)> {
+    let mut data = Vec::new();
+    let mut rest = body;
+    loop {
+        let eol = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).ok()?, 16).ok()?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            let text = std::str::from_utf8(rest).ok()?;
+            let line = text.strip_suffix("\r\n\r\n")?;
+            let (name, _value) = line.split_once(':')?;
+            return Some((data, name.to_string()));
+        }
+        data.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size..)?.strip_prefix(b"\r\n")?;
+    }
 }
 
 #[test]

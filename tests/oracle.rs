@@ -15,7 +15,8 @@
 //! What botocore's serializer does not do is not asked of the connector, and the reverse: its
 //! event handlers add checksums, `Content-MD5`, `Expect` and the user agent, and move the bucket
 //! into the host name; the connector adds `Host` and `Content-Length` when it builds a request,
-//! and the signing headers later ([`compare_headers`]).
+//! and the signing headers later ([`compare_headers`]). The CRC header the connector adds to an
+//! upload must hold the value botocore's checksum classes compute over the same body.
 //!
 //! `ORACLE_DUMP=<operation> cargo test --test oracle -- --nocapture` prints both requests of
 //! that operation's examples.
@@ -31,6 +32,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use s3_connector::checksum::Integrity;
 use s3_connector::connection::Addressing;
 use s3_connector::endpoint::Endpoint;
 use s3_connector::manifest::{Encoding, Location, Manifest, Operation, RequestBody, Rule, Runner};
@@ -164,8 +166,14 @@ fn prepare_case(op: &Operation, input: &Map<String, Value>) -> Result<HttpReques
     };
     let payload = body::input_payload_blocking(valid.operation, &valid.input)
         .map_err(|e| format!("body: {e}"))?;
-    prepare::prepare(valid.operation, &valid.input, &dest, true, payload)
-        .map_err(|e| format!("prepare: {e} {:?}", e.details))
+    prepare::prepare(
+        valid.operation,
+        &valid.input,
+        &dest,
+        Integrity::default(),
+        payload,
+    )
+    .map_err(|e| format!("prepare: {e} {:?}", e.details))
 }
 
 /// The same input as boto3 parameters: each parameter that is a member of AWS's model under the
@@ -421,7 +429,9 @@ fn compare_headers(case: &Case, result: &Value, differ: &mut dyn FnMut(&str, Str
         let allowed = boto.contains_key(n)
             || OURS_ONLY_ALLOWED.contains(n)
             || (*n == "content-md5" && (case.op.checksum_required || md5_of_body(case, ov)))
-            || (*n == "x-amz-sdk-checksum-algorithm" && !given(n));
+            || (*n == "x-amz-sdk-checksum-algorithm" && !given(n))
+            || (n.starts_with("x-amz-checksum-") && result["checksums"][n].as_str() == Some(ov))
+            || (*n == "x-amz-checksum-mode" && *ov == "ENABLED" && !given(n));
         if !allowed {
             differ(&format!("header {n}"), (*ov).to_string(), "(absent)".into());
         }

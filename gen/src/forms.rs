@@ -24,6 +24,8 @@ const PATTERN_WORDS: &[(&str, &str)] = &[
     (r"^[a-z0-9]+(?:(?:-+|\.)[a-z0-9]+)*$", "may contain only lowercase letters, digits, '.' and '-', must start and end with a letter or digit, and may not have a '.' next to a '.' or '-'"),
     (r"^[A-Za-z0-9+/]{22}==$", "must be the base64 of 16 bytes: 22 letters, digits, '+' or '/', then '=='"),
     (r"^[A-Za-z0-9+/]{43}=$", "must be the base64 of 32 bytes: 43 letters, digits, '+' or '/', then '='"),
+    (r"^[A-Za-z0-9+/]{6}==$", "must be the base64 of 4 bytes (a CRC32 or CRC32C): 6 letters, digits, '+' or '/', then '=='"),
+    (r"^[A-Za-z0-9+/]{11}=$", "must be the base64 of 8 bytes (a CRC64NVME): 11 letters, digits, '+' or '/', then '='"),
     (r"^[A-Za-z0-9+/]*={0,2}$", "must be base64: letters, digits, '+' and '/', padded with '='"),
     (r"^[^\u0000]+$", "must not be empty or contain the NUL character"),
     (r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", "may contain only letters, digits and ! # $ % & ' * + . ^ _ ` | ~ -"),

@@ -75,6 +75,9 @@ pub(crate) fn string_for(schema: &Value, context: &str, nth: usize) -> Option<St
     candidates.extend([
         b64(&[7u8; 32]),
         b64(&Md5::digest(b"")),
+        // A CRC32/CRC32C and a CRC64NVME, as S3 writes them (4 and 8 bytes).
+        b64(&[7u8; 4]),
+        b64(&[7u8; 8]),
         "bytes=0-99".into(),
         "arn:aws:kms:us-east-1:123456789012:key/oracle-key".into(),
         BUCKET.into(),

@@ -13,6 +13,11 @@ base64-encoded.
 """
 
 import base64
+import os
+
+# botocore signs with awscrt's signer when awscrt is installed (it is, for the CRC oracle), and
+# that signer reads the clock itself; the pure-Python signer takes the frozen time below.
+os.environ["BOTO_DISABLE_CRT"] = "true"
 import datetime
 import json
 import sys

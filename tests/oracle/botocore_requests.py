@@ -11,7 +11,7 @@ with "refused": why botocore's parameter validation refuses the parameters (null
 accepts them: the rest is serialized all the same, members the model lacks left out), or
 {"error": why} when the serializer fails.
 
-Nothing but the serializer runs: no client, no event handlers (no checksums, no
+Nothing but the serializer runs: no client, no event handlers (no checksums added, no
 `Content-MD5`, no virtual hosting), no network. `body_c14n`/`ours_c14n` are both bodies as
 canonical XML (C14N 2.0, `xml.etree.ElementTree.canonicalize`), so that the Rust side compares
 XML documents by one canonicaliser instead of by bytes; `null` when a body is empty, and
@@ -26,6 +26,7 @@ from xml.etree import ElementTree
 
 import botocore.session
 from botocore.serialize import create_serializer
+from botocore.httpchecksum import CrcChecksum, CrtCrc32cChecksum, CrtCrc64NvmeChecksum
 from botocore.utils import percent_encode_sequence
 from botocore.validate import ParamValidator
 
@@ -109,7 +110,20 @@ def serialize(model, serializer, case):
         body = body.encode("utf-8")
     ours = case.get("ours_body") or {}
     ours = ours["text"].encode("utf-8") if "text" in ours else base64.b64decode(ours.get("base64", ""))
+    # The flexible checksums of the body, by botocore's own checksum classes (CRC32C and
+    # CRC64NVME through awscrt, as botocore[crt] computes them), for the connector's CRC header.
+    checksums = {
+        "x-amz-checksum-crc32": CrcChecksum,
+        "x-amz-checksum-crc32c": CrtCrc32cChecksum,
+        "x-amz-checksum-crc64nvme": CrtCrc64NvmeChecksum,
+    }
+    crcs = {}
+    for name, cls in checksums.items():
+        c = cls()
+        c.update(body)
+        crcs[name] = c.b64digest()
     return {
+        "checksums": crcs,
         "refused": refused,
         "method": request["method"],
         "url_path": path,
