@@ -205,7 +205,7 @@ pub enum ChecksumAlgorithm {
     #[serde(rename = "CRC32")]
     #[cfg_attr(feature = "schema", schemars(title = "CRC32"))]
     Crc32,
-    /// Content-MD5 and the ETag, for services that take no CRC checksum.
+    /// MD5 checks (Content-MD5, entity tags), for services that take no CRC checksum.
     #[serde(rename = "MD5")]
     #[cfg_attr(feature = "schema", schemars(title = "MD5 (Content-MD5 and ETag)"))]
     Md5,

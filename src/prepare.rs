@@ -117,9 +117,10 @@ fn with_crc(op: &Operation, request: &mut HttpRequest, default: Algorithm) {
 /// which the executor then compares with the bytes received, unless the caller set the mode.
 fn with_checksum_mode(op: &Operation, request: &mut HttpRequest) {
     // A range or a part has no checksum of its own to compare (S3 sends none for a range).
-    let part = request.uri.split_once('?').is_some_and(|(_, q)| {
-        q.split('&').any(|p| p.starts_with("partNumber="))
-    });
+    let part = request
+        .uri
+        .split_once('?')
+        .is_some_and(|(_, q)| q.split('&').any(|p| p.starts_with("partNumber=")));
     let partial = part || request.header("range").is_some();
     if op.response_body == ResponseBody::Payload
         && !partial

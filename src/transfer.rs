@@ -321,12 +321,12 @@ impl Ctx<'_> {
             json!(format!("bytes=0-{}", plan.part_size - 1)),
         );
         let first = match self
-            .call_with(get, &first_in, &range_at(tmp, 0, &ranges))
+            .call_with(get, &first_in, &range_at(tmp, 0, ranges.as_ref()))
             .await
         {
             // An empty object has no byte 0: fetch it whole.
             Err(e) if e.code.as_deref() == Some("InvalidRange") => {
-                let out = self.call_with(get, &base, &range_at(tmp, 0, &None)).await?;
+                let out = self.call_with(get, &base, &range_at(tmp, 0, None)).await?;
                 return Ok((out, 0, 1));
             }
             other => other?,
@@ -363,7 +363,7 @@ impl Ctx<'_> {
                 rest.insert("If-Match".into(), etag.clone());
             }
             parts = self
-                .download_rest(&rest, &plan, total, tmp, &ranges)
+                .download_rest(&rest, &plan, total, tmp, ranges.as_ref())
                 .await?;
         }
         if let (Some(check), Some(ranges)) = (check, ranges) {
@@ -382,7 +382,7 @@ impl Ctx<'_> {
         plan: &Plan,
         total: u64,
         tmp: &Path,
-        ranges: &Option<Arc<Ranges>>,
+        ranges: Option<&Arc<Ranges>>,
     ) -> Result<u64, Error> {
         let get = steps().get_object;
         let (step, concurrency) = if total > plan.threshold {
@@ -457,13 +457,13 @@ impl Ctx<'_> {
 }
 
 /// Options for one range of a download into `tmp` at `offset`.
-fn range_at(tmp: &Path, offset: u64, ranges: &Option<Arc<Ranges>>) -> CallOpts {
+fn range_at(tmp: &Path, offset: u64, ranges: Option<&Arc<Ranges>>) -> CallOpts {
     CallOpts {
         payload: None,
         sink: Sink::At {
             path: tmp.to_path_buf(),
             offset,
-            crcs: ranges.clone(),
+            crcs: ranges.cloned(),
         },
         repeat_safe: false,
         cleanup: false,

@@ -11,8 +11,8 @@
 //!   download, leaves no file, and is retried;
 //! - `checksum_algorithm: MD5` sends `Content-MD5` and no CRC, and `checksums: false` neither.
 //!
-//! Which servers check an upload's CRC is docs/reliability.md's table; SeaweedFS refuses a
-//! wrong one (`corrupted_uploads_are_refused_or_detected` in tests/faults.rs).
+//! Which servers check an upload's CRC is the table in docs/reliability.md; `SeaweedFS` refuses
+//! a wrong one (`corrupted_uploads_are_refused_or_detected` in tests/faults.rs).
 
 mod common;
 
@@ -41,7 +41,7 @@ fn data(seed: u64, len: usize) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            (x >> 24) as u8
+            x.to_le_bytes()[3]
         })
         .collect()
 }
@@ -85,18 +85,34 @@ fn uploads_carry_crcs_that_botocore_agrees_with(kind: &'static str) {
     let text = dir.path().join("text.txt");
     std::fs::write(&text, "checked on receipt\n").unwrap();
 
-    let mem = ok(s, "put_object", &json!({"Bucket": b, "Key": "mem", "Body": "checked on receipt\n"}));
-    let file = ok(s, "put_object", &json!({"Bucket": b, "Key": "file", "BodyFile": small}));
+    let mem = ok(
+        s,
+        "put_object",
+        &json!({"Bucket": b, "Key": "mem", "Body": "checked on receipt\n"}),
+    );
+    let file = ok(
+        s,
+        "put_object",
+        &json!({"Bucket": b, "Key": "file", "BodyFile": small}),
+    );
     let multi = ok(
         s,
         "upload_file",
-        &json!({"Bucket": b, "Key": "multi", "BodyFile": big, "PartSize": 5_242_880}),
+        &json!({"Bucket": b, "Key": "multi", "BodyFile": big, "PartSize": 5_242_880,
+                "MultipartThreshold": 5_242_880}),
     );
     assert_eq!(multi["Parts"], 3, "{multi}");
-    for (key, path, out) in [("mem", &text, &mem), ("file", &small, &file), ("multi", &big, &multi)] {
+    for (key, path, out) in [
+        ("mem", &text, &mem),
+        ("file", &small, &file),
+        ("multi", &big, &multi),
+    ] {
         let v = boto_view(s, &b, key, path);
         assert_eq!(v["same"], true, "{key}: {v}");
-        assert_eq!(v["stored"], v["local"], "{key}: the stored CRC is botocore's: {v}");
+        assert_eq!(
+            v["stored"], v["local"],
+            "{key}: the stored CRC is botocore's: {v}"
+        );
         if key != "multi" {
             assert_eq!(out["ChecksumCRC64NVME"], v["local"], "{key}: {out}");
         }
@@ -109,11 +125,16 @@ fn uploads_carry_crcs_that_botocore_agrees_with(kind: &'static str) {
     let out = ok(
         s,
         "download_file",
-        &json!({"Bucket": b, "Key": "multi", "OutputFile": got, "PartSize": 5_242_880}),
+        &json!({"Bucket": b, "Key": "multi", "OutputFile": got, "PartSize": 5_242_880,
+                "MultipartThreshold": 5_242_880}),
     );
     assert_eq!(out["Parts"], 3, "{out}");
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&big).unwrap());
-    let out = ok(s, "get_object", &json!({"Bucket": b, "Key": "file", "OutputFile": got}));
+    let out = ok(
+        s,
+        "get_object",
+        &json!({"Bucket": b, "Key": "file", "OutputFile": got}),
+    );
     assert_eq!(out["ChecksumCRC64NVME"], file["ChecksumCRC64NVME"], "{out}");
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&small).unwrap());
     common::remove_bucket(s, &b);
@@ -144,14 +165,19 @@ fn downloads_check_what_boto3_uploaded_with_its_default_crc32() {
             f = py(src.to_str().unwrap())
         ),
     );
-    let head = ok(s, "head_object", &json!({"Bucket": b, "Key": "k", "x-amz-checksum-mode": "ENABLED"}));
+    let head = ok(
+        s,
+        "head_object",
+        &json!({"Bucket": b, "Key": "k", "x-amz-checksum-mode": "ENABLED"}),
+    );
     assert!(head["ChecksumCRC32"].is_string(), "{head}");
     // In ranges of another algorithm than the connection's: the first range is read back.
     let got = dir.path().join("got.bin");
     ok(
         s,
         "download_file",
-        &json!({"Bucket": b, "Key": "k", "OutputFile": got, "PartSize": 5_242_880}),
+        &json!({"Bucket": b, "Key": "k", "OutputFile": got, "PartSize": 5_242_880,
+                "MultipartThreshold": 5_242_880}),
     );
     assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(&src).unwrap());
     common::remove_bucket(s, &b);
@@ -181,7 +207,10 @@ fn a_stored_checksum_the_bytes_do_not_have_fails_the_download() {
     );
     let out = dir.path().join("out.bin");
     for (operation, input) in [
-        ("get_object", json!({"Bucket": b, "Key": "k", "OutputFile": out})),
+        (
+            "get_object",
+            json!({"Bucket": b, "Key": "k", "OutputFile": out}),
+        ),
         ("get_object", json!({"Bucket": b, "Key": "k"})),
         (
             "download_file",
@@ -192,18 +221,30 @@ fn a_stored_checksum_the_bytes_do_not_have_fails_the_download() {
         let e = r.error();
         assert_eq!(e["kind"], "network", "{operation}: {}", r.envelope);
         assert!(
-            e["message"].as_str().unwrap().contains("download corrupted"),
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("download corrupted"),
             "{operation}: {}",
             r.envelope
         );
-        assert_eq!(e["attempts"], 2, "retried: {}", r.envelope);
+        assert_eq!(e["retryable"], true, "{}", r.envelope);
+        if operation == "get_object" {
+            // download_file checks once all its ranges are in, after its requests' retries.
+            assert_eq!(e["attempts"], 2, "retried: {}", r.envelope);
+        }
         assert!(!out.exists(), "{operation} left a file");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "{operation} left a temporary file: {left:?}");
     }
     // With checksums off, the same object downloads (nothing to compare).
-    run_with(s, &json!({"checksums": false}), "get_object", &json!({"Bucket": b, "Key": "k", "OutputFile": out}))
-        .output();
+    run_with(
+        s,
+        &json!({"checksums": false}),
+        "get_object",
+        &json!({"Bucket": b, "Key": "k", "OutputFile": out}),
+    )
+    .output();
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
     common::remove_bucket(s, &b);
 }
@@ -212,7 +253,7 @@ fn a_stored_checksum_the_bytes_do_not_have_fails_the_download() {
 fn md5_integrity_and_none_are_still_there() {
     use s3_connector::checksum::Integrity;
     let valid = s3_connector::validate::parse_request(
-        &json!({"operation": "put_object", "input": {"Bucket": "b", "Key": "k", "Body": "abc"},
+        &json!({"operation": "put_object", "input": {"Bucket": "bkt", "Key": "k", "Body": "abc"},
                 "connection": {"region": "us-east-1", "endpoint": "http://127.0.0.1:1",
                                "access_key_id": "AKIDEXAMPLE", "secret_access_key": "x"}})
         .to_string(),
@@ -231,7 +272,9 @@ fn md5_integrity_and_none_are_still_there() {
             .headers
             .into_iter()
             .map(|(n, _)| n)
-            .filter(|n| n == "content-md5" || n.starts_with("x-amz-checksum") || n.starts_with("x-amz-sdk"))
+            .filter(|n| {
+                n == "content-md5" || n.starts_with("x-amz-checksum") || n.starts_with("x-amz-sdk")
+            })
             .collect()
     };
     assert_eq!(
@@ -249,8 +292,24 @@ fn md5_integrity_and_none_are_still_there() {
         "put_object",
         &json!({"Bucket": b, "Key": "k", "Body": "abc"}),
     );
-    assert!(r.output().get("ChecksumCRC64NVME").is_none(), "{}", r.envelope);
-    let r = run_with(s, &json!({"checksum_algorithm": "SHA1"}), "put_object", &json!({"Bucket": b, "Key": "k", "Body": "abc"}));
-    assert!(r.error()["message"].as_str().unwrap().contains("checksum_algorithm"), "{}", r.envelope);
+    assert!(
+        r.output().get("ChecksumCRC64NVME").is_none(),
+        "{}",
+        r.envelope
+    );
+    let r = run_with(
+        s,
+        &json!({"checksum_algorithm": "SHA1"}),
+        "put_object",
+        &json!({"Bucket": b, "Key": "k", "Body": "abc"}),
+    );
+    assert!(
+        r.error()["message"]
+            .as_str()
+            .unwrap()
+            .contains("checksum_algorithm"),
+        "{}",
+        r.envelope
+    );
     common::remove_bucket(s, &b);
 }

@@ -389,8 +389,11 @@ fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<
     // Body: hash and length.
     // An upload of an object's bytes carries a CRC64NVME (its value is botocore's: tests/oracle.rs):
     // in memory in its header, from a file in an aws-chunked trailer.
-    let takes_crc = o.op.parameters.iter().any(|p| p.name == "x-amz-checksum-crc64nvme")
-        && o.op.request_body == Some(s3_connector::manifest::RequestBody::Payload);
+    let takes_crc =
+        o.op.parameters
+            .iter()
+            .any(|p| p.name == "x-amz-checksum-crc64nvme")
+            && o.op.request_body == Some(s3_connector::manifest::RequestBody::Payload);
     let (want_sha, body_len) = match &req.payload {
         Payload::Empty => (EMPTY_SHA256.to_string(), 0),
         Payload::Bytes(b) => (hex_sha256(b), b.len() as u64),
@@ -404,7 +407,11 @@ fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<
             // One chunk (the fixtures' files are small), the last chunk, the trailer line.
             let framed = format!("{len:x}\r\n").len() as u64 + len + 2 + 3;
             let trailer = "x-amz-checksum-crc64nvme:".len() as u64 + 12 + 4;
-            let encoded = if *len == 0 { 3 + trailer } else { framed + trailer };
+            let encoded = if *len == 0 {
+                3 + trailer
+            } else {
+                framed + trailer
+            };
             ("STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_string(), encoded)
         }
         Payload::File { len, .. } => ("UNSIGNED-PAYLOAD".to_string(), *len),
@@ -1345,7 +1352,9 @@ fn wire_differences(
         Some(name) => match dechunk(&got.body) {
             Some((data, trailer)) if trailer == name => data,
             other => {
-                problems.push(format!("aws-chunked body unreadable or wrong trailer: {other:?}"));
+                problems.push(format!(
+                    "aws-chunked body unreadable or wrong trailer: {other:?}"
+                ));
                 got.body.clone()
             }
         },

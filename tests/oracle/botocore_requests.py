@@ -26,7 +26,7 @@ from xml.etree import ElementTree
 
 import botocore.session
 from botocore.serialize import create_serializer
-from botocore.httpchecksum import CrcChecksum, CrtCrc32cChecksum, CrtCrc64NvmeChecksum
+from botocore.httpchecksum import Crc32Checksum, CrtCrc32cChecksum, CrtCrc64NvmeChecksum
 from botocore.utils import percent_encode_sequence
 from botocore.validate import ParamValidator
 
@@ -113,7 +113,7 @@ def serialize(model, serializer, case):
     # The flexible checksums of the body, by botocore's own checksum classes (CRC32C and
     # CRC64NVME through awscrt, as botocore[crt] computes them), for the connector's CRC header.
     checksums = {
-        "x-amz-checksum-crc32": CrcChecksum,
+        "x-amz-checksum-crc32": Crc32Checksum,
         "x-amz-checksum-crc32c": CrtCrc32cChecksum,
         "x-amz-checksum-crc64nvme": CrtCrc64NvmeChecksum,
     }
