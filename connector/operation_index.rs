@@ -133,4 +133,4 @@ pub(crate) const OPERATION_INDEX: &[(&str, usize, usize)] = &[
 ];
 
 #[allow(clippy::unreadable_literal)]
-pub(crate) const CONNECTION_RANGE: (usize, usize) = (1477697, 1486221);
+pub(crate) const CONNECTION_RANGE: (usize, usize) = (1477697, 1486234);

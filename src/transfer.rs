@@ -265,7 +265,7 @@ impl Ctx<'_> {
         );
         // Removed on any failure, and when the download is cut off mid-way.
         let mut tmp = TempFile::new(temp_path_for(&path));
-        let result = self.download_into(op, &input, tmp.path()).await;
+        let result = self.download_checked(op, &input, tmp.path()).await;
         match result {
             Ok((out, total, parts)) => {
                 let len = tokio::fs::metadata(tmp.path())
@@ -296,6 +296,33 @@ impl Ctx<'_> {
                 }
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// [`Self::download_into`], again from the start when the bytes as a whole do not have the
+    /// stored CRC (each request was already retried on its own failures), up to the
+    /// connection's attempts.
+    async fn download_checked(
+        &self,
+        op: &Operation,
+        input: &Map<String, Value>,
+        tmp: &Path,
+    ) -> Result<(Map<String, Value>, u64, u64), Error> {
+        let mut attempt = 1;
+        loop {
+            match self.download_into(op, input, tmp).await {
+                Err(e) if e.failure == Failure::Corrupt && e.attempts.is_none() => {
+                    if attempt >= self.conn.retry.max_attempts {
+                        return Err(Error {
+                            attempts: Some(attempt),
+                            ..e
+                        });
+                    }
+                    tracing::warn!(attempt, "downloading again after: {}", e.full_message());
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 
