@@ -67,6 +67,7 @@ pub mod response;
 mod retry;
 pub mod schemas;
 mod serve;
+mod sign_key;
 mod signals;
 pub mod signing;
 mod sink;
