@@ -207,12 +207,13 @@ def render(res):
         ("parse + validate envelope", "parse + validate the envelope (`validate::parse_request`)"),
         ("resolve connection", "resolve the connection (`credentials::resolve`)"),
         ("body source", "the body source (`body::input_payload_blocking`)"),
-        ("prepare HTTP request", "prepare: Content-MD5 and build (`prepare::prepare`)"),
-        ("sign (SigV4, SHA-256 of body)", "sign (`signing::sign`, SHA-256 of the 1 KiB body)"),
+        ("prepare HTTP request", "prepare: CRC64NVME of the body and build (`prepare::prepare`)"),
+        ("sign (SigV4, SHA-256 of body)", "sign (`signing::sign`: SHA-256 of the 1 KiB body, cached signing key)"),
         ("validate + build + sign (all stages)", "**all of the above, one request**"),
     ]
     lst_names = [
-        ("xml_stream::map_reply (the target figure)", "**`xml_stream::map_reply`: XML events to JSON by the compiled plan, one listing (what `list_objects` runs)**"),
+        ("map_reply + decode_listing (what list_objects runs)", "**`xml_stream::map_reply` then `quirks::decode_listing` in place: what `list_objects` runs per page (the target figure)**"),
+        ("xml_stream::map_reply (the target figure)", "`xml_stream::map_reply`: XML events to JSON by the compiled plan"),
         ("parse + map_root (tree, the reference)", "reference: `xml::parse` + `xml::map_root` (through an element tree, as before)"),
         ("xml::parse (element tree)", "  of which `xml::parse` (XML to element tree)"),
         ("xml::map_root (tree to JSON)", "  of which `xml::map_root` (tree to JSON by the output schema)"),
@@ -267,7 +268,7 @@ def render(res):
     down = L["down-s5cmd"]["wall"] / L["down-connector-download_file"]["wall"]
     rss = max(r["rss"] for k, r in L.items() if "connector" in k) / 1024
     req_us = ip.get("validate + build + sign (all stages)", float("nan")) / 1e3
-    lst_ms = ip.get("xml_stream::map_reply (the target figure)", float("nan")) / 1e6
+    lst_ms = ip.get("map_reply + decode_listing (what list_objects runs)", float("nan")) / 1e6
     w("### Targets")
     w("")
     w("| target | measured | |")
@@ -286,7 +287,7 @@ def render(res):
           f"{L[f'{d}-connector-{who}']['cpu'] / (size / 2**30):.2f} vs {L[f'{d}-s5cmd']['cpu'] / (size / 2**30):.2f} s) | "
           f"{yes(ratio <= CPU_PER_GIB_MAX_RATIO)} |")
     w(f"| ≤ {REQUEST_MAX_US} µs CPU per request validated, built and signed | {req_us:.1f} µs | {yes(req_us <= REQUEST_MAX_US)} |")
-    w(f"| ≤ {LISTING_MAX_MS} ms per 1,000-key listing | {lst_ms:.2f} ms | {yes(lst_ms <= LISTING_MAX_MS)} |")
+    w(f"| ≤ {LISTING_MAX_MS} ms CPU per 1,000-key listing (mapped and decoded) | {lst_ms:.2f} ms | {yes(lst_ms <= LISTING_MAX_MS)} |")
     if faults:
         clean = faults["corrupt"] == 0 and faults["left"] == 0
         w(f"| fault run with checksums on: 0 corrupt, 0 orphaned uploads | {faults['corrupt']} corrupt or missing, "

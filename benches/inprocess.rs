@@ -309,6 +309,18 @@ fn bench_listing(cfg: &Config) {
     let total = measure(cfg, "xml_stream::map_reply (the target figure)", || {
         xml_stream::map_reply(plan, black_box(doc.as_bytes())).expect("streams")
     });
+    // What `list_objects` runs per page: the streamed mapping, then the keys URL-decoded in
+    // place (`paginate.rs`).
+    measure(
+        cfg,
+        "map_reply + decode_listing (what list_objects runs)",
+        || {
+            let (_, mut out) =
+                xml_stream::map_reply(plan, black_box(doc.as_bytes())).expect("streams");
+            quirks::decode_listing(&mut out);
+            out
+        },
+    );
     println!(
         "  streamed {:.3} ms (tree: parse {:.3} ms + map {:.3} ms = {:.3} ms); decode adds {:.3} ms, \
          serialise {:.3} ms (quick-xml alone {:.3} ms)",

@@ -358,6 +358,9 @@ mod tests {
         req
     }
 
+    /// Method, URI, headers, payload.
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Payload);
+
     fn sorted(mut h: Vec<(String, String)>) -> Vec<(String, String)> {
         h.sort();
         h
@@ -382,7 +385,7 @@ mod tests {
             offset: 0,
             len: 9,
         };
-        let cases: Vec<(&str, &str, Vec<(&str, &str)>, Payload)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             ("GET", "http://127.0.0.1:9000/b/k", vec![], Payload::Empty),
             (
                 "GET",
@@ -408,9 +411,9 @@ mod tests {
             ("POST", "http://127.0.0.1:9000/b?delete", vec![("content-md5", "x")], Payload::Bytes("<Delete/>".into())),
         ];
         let times = [
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600),
+            SystemTime::UNIX_EPOCH + Duration::from_hours(380_376),
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_806_399),
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_806_400),
+            SystemTime::UNIX_EPOCH + Duration::from_hours(490_224),
         ];
         for (method, uri, headers, payload) in cases {
             let mut all = vec![(
