@@ -162,8 +162,8 @@ pub(crate) fn source<'i>(
     op: &Operation,
     input: &'i Map<String, Value>,
 ) -> Result<Source<'i>, Error> {
-    for p in &op.parameters {
-        let Some(Value::String(v)) = input.get(&p.name) else {
+    for (p, v) in op.given(input) {
+        let Value::String(v) = v else {
             continue;
         };
         let pointer = format!("/input/{}", p.name);

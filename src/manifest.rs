@@ -471,6 +471,24 @@ impl Operation {
         self.parameters.iter().find(|p| p.name == name)
     }
 
+    /// The parameters `input` gives, with their values, in the manifest's order. Found from the
+    /// input's few members rather than by looking up each of the operation's parameters (a
+    /// hashed lookup each, with dozens of parameters).
+    pub(crate) fn given<'o, 'i>(
+        &'o self,
+        input: &'i serde_json::Map<String, Value>,
+    ) -> Vec<(&'o Parameter, &'i Value)> {
+        let mut found: Vec<(usize, &'i Value)> = input
+            .iter()
+            .filter_map(|(k, v)| Some((self.parameters.iter().position(|p| p.name == *k)?, v)))
+            .collect();
+        found.sort_unstable_by_key(|(i, _)| *i);
+        found
+            .into_iter()
+            .map(|(i, v)| (&self.parameters[i], v))
+            .collect()
+    }
+
     /// The input JSON Schema (what `schemas/<op>.input.json` holds).
     pub fn input_schema(&self) -> Value {
         crate::schemas::input_schema(self)

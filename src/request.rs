@@ -148,10 +148,7 @@ pub(crate) fn build(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut headers: Vec<(String, String)> = vec![("host".into(), t.authority.clone())];
-    for p in &op.parameters {
-        let Some(v) = input.get(&p.name) else {
-            continue;
-        };
+    for (p, v) in op.given(input) {
         match p.location {
             Location::Query => query.push((
                 p.wire.clone().unwrap_or_else(|| p.name.clone()),

@@ -298,6 +298,10 @@ fn schema_errors(
     prefix: &str,
     out: &mut Vec<Detail>,
 ) {
+    // The common case, a valid instance, without collecting errors (a cheaper walk).
+    if validator.is_valid(instance) {
+        return;
+    }
     let mut details = Details {
         schema,
         prefix,
