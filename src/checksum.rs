@@ -258,6 +258,16 @@ impl Ranges {
     }
 }
 
+/// The CRC a file body's header carries (read before sending), as `(algorithm, crc)`.
+pub(crate) fn in_header(req: &crate::request::HttpRequest) -> Option<(Algorithm, u64)> {
+    if !matches!(req.payload, crate::request::Payload::File { .. }) {
+        return None;
+    }
+    VERIFIABLE
+        .into_iter()
+        .find_map(|a| Some((a, a.decode(req.header(a.header())?)?)))
+}
+
 /// An upload's body carries a CRC in a trailer (`x-amz-trailer`), for this algorithm.
 pub(crate) fn trailer_of(trailer_header: &str) -> Option<Algorithm> {
     VERIFIABLE

@@ -18,7 +18,7 @@ use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Failure};
 use crate::manifest::{steps, Operation, ResponseBody, Runner};
-use crate::prepare::prepare;
+use crate::prepare::{prepare, prepare_with, PREREAD_MAX};
 use crate::progress::Progress;
 use crate::request::{Destination, HttpRequest, Payload};
 use crate::sink::{self, write_at, write_output_file};
@@ -478,6 +478,17 @@ impl Ctx<'_> {
             region: &region,
         };
         let mut req = prepare(op, input, &dest, self.conn.checksums, body)?;
+        if let Some(crc) = preread_crc(&req).await? {
+            // A small file: its CRC, read now, goes in a header (`prepare::PREREAD_MAX`).
+            req = prepare_with(
+                op,
+                input,
+                &dest,
+                self.conn.checksums,
+                req.payload,
+                Some(crc),
+            )?;
+        }
         let creds = self.conn.credentials.get().await?;
         signing::sign(&mut req, &creds, &region, SystemTime::now())?;
         Ok((req, creds))
@@ -639,6 +650,43 @@ impl Ctx<'_> {
             )),
         }
     }
+}
+
+/// The CRC of a file body small enough to read twice, when the request would carry it in a
+/// trailer (read on the blocking pool, in chunks).
+async fn preread_crc(req: &HttpRequest) -> Result<Option<u64>, Error> {
+    let Payload::File { path, offset, len } = &req.payload else {
+        return Ok(None);
+    };
+    let Some(algorithm) = req
+        .header("x-amz-trailer")
+        .and_then(crate::checksum::trailer_of)
+    else {
+        return Ok(None);
+    };
+    if *len > PREREAD_MAX {
+        return Ok(None);
+    }
+    let (path, offset, len) = (path.clone(), *offset, *len);
+    tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::File::open(&path)?;
+        let mut crc = Running::new(algorithm);
+        let mut buf = vec![0u8; transport::FILE_CHUNK];
+        let mut at = 0u64;
+        while at < len {
+            let n = usize::try_from((len - at).min(buf.len() as u64)).unwrap_or(buf.len());
+            file.read_exact_at(&mut buf[..n], offset + at)?;
+            crc.update(&buf[..n]);
+            at += n as u64;
+        }
+        Ok(crc.value())
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r)
+    .map(Some)
+    .map_err(|e| Error::of(Failure::Io, "cannot read the body file").caused_by(e))
 }
 
 /// What the reply's head says about its body.

@@ -23,12 +23,31 @@ pub fn prepare(
     integrity: Integrity,
     body: Payload,
 ) -> Result<HttpRequest, Error> {
+    prepare_with(op, input, dest, integrity, body, None)
+}
+
+/// A file body no larger than this is read twice: once for its CRC, which then goes in a
+/// header, and once to send it (the second read comes from the page cache). Larger ones are
+/// read once, their CRC in an `aws-chunked` trailer. A header works with every S3-compatible
+/// server that takes CRCs; some store `aws-chunked` as the object's `Content-Encoding`.
+pub const PREREAD_MAX: u64 = 16 * 1024 * 1024;
+
+/// [`prepare`], with the CRC of a file body already read (`file_crc`, by the algorithm
+/// [`prepare`] names in `x-amz-trailer`), which then goes in a header rather than a trailer.
+pub fn prepare_with(
+    op: &Operation,
+    input: &Map<String, Value>,
+    dest: &Destination<'_>,
+    integrity: Integrity,
+    body: Payload,
+    file_crc: Option<u64>,
+) -> Result<HttpRequest, Error> {
     let payload = quirks::xml_body(op, input, dest.region)?.unwrap_or(body);
     let input = with_content_md5(op, input, &payload, integrity == Integrity::Md5)?;
     let input = with_sse_c_key_md5(op, &input)?;
     let mut request = request::build(op, &input, dest, payload)?;
     if let Some(algorithm) = integrity.crc() {
-        with_crc(op, &mut request, algorithm);
+        with_crc(op, &mut request, algorithm, file_crc);
         with_checksum_mode(op, &mut request);
     }
     if op.checksum_required {
@@ -53,20 +72,9 @@ fn takes_header(op: &Operation, name: &str) -> bool {
 /// another (SHA-256) is left for the caller to send. In memory, the CRC goes in its header; a
 /// file goes `aws-chunked` with the CRC in a trailer, so that it is read once
 /// (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`, signed as such by `signing`).
-fn with_crc(op: &Operation, request: &mut HttpRequest, default: Algorithm) {
-    if op.request_body != Some(RequestBody::Payload) || !takes_header(op, default.header()) {
+fn with_crc(op: &Operation, request: &mut HttpRequest, default: Algorithm, file_crc: Option<u64>) {
+    let Some(algorithm) = crc_for(op, request, default) else {
         return;
-    }
-    let given = |n: &str| n.starts_with("x-amz-checksum-") && n != "x-amz-checksum-algorithm";
-    if request.headers.iter().any(|(n, _)| given(n)) {
-        return;
-    }
-    let algorithm = match request.header("x-amz-sdk-checksum-algorithm") {
-        Some(name) => match Algorithm::from_name(name) {
-            Some(a) => a,
-            None => return,
-        },
-        None => default,
     };
     if request.header("x-amz-sdk-checksum-algorithm").is_none()
         && takes_header(op, "x-amz-sdk-checksum-algorithm")
@@ -86,6 +94,10 @@ fn with_crc(op: &Operation, request: &mut HttpRequest, default: Algorithm) {
         ),
         Payload::Bytes(b) => {
             let value = algorithm.encode(algorithm.of(b));
+            push(request, algorithm.header(), value);
+        }
+        Payload::File { .. } if file_crc.is_some() => {
+            let value = algorithm.encode(file_crc.unwrap_or_default());
             push(request, algorithm.header(), value);
         }
         Payload::File { len, .. } => {
@@ -110,6 +122,22 @@ fn with_crc(op: &Operation, request: &mut HttpRequest, default: Algorithm) {
                 "STREAMING-UNSIGNED-PAYLOAD-TRAILER".to_string(),
             );
         }
+    }
+}
+
+/// The CRC an upload of `op` carries, unless it carries none: the operation takes no
+/// flexible checksum, the caller gave a checksum value, or named an algorithm other than a CRC.
+fn crc_for(op: &Operation, request: &HttpRequest, default: Algorithm) -> Option<Algorithm> {
+    if op.request_body != Some(RequestBody::Payload) || !takes_header(op, default.header()) {
+        return None;
+    }
+    let given = |n: &str| n.starts_with("x-amz-checksum-") && n != "x-amz-checksum-algorithm";
+    if request.headers.iter().any(|(n, _)| given(n)) {
+        return None;
+    }
+    match request.header("x-amz-sdk-checksum-algorithm") {
+        Some(name) => Algorithm::from_name(name),
+        None => Some(default),
     }
 }
 

@@ -106,8 +106,10 @@ impl Transport {
         progress: &Progress,
         integrity: Integrity,
     ) -> Result<Sent, Error> {
-        // A trailer was announced when the request was prepared (`prepare::with_crc`).
+        // A trailer was announced when the request was prepared (`prepare::with_crc`), or the
+        // CRC of a file read beforehand is in its header.
         let trailer = req.header("x-amz-trailer").and_then(checksum::trailer_of);
+        let in_header = checksum::in_header(&req);
         let md5 = integrity == Integrity::Md5 && trailer.is_none();
         let mut builder = http::Request::builder().method(req.method.as_str()).uri(
             req.uri
@@ -147,7 +149,8 @@ impl Transport {
         });
         let file_crc = whole
             .as_ref()
-            .and_then(|d| Some((trailer?, d.crc_value()?)));
+            .and_then(|d| Some((trailer?, d.crc_value()?)))
+            .or(in_header.filter(|_| whole.is_some()));
         Ok(Sent {
             response,
             file_md5,

@@ -2,6 +2,8 @@
 //! and the manifest's cross-field rules. Every violation is collected, each with a JSON pointer;
 //! nothing is sent unless the list is empty. Values are never echoed (they may be secrets).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -10,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::Connection;
 use crate::error::{Detail, Error};
-use crate::manifest::{self, Encoding, Operation, Requires, Rule};
+use crate::manifest::{self, Encoding, Operation, Parameter, Requires, Rule};
 use crate::protocol::ENVELOPE_FIELDS;
 
 /// A request that passed every check. `Debug` masks secret parameters (SSE-C keys).
@@ -98,10 +100,10 @@ pub fn parse_request(text: &str) -> Result<Request, Error> {
 
 /// The operation the envelope names, or why it names none (added to `details`).
 fn envelope_operation(
-    env: &Map<String, Value>,
+    operation: Option<&Value>,
     details: &mut Vec<Detail>,
 ) -> Option<&'static Operation> {
-    match env.get("operation") {
+    match operation {
         None => {
             details.push(Detail {
                 pointer: "/operation".into(),
@@ -132,24 +134,30 @@ fn envelope_operation(
 
 /// Validates a parsed request envelope.
 pub fn validate_envelope(value: Value) -> Result<Request, Error> {
-    let Value::Object(mut env) = value else {
+    let Value::Object(env) = value else {
         return Err(Error::invalid_at("", "the request must be a JSON object"));
     };
     let mut details = Vec::new();
-    for key in env.keys() {
-        if !ENVELOPE_FIELDS.contains(&key.as_str()) {
-            details.push(Detail {
-                pointer: pointer(&["", key]),
+    // One pass over the envelope's members (no hashed look-up per field).
+    let (mut id, mut operation, mut input, mut connection) = (None, None, None, None);
+    for (key, value) in env {
+        match key.as_str() {
+            "id" => id = Some(value),
+            "operation" => operation = Some(value),
+            "input" => input = Some(value),
+            "connection" => connection = Some(value),
+            known if ENVELOPE_FIELDS.contains(&known) => {}
+            _ => details.push(Detail {
+                pointer: pointer(&["", &key]),
                 message: format!(
                     "unknown field; the envelope has {}",
                     ENVELOPE_FIELDS.join(", ")
                 ),
-            });
+            }),
         }
     }
-    let id = env.remove("id");
-    let operation = envelope_operation(&env, &mut details);
-    let input = match env.remove("input") {
+    let operation = envelope_operation(operation.as_ref(), &mut details);
+    let input = match input {
         None => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => {
@@ -160,7 +168,7 @@ pub fn validate_envelope(value: Value) -> Result<Request, Error> {
             Map::new()
         }
     };
-    let connection_value = match env.remove("connection") {
+    let connection_value = match connection {
         None => Value::Object(Map::new()),
         Some(v @ Value::Object(_)) => v,
         Some(_) => {
@@ -531,7 +539,7 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
         };
         let given: Vec<&String> = names
             .iter()
-            .filter(|n| crate::schemas::is_given(op, input, n))
+            .filter(|n| member(input, n).is_some() && crate::schemas::is_given(op, input, n))
             .collect();
         if given.is_empty() && matches!(rule, Rule::OneOf(_)) {
             out.push(Detail {
@@ -557,11 +565,11 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
 /// A parameter given without what it needs: the detail points at the field that is missing or
 /// wrong, as a form marks it.
 fn check_requires(r: &Requires, input: &Map<String, Value>, out: &mut Vec<Detail>) {
-    if !input.contains_key(&r.given) {
+    if member(input, &r.given).is_none() {
         return;
     }
     for (need, values) in &r.needs {
-        let message = match input.get(need) {
+        let message = match member(input, need) {
             None => format!("is required when `{}` is given: {}", r.given, r.reason),
             Some(v) if !values.is_empty() && !values.contains(v) => format!(
                 "must be {} when `{}` is given: {}",
@@ -594,7 +602,7 @@ fn check_key_lengths(op: &Operation, input: &Map<String, Value>, out: &mut Vec<D
             }
         }
     };
-    check(input.get("Key"), &|| "/input/Key".into());
+    check(member(input, "Key"), &|| "/input/Key".into());
     // A copy source's object form names a key too.
     for p in op
         .parameters
@@ -606,27 +614,87 @@ fn check_key_lengths(op: &Operation, input: &Map<String, Value>, out: &mut Vec<D
     }
 }
 
+/// `input[name]`. An input has a few members: comparing their names is cheaper than hashing
+/// `name` (the checks look up dozens of names per request).
+fn member<'a>(input: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    if input.len() <= 16 {
+        input.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    } else {
+        input.get(name)
+    }
+}
+
 /// Checks the schema cannot express: byte lengths, base64 payloads, local files, lengths.
 fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>) {
     check_key_lengths(op, input, out);
-    // Header maps: S3 lowercases names, so two entries differing only in case would collide; and
-    // a header map and its list twin add to the same headers.
-    let mut seen = std::collections::HashMap::new();
-    for p in op
-        .parameters
-        .iter()
-        .filter(|p| p.location == crate::manifest::Location::HeaderMap)
-    {
-        let Some(v) = input.get(&p.name) else {
+    // The parameters given, in the manifest's order (as every check below reports them).
+    let given = op.given(input);
+    check_header_maps(&given, out);
+    let mut body_len: Option<u64> = None;
+    for (p, v) in &given {
+        let Value::String(v) = v else {
             continue;
         };
+        let at = || format!("/input/{}", pointer(&[&p.name]));
+        match p.encoding {
+            Some(Encoding::Text) => body_len = Some(v.len() as u64),
+            Some(Encoding::Base64) => match base64::engine::general_purpose::STANDARD.decode(v) {
+                Ok(bytes) => body_len = Some(bytes.len() as u64),
+                Err(e) => out.push(Detail {
+                    pointer: at(),
+                    message: crate::body::base64_problem(&e),
+                }),
+            },
+            Some(Encoding::File) => match file_len(v) {
+                Ok(len) => body_len = Some(len),
+                Err(message) => out.push(Detail {
+                    pointer: at(),
+                    message,
+                }),
+            },
+            _ => {}
+        }
+        if p.name == "OutputFile" {
+            if let Some(message) = output_file_problem(v) {
+                out.push(Detail {
+                    pointer: at(),
+                    message: message.into(),
+                });
+            }
+        }
+    }
+    if op.request_body == Some(crate::manifest::RequestBody::Payload) {
+        if let Some(declared) = member(input, "Content-Length").and_then(Value::as_u64) {
+            let actual = body_len.unwrap_or(0);
+            if declared != actual {
+                out.push(Detail {
+                    pointer: "/input/Content-Length".into(),
+                    message: format!("is {declared} but the body is {actual} bytes"),
+                });
+            }
+        }
+    }
+}
+
+/// Header maps: S3 lowercases names, so two entries differing only in case would collide; and
+/// a header map and its list twin add to the same headers.
+fn check_header_maps(given: &[(&Parameter, &Value)], out: &mut Vec<Detail>) {
+    let mut seen: HashMap<(Option<&str>, Cow<'_, str>), &str> = HashMap::new();
+    for (p, v) in given
+        .iter()
+        .filter(|(p, _)| p.location == crate::manifest::Location::HeaderMap)
+    {
         for (i, (k, _)) in crate::request::map_entries(v).into_iter().enumerate() {
-            let at = match v {
-                Value::Array(_) => format!("/input/{}/{i}/Name", pointer(&[&p.name])),
-                _ => format!("/input/{}/{}", pointer(&[&p.name]), pointer(&[k])),
+            let lower = if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(k.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(k)
             };
-            let key = (p.wire.clone(), k.to_ascii_lowercase());
-            if let Some(first) = seen.insert(key, k.to_string()) {
+            if let Some(first) = seen.insert((p.wire.as_deref(), lower), k) {
+                let at = match v {
+                    Value::Array(_) => format!("/input/{}/{i}/Name", pointer(&[&p.name])),
+                    _ => format!("/input/{}/{}", pointer(&[&p.name]), pointer(&[k])),
+                };
                 let message = if first == k {
                     "is given twice".to_string()
                 } else {
@@ -639,70 +707,34 @@ fn check_values(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail
             }
         }
     }
-    let mut body_len: Option<u64> = None;
-    for p in &op.parameters {
-        let Some(Value::String(v)) = input.get(&p.name) else {
-            continue;
-        };
-        let at = format!("/input/{}", pointer(&[&p.name]));
-        match p.encoding {
-            Some(Encoding::Text) => body_len = Some(v.len() as u64),
-            Some(Encoding::Base64) => match base64::engine::general_purpose::STANDARD.decode(v) {
-                Ok(bytes) => body_len = Some(bytes.len() as u64),
-                Err(e) => out.push(Detail {
-                    pointer: at.clone(),
-                    message: crate::body::base64_problem(&e),
-                }),
-            },
-            // Stat before opening: opening a FIFO would block until a writer appears.
-            Some(Encoding::File) => match std::fs::metadata(v) {
-                Ok(m) if m.is_file() => match std::fs::File::open(v) {
-                    Ok(_) => body_len = Some(m.len()),
-                    Err(e) => out.push(Detail {
-                        pointer: at.clone(),
-                        message: format!("cannot be read: {}", io_reason(&e)),
-                    }),
-                },
-                Ok(_) => out.push(Detail {
-                    pointer: at.clone(),
-                    message: "is not a regular file".into(),
-                }),
-                Err(e) => out.push(Detail {
-                    pointer: at.clone(),
-                    message: format!("cannot be read: {}", io_reason(&e)),
-                }),
-            },
-            _ => {}
-        }
-        if p.name == "OutputFile" {
-            let path = std::path::Path::new(v);
-            let parent = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            if !parent.is_dir() {
-                out.push(Detail {
-                    pointer: at.clone(),
-                    message: "its directory does not exist".into(),
-                });
-            } else if path.is_dir() {
-                out.push(Detail {
-                    pointer: at.clone(),
-                    message: "is a directory".into(),
-                });
-            }
-        }
+}
+
+/// The length of a body file, or why it cannot be sent. Stat before opening: opening a FIFO
+/// would block until a writer appears.
+fn file_len(path: &str) -> Result<u64, String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => match std::fs::File::open(path) {
+            Ok(_) => Ok(m.len()),
+            Err(e) => Err(format!("cannot be read: {}", io_reason(&e))),
+        },
+        Ok(_) => Err("is not a regular file".into()),
+        Err(e) => Err(format!("cannot be read: {}", io_reason(&e))),
     }
-    if op.request_body == Some(crate::manifest::RequestBody::Payload) {
-        if let Some(declared) = input.get("Content-Length").and_then(Value::as_u64) {
-            let actual = body_len.unwrap_or(0);
-            if declared != actual {
-                out.push(Detail {
-                    pointer: "/input/Content-Length".into(),
-                    message: format!("is {declared} but the body is {actual} bytes"),
-                });
-            }
-        }
+}
+
+/// Why a download cannot be written to `path`, if it cannot.
+fn output_file_problem(path: &str) -> Option<&'static str> {
+    let path = std::path::Path::new(path);
+    let parent = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !parent.is_dir() {
+        Some("its directory does not exist")
+    } else if path.is_dir() {
+        Some("is a directory")
+    } else {
+        None
     }
 }
 

@@ -1,8 +1,9 @@
 //! CRC checksums end to end, on both servers, with boto3 (botocore with awscrt) as the oracle
 //! nobody here wrote:
 //!
-//! - what the connector uploads (in memory: a header; a file: an `aws-chunked` trailer; a
-//!   multipart `upload_file`: part CRCs and a `FULL_OBJECT` CRC made from them) is stored with
+//! - what the connector uploads (in memory or a small file: a header; a file above 16 MiB: an
+//!   `aws-chunked` trailer; a multipart `upload_file`: part CRCs and a `FULL_OBJECT` CRC made
+//!   from them) is stored with
 //!   the CRC botocore computes over the same bytes, and boto3 reads it back with its own
 //!   checksum validation;
 //! - what boto3 uploads with its default CRC32 is checked by the connector's downloads;
@@ -82,6 +83,9 @@ fn uploads_carry_crcs_that_botocore_agrees_with(kind: &'static str) {
     std::fs::write(&small, data(1, 700_000)).unwrap();
     let big = dir.path().join("big.bin");
     std::fs::write(&big, data(2, 12 * 1024 * 1024 + 17)).unwrap();
+    // Above `prepare::PREREAD_MAX`: read once, its CRC in an aws-chunked trailer.
+    let stream = dir.path().join("stream.bin");
+    std::fs::write(&stream, data(5, 17 * 1024 * 1024 + 3)).unwrap();
     let text = dir.path().join("text.txt");
     std::fs::write(&text, "checked on receipt\n").unwrap();
 
@@ -95,6 +99,11 @@ fn uploads_carry_crcs_that_botocore_agrees_with(kind: &'static str) {
         "put_object",
         &json!({"Bucket": b, "Key": "file", "BodyFile": small}),
     );
+    let streamed = ok(
+        s,
+        "put_object",
+        &json!({"Bucket": b, "Key": "stream", "BodyFile": stream}),
+    );
     let multi = ok(
         s,
         "upload_file",
@@ -105,6 +114,7 @@ fn uploads_carry_crcs_that_botocore_agrees_with(kind: &'static str) {
     for (key, path, out) in [
         ("mem", &text, &mem),
         ("file", &small, &file),
+        ("stream", &stream, &streamed),
         ("multi", &big, &multi),
     ] {
         let v = boto_view(s, &b, key, path);

@@ -1720,7 +1720,7 @@ fn corrupted_uploads_are_refused_or_detected() {
     assert_eq!(r.error()["kind"], "service", "{}", r.envelope);
     println!("in-memory body altered: {}", r.envelope);
     assert_eq!(read_direct(&b, "mem", dir.path()), None, "nothing stored");
-    // From a file, with the default CRC64NVME in an aws-chunked trailer: the server checks it
+    // From a small file, its CRC64NVME read first and sent in a header: the server checks it
     // and refuses the altered bytes before storing them.
     let f = dir.path().join("body.bin");
     let data = bytes(4, 300_000);
@@ -1739,6 +1739,22 @@ fn corrupted_uploads_are_refused_or_detected() {
         r.envelope
     );
     assert_eq!(read_direct(&b, "file", dir.path()), None, "nothing stored");
+    // A file above 16 MiB goes aws-chunked, its CRC in a trailer after the bytes: refused too.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, bytes(6, 17 * 1024 * 1024)).unwrap();
+    let r = run_via(
+        &p,
+        2,
+        "put_object",
+        json!({"Bucket": b, "Key": "big", "BodyFile": big}),
+    );
+    let code = r.error()["code"].as_str().unwrap_or_default().to_string();
+    assert!(
+        ["BadDigest", "InvalidDigest"].contains(&code.as_str()),
+        "{}",
+        r.envelope
+    );
+    assert_eq!(read_direct(&b, "big", dir.path()), None, "nothing stored");
     // With MD5 integrity (UNSIGNED-PAYLOAD, no Content-MD5): the server stores what it got;
     // the connector compares the ETag with the MD5 it streamed, reports it and retries.
     let mut conn = proxied_connection(&p, 2);
@@ -1757,7 +1773,7 @@ fn corrupted_uploads_are_refused_or_detected() {
         "{}",
         r.envelope
     );
-    assert_eq!(p.counts().corrupt_request, 4);
+    assert_eq!(p.counts().corrupt_request, 5);
     cleanup(&b);
 }
 

@@ -169,9 +169,27 @@ fn run_case(case: &Value, tmp: &Path) -> Result<Outcome, String> {
         addressing: conn.addressing,
         region: &conn.region,
     };
-    // The same preparation as `run` (XML body, Content-MD5, SSE-C key MD5, build).
+    // The same preparation as `run` (XML body, integrity headers, SSE-C key MD5, build); a
+    // small file's CRC read first and sent in a header, as `run` does.
     let mut req = prepare(op, &valid.input, &dest, conn.checksums, body)
         .map_err(|e| format!("prepare: {e} {:?}", e.details))?;
+    if let (Some(_), Payload::File { path, len, .. }) = (req.header("x-amz-trailer"), &req.payload)
+    {
+        if *len <= s3_connector::prepare::PREREAD_MAX {
+            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+            let crc = s3_connector::checksum::Algorithm::Crc64Nvme.of(&bytes);
+            let payload = req.payload.clone();
+            req = s3_connector::prepare::prepare_with(
+                op,
+                &valid.input,
+                &dest,
+                conn.checksums,
+                payload,
+                Some(crc),
+            )
+            .map_err(|e| format!("prepare: {e}"))?;
+        }
+    }
     signing::sign(
         &mut req,
         conn.credentials.fixed().unwrap(),
@@ -397,6 +415,14 @@ fn independent_problems(o: &Outcome, files: Option<&Map<String, Value>>) -> Vec<
     let (want_sha, body_len) = match &req.payload {
         Payload::Empty => (EMPTY_SHA256.to_string(), 0),
         Payload::Bytes(b) => (hex_sha256(b), b.len() as u64),
+        // A small file: its CRC read first and sent in a header (`prepare::PREREAD_MAX`).
+        Payload::File { len, .. } if takes_crc && *len <= s3_connector::prepare::PREREAD_MAX => {
+            check(
+                header("x-amz-checksum-crc64nvme").is_some() && header("x-amz-trailer").is_none(),
+                "a small file upload does not carry its CRC64NVME in a header".into(),
+            );
+            ("UNSIGNED-PAYLOAD".to_string(), *len)
+        }
         Payload::File { len, .. } if takes_crc => {
             check(
                 header("x-amz-decoded-content-length") == Some(len.to_string())
