@@ -53,48 +53,69 @@ pub fn sign(
         .map(|i| req.headers.remove(i).1);
     let hash = preset.unwrap_or_else(|| match &req.payload {
         Payload::Empty => EMPTY_SHA256.to_string(),
-        Payload::Bytes(b) => lower_hex(&Sha256::digest(b)),
+        Payload::Bytes(b) => hex_string(&Sha256::digest(b)),
         Payload::File { .. } => "UNSIGNED-PAYLOAD".to_string(),
     });
     // Added in the order aws-sigv4 adds them (the golden fixtures keep it).
-    let mut added = vec![("x-amz-date".to_string(), amz_date.clone())];
-    added.push(("x-amz-content-sha256".into(), hash.clone()));
-    if let Some(token) = &creds.session_token {
-        added.push(("x-amz-security-token".into(), token.expose().to_string()));
-    }
     let start = req.headers.len();
-    req.headers.extend(added);
-    let (canonical, signed) = canonical_request(req, &hash)?;
+    req.headers.reserve(4);
+    req.headers.push(("x-amz-date".into(), amz_date));
+    req.headers.push(("x-amz-content-sha256".into(), hash));
+    if let Some(token) = &creds.session_token {
+        req.headers
+            .push(("x-amz-security-token".into(), token.expose().to_string()));
+    }
+    let (amz_date, hash) = (&req.headers[start].1, &req.headers[start + 1].1);
+    let (canonical, signed) = canonical_request(req, hash)?;
     let date = &amz_date[..8];
-    let scope = format!("{date}/{region}/s3/aws4_request");
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        lower_hex(&Sha256::digest(canonical.as_bytes()))
+    let mut scope = String::with_capacity(date.len() + region.len() + 20);
+    for part in [date, "/", region, "/s3/aws4_request"] {
+        scope.push_str(part);
+    }
+    let mut string_to_sign = String::with_capacity(128 + scope.len());
+    for part in ["AWS4-HMAC-SHA256\n", amz_date, "\n", &scope, "\n"] {
+        string_to_sign.push_str(part);
+    }
+    push_hex(&mut string_to_sign, &Sha256::digest(canonical.as_bytes()));
+    let signature = sign_key::signature(
+        creds.secret_access_key.expose(),
+        (date, region, "s3"),
+        string_to_sign.as_bytes(),
     );
-    let key = sign_key::signing_key(creds.secret_access_key.expose(), date, region, "s3");
-    let signature = lower_hex(&sign_key::hmac(&key, string_to_sign.as_bytes()));
-    req.headers.insert(
-        start + 1,
-        (
-            "authorization".into(),
-            format!(
-                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed}, Signature={signature}",
-                creds.access_key_id
-            ),
-        ),
-    );
+    let mut authorization = String::with_capacity(160 + signed.len() + scope.len());
+    for part in [
+        "AWS4-HMAC-SHA256 Credential=",
+        &creds.access_key_id,
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        &signed,
+        ", Signature=",
+    ] {
+        authorization.push_str(part);
+    }
+    push_hex(&mut authorization, &signature);
+    req.headers
+        .insert(start + 1, ("authorization".into(), authorization));
     Ok(())
 }
 
-/// Lowercase hex of a digest (the `hex` crate's iterator of chars is several times slower, and
-/// three digests are written per request).
-fn lower_hex(bytes: &[u8]) -> String {
+/// Appends the lowercase hex of a digest (the `hex` crate's iterator of chars is several times
+/// slower, and three digests are written per request).
+fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    let mut buf = [0u8; 64];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
     }
+    let len = 2 * bytes.len().min(32);
+    out.push_str(std::str::from_utf8(&buf[..len]).expect("hex digits are ASCII"));
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, bytes);
     out
 }
 
@@ -102,12 +123,12 @@ fn lower_hex(bytes: &[u8]) -> String {
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// Headers never signed (aws-sigv4's defaults): changed by proxies, or the signature itself.
-const UNSIGNED_HEADERS: [&str; 4] = [
-    "authorization",
-    "user-agent",
-    "x-amzn-trace-id",
-    "transfer-encoding",
-];
+fn is_unsigned(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization" | "user-agent" | "x-amzn-trace-id" | "transfer-encoding"
+    )
+}
 
 /// `YYYYMMDDTHHMMSSZ` of `time`, UTC.
 fn amz_date(time: SystemTime) -> Result<String, Error> {
@@ -118,15 +139,27 @@ fn amz_date(time: SystemTime) -> Result<String, Error> {
         .ok_or_else(|| Error::of(Failure::Internal, "the clock is before 1970"))?;
     let t = time::OffsetDateTime::from_unix_timestamp(secs)
         .map_err(|e| Error::of(Failure::Internal, "signing time").caused_by(e))?;
-    Ok(format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
+    let year = u32::try_from(t.year())
+        .ok()
+        .filter(|y| *y <= 9999)
+        .ok_or_else(|| Error::of(Failure::Internal, "signing time past year 9999"))?;
+    let mut out = [0u8; 16];
+    let mut put = |at: usize, width: usize, v: u32| {
+        let mut v = v as usize;
+        for i in (at..at + width).rev() {
+            out[i] = b"0123456789"[v % 10];
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(4, 2, u32::from(u8::from(t.month())));
+    put(6, 2, u32::from(t.day()));
+    put(9, 2, u32::from(t.hour()));
+    put(11, 2, u32::from(t.minute()));
+    put(13, 2, u32::from(t.second()));
+    out[8] = b'T';
+    out[15] = b'Z';
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// The canonical request of an S3 request and its signed-header list: the path as built
@@ -139,46 +172,28 @@ fn canonical_request(req: &HttpRequest, hash: &str) -> Result<(String, String), 
             format!("request cannot be signed: {what}"),
         )
     };
-    let rest = req
-        .uri
-        .split_once("://")
-        .map(|(_, r)| r)
-        .ok_or_else(|| bad("no scheme"))?;
+    // After `scheme://` (a scheme has no colon: the first one is its own).
+    let rest = match req.uri.find(':') {
+        Some(i) if req.uri[i..].starts_with("://") => &req.uri[i + 3..],
+        _ => req
+            .uri
+            .split_once("://")
+            .map(|(_, r)| r)
+            .ok_or_else(|| bad("no scheme"))?,
+    };
     let path_and_query = rest.find('/').map_or("/", |i| &rest[i..]);
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    let mut pairs: Vec<(&str, &str)> = query
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .map(|(k, v)| (canonical_query_part(k), canonical_query_part(v)))
         .collect();
     pairs.sort_unstable();
-    // Names are lowercase already (`HttpRequest`), values mostly need no change: borrowed.
-    let mut headers: Vec<(Cow<'_, str>, Cow<'_, str>)> = req
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            let n = if n.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(n.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(n.as_str())
-            };
-            (n, v)
-        })
-        .filter(|(n, _)| !UNSIGNED_HEADERS.contains(&n.as_ref()))
-        .map(|(n, v)| {
-            // The session token is signed as it is (aws-sigv4 does not trim it).
-            let v = if n == "x-amz-security-token" {
-                Cow::Borrowed(v.as_str())
-            } else {
-                collapse_spaces(v)
-            };
-            (n, v)
-        })
-        .collect();
-    headers.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out = String::with_capacity(512);
+    let headers = signed_headers(req);
+    let mut out = String::with_capacity(256 + req.uri.len() + 64 * headers.len());
     out.push_str(&req.method);
     out.push('\n');
     out.push_str(path);
@@ -192,9 +207,9 @@ fn canonical_request(req: &HttpRequest, hash: &str) -> Result<(String, String), 
         out.push_str(v);
     }
     out.push('\n');
-    let mut signed = String::with_capacity(128);
+    let mut signed = String::with_capacity(16 * headers.len());
     let mut last: Option<&str> = None;
-    for (n, v) in &headers {
+    for (_, n, v) in &headers {
         if last == Some(n.as_ref()) {
             out.pop(); // the newline: a repeated name joins its values with a comma
             out.push(',');
@@ -217,11 +232,97 @@ fn canonical_request(req: &HttpRequest, hash: &str) -> Result<(String, String), 
     Ok((out, signed))
 }
 
+/// A query name or value as aws-sigv4 signs it: decoded as a form (`+` a space) then encoded
+/// again, every byte but the unreserved ones as `%XX`. What our builder writes (`encode_query`)
+/// is in that form already, so it is borrowed as it is.
+fn canonical_query_part(s: &str) -> Cow<'_, str> {
+    let b = s.as_bytes();
+    let hex = |c: u8| matches!(c, b'0'..=b'9' | b'A'..=b'F');
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            c if is_unreserved(c) => i += 1,
+            b'%' if i + 2 < b.len() && hex(b[i + 1]) && hex(b[i + 2]) => {
+                let v = u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(0);
+                if is_unreserved(v) {
+                    break; // `%7E` is signed as `~`
+                }
+                i += 3;
+            }
+            _ => break,
+        }
+    }
+    if i == b.len() {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(encode_query(&form_decode(s)))
+}
+
+/// `application/x-www-form-urlencoded` decoding as the `form_urlencoded` crate does it (the one
+/// aws-sigv4 reads queries with): `+` a space, `%XX` a byte, anything else as it is.
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap_or(0));
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// The headers signed, lowercased (names are lowercase already in an `HttpRequest`: borrowed
+/// then), values as signed, sorted by name (stably: a repeated name keeps its values' order);
+/// each with its name's first eight bytes as a number, on which most comparisons end.
+fn signed_headers(req: &HttpRequest) -> Vec<(u64, Cow<'_, str>, Cow<'_, str>)> {
+    let mut headers: Vec<(u64, Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(req.headers.len());
+    for (n, v) in &req.headers {
+        let n = if n.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(n.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(n.as_str())
+        };
+        if is_unsigned(&n) {
+            continue;
+        }
+        // The session token is signed as it is (aws-sigv4 does not trim it).
+        let v = if n == "x-amz-security-token" {
+            Cow::Borrowed(v.as_str())
+        } else {
+            collapse_spaces(v)
+        };
+        let mut prefix = [0u8; 8];
+        let len = n.len().min(8);
+        prefix[..len].copy_from_slice(&n.as_bytes()[..len]);
+        headers.push((u64::from_be_bytes(prefix), n, v));
+    }
+    headers.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+    });
+    headers
+}
+
 /// A header value as signed: spaces trimmed at both ends, runs of spaces made one (only spaces,
 /// as S3 does).
 fn collapse_spaces(v: &str) -> Cow<'_, str> {
     let v = v.trim_matches(' ');
-    if !v.contains("  ") {
+    // A byte scan: `str::contains("  ")` sets up a substring searcher for every value.
+    if !v.as_bytes().windows(2).any(|w| w == b"  ") {
         return Cow::Borrowed(v);
     }
     let mut out = String::with_capacity(v.len());
@@ -379,6 +480,14 @@ mod tests {
     }
 
     #[test]
+    fn the_signing_time_is_written_with_leading_zeros() {
+        let at = |secs| amz_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs)).unwrap();
+        assert_eq!(at(0), "19700101T000000Z");
+        assert_eq!(at(981_173_106), "20010203T040506Z");
+        assert_eq!(at(1_764_806_399), "20251203T235959Z");
+    }
+
+    #[test]
     fn signs_every_kind_of_request_as_aws_sigv4_does() {
         let plain = Credentials::fixed(
             "AKIDEXAMPLE",
@@ -421,6 +530,27 @@ mod tests {
                 file,
             ),
             ("POST", "http://127.0.0.1:9000/b?delete", vec![("content-md5", "x")], Payload::Bytes("<Delete/>".into())),
+            (
+                "GET",
+                "http://127.0.0.1:9000/b/%20lead%20/a%2Bb%3Dc/%F0%9F%98%80/.?prefix=a%2Fb&prefix=a&marker=%7E~&x-id=GetObject",
+                vec![("X-Amz-Meta-Mixed", " a   b\tc "), ("x-amzn-trace-id", "Root=1"),
+                     ("transfer-encoding", "chunked"), ("x-amz-meta-empty", ""),
+                     ("x-amz-meta-b", "two"), ("x-amz-meta-a", "one"), ("x-amz-meta-a", "  ")],
+                Payload::Empty,
+            ),
+            (
+                "GET",
+                "http://127.0.0.1:9000/b?q=a+b&r=%7e%2f&s=%zz&t=100%&u==x&v=%E2%82%AC&w=%41%2",
+                vec![],
+                Payload::Empty,
+            ),
+            ("HEAD", "https://bucket.s3.amazonaws.com/", vec![("if-none-match", "\"a\", \"b\"")], Payload::Empty),
+            (
+                "PUT",
+                "http://127.0.0.1:9000/b/preset?tagging",
+                vec![("x-amz-content-sha256", "UNSIGNED-PAYLOAD"), ("content-type", "application/xml")],
+                Payload::Bytes("<Tagging/>".into()),
+            ),
         ];
         let times = [
             SystemTime::UNIX_EPOCH + Duration::from_hours(380_376),

@@ -537,10 +537,7 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
                 continue;
             }
         };
-        let given: Vec<&String> = names
-            .iter()
-            .filter(|n| member(input, n).is_some() && crate::schemas::is_given(op, input, n))
-            .collect();
+        let given: Vec<&String> = names.iter().filter(|n| is_given(op, input, n)).collect();
         if given.is_empty() && matches!(rule, Rule::OneOf(_)) {
             out.push(Detail {
                 pointer: format!("/input/{}", pointer(&[&names[0]])),
@@ -559,6 +556,18 @@ fn check_rules(op: &Operation, input: &Map<String, Value>, out: &mut Vec<Detail>
                 });
             }
         }
+    }
+}
+
+/// Whether `name` is given, for the rules: as `schemas::is_given` (present, and `true` if it is a
+/// flag), found without hashing the name or building a JSON value per look-up.
+fn is_given(op: &Operation, input: &Map<String, Value>, name: &str) -> bool {
+    match member(input, name) {
+        None => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => op
+            .parameter(name)
+            .is_none_or(|p| p.schema.get("type").and_then(Value::as_str) != Some("boolean")),
     }
 }
 
@@ -743,5 +752,56 @@ fn io_reason(e: &std::io::Error) -> String {
         std::io::ErrorKind::NotFound => "no such file".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rules_find_a_parameter_given_as_the_schemas_do() {
+        let mut names = 0;
+        for op in manifest::operation_names().filter_map(manifest::operation) {
+            for rule in &op.rules {
+                let (Rule::AtMostOneOf(list) | Rule::OneOf(list)) = rule else {
+                    continue;
+                };
+                for name in list {
+                    names += 1;
+                    for value in [
+                        Value::Bool(true),
+                        Value::Bool(false),
+                        Value::String("x".into()),
+                        Value::Null,
+                    ] {
+                        let mut input = Map::new();
+                        input.insert(name.clone(), value);
+                        assert_eq!(
+                            is_given(op, &input, name),
+                            crate::schemas::is_given(op, &input, name),
+                            "{} {name} {input:?}",
+                            op.name
+                        );
+                        input.clear();
+                        assert!(!is_given(op, &input, name));
+                    }
+                }
+            }
+        }
+        assert!(names > 10, "{names}");
+    }
+
+    #[test]
+    fn members_are_found_in_small_and_large_inputs() {
+        for size in [0, 3, 16, 17, 40] {
+            let input: Map<String, Value> = (0..size)
+                .map(|i| (format!("k{i}"), Value::from(i)))
+                .collect();
+            for i in 0..size {
+                assert_eq!(member(&input, &format!("k{i}")), Some(&Value::from(i)));
+            }
+            assert_eq!(member(&input, "absent"), None);
+        }
     }
 }
