@@ -3,7 +3,7 @@
 //! upload without a parts list) is built from the same single call.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -21,7 +21,7 @@ use crate::manifest::{steps, Operation, ResponseBody, Runner};
 use crate::prepare::{prepare, prepare_with, PREREAD_MAX};
 use crate::progress::Progress;
 use crate::request::{Destination, HttpRequest, Payload};
-use crate::sink::{self, write_at, write_output_file};
+use crate::sink::{self, write_at, write_output_file, OutFile};
 use crate::transport::{self, Sent, Transport};
 use crate::validate::Request;
 use crate::{quirks, response, retry, signing, xml, xml_stream};
@@ -71,7 +71,7 @@ pub(crate) enum Sink {
     /// Into an existing file at an offset (one range of a parallel download), with the
     /// range's CRC recorded when the download will check the whole object's.
     At {
-        path: PathBuf,
+        file: Arc<OutFile>,
         offset: u64,
         crcs: Option<Arc<Ranges>>,
     },
@@ -536,7 +536,7 @@ impl Ctx<'_> {
             }
             ResponseBody::Payload => {
                 let sink = match (&opts.sink, input.get("OutputFile").and_then(Value::as_str)) {
-                    (Sink::At { path, offset, crcs }, _) => BytesTo::At(path, *offset, crcs),
+                    (Sink::At { file, offset, crcs }, _) => BytesTo::At(file, *offset, crcs),
                     (Sink::Default, Some(path)) => BytesTo::File(Path::new(path)),
                     (Sink::Default, None) => BytesTo::Inline,
                 };
@@ -582,7 +582,7 @@ impl Ctx<'_> {
         let mut out = Map::new();
         let mut crc = reply.check.map(|c| Running::new(c.algorithm));
         match sink {
-            BytesTo::At(path, offset, crcs) => {
+            BytesTo::At(file, offset, crcs) => {
                 let mut range = crcs.as_ref().map(|r| Running::new(r.algorithm));
                 let to = sink::Into {
                     idle,
@@ -591,7 +591,7 @@ impl Ctx<'_> {
                     crc: range.as_mut(),
                     check: None,
                 };
-                let written = write_at(path, offset, body, to).await?;
+                let written = write_at(file, offset, body, to).await?;
                 if let (Some(crcs), Some(range)) = (crcs, range) {
                     crcs.record(offset, range.value(), written);
                 }
@@ -729,7 +729,7 @@ fn uploaded_crc(
 /// Where a downloaded object's bytes go.
 enum BytesTo<'a> {
     /// Into an existing file at an offset (one range of a parallel download).
-    At(&'a Path, u64, &'a Option<Arc<Ranges>>),
+    At(&'a Arc<OutFile>, u64, &'a Option<Arc<Ranges>>),
     /// A whole file, written through a temporary name.
     File(&'a Path),
     /// Returned in the output.

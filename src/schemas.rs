@@ -140,14 +140,14 @@ fn rule_schemas(op: &Operation, schema: &mut Value) {
 /// a box ticked and unticked again.
 fn is_flag(op: &Operation, name: &str) -> bool {
     op.parameter(name)
-        .is_some_and(|p| p.schema.get("type") == Some(&json!("boolean")))
+        .is_some_and(|p| p.schema.get("type").and_then(Value::as_str) == Some("boolean"))
 }
 
 /// Whether `name` is given, for the rules: present, and `true` if it is a flag.
 pub fn is_given(op: &Operation, input: &Map<String, Value>, name: &str) -> bool {
     match input.get(name) {
         None => false,
-        Some(v) => !is_flag(op, name) || v == &json!(true),
+        Some(v) => !is_flag(op, name) || v.as_bool() == Some(true),
     }
 }
 

@@ -6,9 +6,8 @@
 //! is received. A CRC of the bytes, when asked for, is taken as they arrive.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,13 +60,132 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::of(Failure::Io, format!("writing {}", path.display())).caused_by(e)
 }
 
-/// A batch of chunks written at `offset`, one `pwrite` each (no copy).
-fn write_batch(file: &File, mut offset: u64, batch: &[Bytes]) -> std::io::Result<()> {
-    for chunk in batch {
-        file.write_all_at(chunk, offset)?;
-        offset += chunk.len() as u64;
+/// A file being written, by one reply or by the ranges of a parallel download at once.
+#[derive(Debug)]
+pub(crate) struct OutFile {
+    file: File,
+    path: PathBuf,
+    /// Held while a batch is written. The kernel takes the file's inode lock for each write
+    /// and makes a second writer spin on a CPU while it waits; waiting here sleeps instead
+    /// (docs/benchmarks.md: the download CPU figure).
+    writing: Mutex<()>,
+}
+
+impl OutFile {
+    /// Creates (or truncates) `path`.
+    pub(crate) async fn create(path: &Path) -> Result<Arc<OutFile>, Error> {
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(io_error(path))?
+            .into_std()
+            .await;
+        Ok(Arc::new(OutFile {
+            file,
+            path: path.to_path_buf(),
+            writing: Mutex::new(()),
+        }))
     }
-    Ok(())
+
+    /// Reserves `len` bytes on disk before they arrive (`fallocate`): a disk too full fails
+    /// the download now rather than part way, and the file system maps the blocks once
+    /// instead of page by page as the writes come. A file system that cannot (`EOPNOTSUPP`)
+    /// is written as before.
+    pub(crate) async fn reserve(self: &Arc<Self>, len: u64) -> Result<(), Error> {
+        let this = self.clone();
+        let reserved = tokio::task::spawn_blocking(move || fallocate(&this.file, len))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        match reserved {
+            Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
+            other => other.map_err(io_error(&self.path)),
+        }
+    }
+
+    /// A batch of chunks written at `offset` with one `pwritev` (no copy; one system call and
+    /// one pass through the file system for the batch).
+    fn write_batch(&self, offset: u64, batch: &[Bytes]) -> std::io::Result<()> {
+        let _one_writer = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        write_all_vectored_at(&self.file, offset, batch)
+    }
+}
+
+/// `pwritev(2)` until every byte of `chunks` is written from `offset` on.
+fn write_all_vectored_at(file: &File, mut offset: u64, chunks: &[Bytes]) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // At most IOV_MAX (1,024 on Linux) buffers a call.
+    const MAX_IOV: usize = 1024;
+    let (mut first, mut skip) = (0usize, 0usize); // the next chunk, and its bytes written
+    loop {
+        // Past the chunks written whole (and any empty ones).
+        while first < chunks.len() && skip == chunks[first].len() {
+            first += 1;
+            skip = 0;
+        }
+        if first == chunks.len() {
+            return Ok(());
+        }
+        let iov: Vec<libc::iovec> = chunks[first..]
+            .iter()
+            .take(MAX_IOV)
+            .enumerate()
+            .map(|(i, c)| {
+                let c = if i == 0 { &c[skip..] } else { &c[..] };
+                libc::iovec {
+                    iov_base: c.as_ptr().cast_mut().cast(),
+                    iov_len: c.len(),
+                }
+            })
+            .collect();
+        let at = libc::off_t::try_from(offset).map_err(std::io::Error::other)?;
+        let count = libc::c_int::try_from(iov.len()).expect("at most MAX_IOV buffers");
+        // SAFETY: every iovec points into a chunk borrowed for this call, which the kernel only
+        // reads; the descriptor is open for as long as `file` is borrowed.
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), count, at) };
+        let Ok(mut n) = usize::try_from(n) else {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        offset += n as u64;
+        // Through the chunks written whole, into the one written in part.
+        while n > 0 {
+            let left = chunks[first].len() - skip;
+            if n < left {
+                skip += n;
+                break;
+            }
+            n -= left;
+            first += 1;
+            skip = 0;
+        }
+    }
+}
+
+/// `fallocate(2)` of `[0, len)`, growing the file to `len`.
+fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let len = libc::off_t::try_from(len).map_err(std::io::Error::other)?;
+    loop {
+        // SAFETY: the descriptor is open for as long as `file` is borrowed; fallocate reads
+        // no memory of ours.
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// The last batch's write, awaited before the next starts (one write in flight).
@@ -80,8 +198,7 @@ async fn settle(pending: Option<JoinHandle<std::io::Result<()>>>) -> std::io::Re
 
 /// Copies a reply body into `file` from `offset`; returns the bytes written.
 async fn stream_into(
-    file: Arc<File>,
-    path: &Path,
+    file: Arc<OutFile>,
     mut offset: u64,
     body: &mut hyper::body::Incoming,
     to: &mut Into<'_>,
@@ -103,14 +220,14 @@ async fn stream_into(
             batch.push(chunk);
         }
         if batched >= BATCH || (last && !batch.is_empty()) {
-            settle(pending.take()).await.map_err(io_error(path))?;
+            settle(pending.take()).await.map_err(io_error(&file.path))?;
             let (f, b, at) = (file.clone(), std::mem::take(&mut batch), offset);
-            pending = Some(tokio::task::spawn_blocking(move || write_batch(&f, at, &b)));
+            pending = Some(tokio::task::spawn_blocking(move || f.write_batch(at, &b)));
             offset += batched as u64;
             batched = 0;
         }
         if last {
-            settle(pending.take()).await.map_err(io_error(path))?;
+            settle(pending.take()).await.map_err(io_error(&file.path))?;
             return Ok(written);
         }
     }
@@ -128,14 +245,12 @@ pub(crate) async fn write_output_file(
     if let Some(n) = to.expected {
         to.progress.set_total(n);
     }
-    let file = tokio::fs::File::create(tmp.path())
-        .await
-        .map_err(io_error(path))?
-        .into_std()
-        .await;
-    let file = Arc::new(file);
-    let written = stream_into(file.clone(), path, 0, body, &mut to).await?;
-    tokio::task::spawn_blocking(move || file.sync_all())
+    let file = OutFile::create(tmp.path()).await?;
+    if let Some(n) = to.expected {
+        file.reserve(n).await?;
+    }
+    let written = stream_into(file.clone(), 0, body, &mut to).await?;
+    tokio::task::spawn_blocking(move || file.file.sync_all())
         .await
         .map_err(std::io::Error::other)
         .and_then(|r| r)
@@ -148,21 +263,14 @@ pub(crate) async fn write_output_file(
     Ok(written)
 }
 
-/// Writes a (ranged) reply body into an existing file at `offset`.
+/// Writes a (ranged) reply body into `file` at `offset`.
 pub(crate) async fn write_at(
-    path: &Path,
+    file: &Arc<OutFile>,
     offset: u64,
     body: &mut hyper::body::Incoming,
     mut to: Into<'_>,
 ) -> Result<u64, Error> {
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .await
-        .map_err(io_error(path))?
-        .into_std()
-        .await;
-    let written = stream_into(Arc::new(file), path, offset, body, &mut to).await?;
+    let written = stream_into(file.clone(), offset, body, &mut to).await?;
     check_length(written, to.expected)?;
     Ok(written)
 }
@@ -197,5 +305,49 @@ impl Drop for TempFile {
             // Synchronous: a drop cannot wait, and unlinking one name is quick.
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectored_writes_put_every_chunk_at_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = File::create(&path).unwrap();
+        let chunks: Vec<Bytes> = [0usize, 3, 0, 70_000, 1, 0, 5000]
+            .into_iter()
+            .zip(b'a'..)
+            .map(|(n, byte)| Bytes::from(vec![byte; n]))
+            .collect();
+        write_all_vectored_at(&file, 10, &chunks).unwrap();
+        write_all_vectored_at(&file, 0, &[Bytes::from_static(b"0123456789")]).unwrap();
+        write_all_vectored_at(&file, 5, &[]).unwrap();
+        let mut want = b"0123456789".to_vec();
+        for c in &chunks {
+            want.extend_from_slice(c);
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), want);
+    }
+
+    #[test]
+    fn reserving_grows_the_file_and_writes_land_inside() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        rt.block_on(async {
+            let f = OutFile::create(&path).await.unwrap();
+            f.reserve(1 << 20).await.unwrap();
+            f.write_batch(1000, &[Bytes::from_static(b"xyz")]).unwrap();
+        });
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), 1 << 20);
+        assert_eq!(&got[1000..1003], b"xyz");
+        assert!(got[..1000].iter().all(|b| *b == 0));
     }
 }

@@ -5,6 +5,7 @@
 //! "operation":"delete_bucket"}`). Requests are parsed with this instead.
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 struct Strict(Value);
@@ -57,11 +58,17 @@ impl<'de> Visitor<'de> for StrictVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            // One hash per key: the vacant entry found is where the value goes.
+            match out.entry(key) {
+                Entry::Occupied(o) => {
+                    let key = o.key();
+                    return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+                }
+                Entry::Vacant(slot) => {
+                    let Strict(v) = map.next_value()?;
+                    slot.insert(v);
+                }
             }
-            let Strict(v) = map.next_value()?;
-            out.insert(key, v);
         }
         Ok(Value::Object(out))
     }

@@ -19,7 +19,7 @@ use crate::error::{Error, Failure};
 use crate::execute::{CallOpts, Ctx, Sink, CLEANUP};
 use crate::manifest::{steps, Location, Operation};
 use crate::request::Payload;
-use crate::sink::{temp_path_for, TempFile};
+use crate::sink::{temp_path_for, OutFile, TempFile};
 
 pub(crate) const MIB: u64 = 1024 * 1024;
 /// S3's part limits (`API_UploadPart`, `API_UploadPartCopy`): at least 5 MiB but the last, at most
@@ -335,9 +335,7 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         tmp: &Path,
     ) -> Result<(Map<String, Value>, u64, u64), Error> {
-        tokio::fs::File::create(tmp).await.map_err(|e| {
-            Error::of(Failure::Io, format!("writing {}", tmp.display())).caused_by(e)
-        })?;
+        let file = OutFile::create(tmp).await?;
         let get = steps().get_object;
         let base = for_operation(get, input);
         let plan = Plan::of(op, input, 0);
@@ -348,12 +346,14 @@ impl Ctx<'_> {
             json!(format!("bytes=0-{}", plan.part_size - 1)),
         );
         let first = match self
-            .call_with(get, &first_in, &range_at(tmp, 0, ranges.as_ref()))
+            .call_with(get, &first_in, &range_at(&file, 0, ranges.as_ref()))
             .await
         {
             // An empty object has no byte 0: fetch it whole.
             Err(e) if e.code.as_deref() == Some("InvalidRange") => {
-                let out = self.call_with(get, &base, &range_at(tmp, 0, None)).await?;
+                let out = self
+                    .call_with(get, &base, &range_at(&file, 0, None))
+                    .await?;
                 return Ok((out, 0, 1));
             }
             other => other?,
@@ -385,12 +385,13 @@ impl Ctx<'_> {
         };
         let mut parts = 1;
         if total > plan.part_size {
+            file.reserve(total).await?;
             let mut rest = base.clone();
             if let Some(etag) = first.get("ETag") {
                 rest.insert("If-Match".into(), etag.clone());
             }
             parts = self
-                .download_rest(&rest, &plan, total, tmp, ranges.as_ref())
+                .download_rest(&rest, &plan, total, &file, ranges.as_ref())
                 .await?;
         }
         if let (Some(check), Some(ranges)) = (check, ranges) {
@@ -408,7 +409,7 @@ impl Ctx<'_> {
         rest: &Map<String, Value>,
         plan: &Plan,
         total: u64,
-        tmp: &Path,
+        file: &Arc<OutFile>,
         ranges: Option<&Arc<Ranges>>,
     ) -> Result<u64, Error> {
         let get = steps().get_object;
@@ -428,7 +429,7 @@ impl Ctx<'_> {
                     "Range".into(),
                     json!(format!("bytes={offset}-{}", (offset + step).min(total) - 1)),
                 );
-                let opts = range_at(tmp, offset, ranges);
+                let opts = range_at(file, offset, ranges);
                 async move { self.call_with(get, &ri, &opts).await.map(|_| ()) }
             })
             .buffer_unordered(concurrency)
@@ -483,12 +484,12 @@ impl Ctx<'_> {
     }
 }
 
-/// Options for one range of a download into `tmp` at `offset`.
-fn range_at(tmp: &Path, offset: u64, ranges: Option<&Arc<Ranges>>) -> CallOpts {
+/// Options for one range of a download into `file` at `offset`.
+fn range_at(file: &Arc<OutFile>, offset: u64, ranges: Option<&Arc<Ranges>>) -> CallOpts {
     CallOpts {
         payload: None,
         sink: Sink::At {
-            path: tmp.to_path_buf(),
+            file: file.clone(),
             offset,
             crcs: ranges.cloned(),
         },
