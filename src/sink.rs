@@ -91,6 +91,9 @@ impl OutFile {
     /// instead of page by page as the writes come. A file system that cannot (`EOPNOTSUPP`)
     /// is written as before.
     pub(crate) async fn reserve(self: &Arc<Self>, len: u64) -> Result<(), Error> {
+        if len == 0 {
+            return Ok(()); // nothing to reserve (and fallocate refuses a length of 0)
+        }
         let this = self.clone();
         let reserved = tokio::task::spawn_blocking(move || fallocate(&this.file, len))
             .await
@@ -342,6 +345,7 @@ mod tests {
         let path = dir.path().join("f");
         rt.block_on(async {
             let f = OutFile::create(&path).await.unwrap();
+            f.reserve(0).await.unwrap();
             f.reserve(1 << 20).await.unwrap();
             f.write_batch(1000, &[Bytes::from_static(b"xyz")]).unwrap();
         });
