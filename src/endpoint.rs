@@ -191,28 +191,34 @@ pub(crate) fn percent_decode(s: &str) -> String {
     decode(s, false)
 }
 
+/// The decoding of both: a `%` not followed by two hex digits is kept as it is. One
+/// allocation, and a plain copy when there is nothing to decode (a listing decodes every key).
 fn decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
+    let special = |c: &u8| *c == b'%' || (plus_is_space && *c == b'+');
+    let Some(first) = b.iter().position(special) else {
+        return s.to_owned();
+    };
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
+    out.extend_from_slice(&b[..first]);
+    let mut i = first;
     while i < b.len() {
-        match b[i] {
-            b'+' if plus_is_space => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
+        let hex = |at: usize| b.get(at).and_then(|c| char::from(*c).to_digit(16));
+        match (b[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push(u8::try_from(high * 16 + low).expect("two hex digits"));
+                i += 2;
             }
-            c => out.push(c),
+            (b'+', ..) => out.push(b' '),
+            (c, ..) => out.push(c),
         }
         i += 1;
+        // The plain run up to the next special byte, copied at once.
+        let run = b[i..].iter().position(special).unwrap_or(b.len() - i);
+        out.extend_from_slice(&b[i..i + run]);
+        i += run;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -236,6 +242,11 @@ mod tests {
         assert_eq!(decode_url("a%2Bb+c%25"), "a+b c%");
         assert_eq!(decode_url("%C3%A9"), "é");
         assert_eq!(decode_url("100%"), "100%");
+        // Only two hex digits make an escape (`%+1` is not 0x01); a `+` is a space all the same.
+        assert_eq!(decode_url("%+1%4%zz%4g%"), "% 1%4%zz%4g%");
+        assert_eq!(percent_decode("a+b%+1%2B"), "a+b%+1+");
+        assert_eq!(decode_url("%C3%28 ok"), "\u{fffd}( ok");
+        assert_eq!(decode_url("plain/key"), "plain/key");
     }
 
     #[test]

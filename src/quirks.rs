@@ -225,7 +225,7 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
             .flatten()
         {
             if let Some(Value::String(s)) = item.get_mut(field) {
-                *s = url_decoded(s);
+                *s = crate::endpoint::decode_url(s);
             }
         }
     }
@@ -237,53 +237,10 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
 pub(crate) fn decode_listing_top(output: &mut Map<String, Value>) {
     for f in URL_ENCODED_FIELDS {
         if let Some(Value::String(s)) = output.get_mut(f) {
-            *s = url_decoded(s);
+            *s = crate::endpoint::decode_url(s);
         }
     }
     output.remove("EncodingType");
-}
-
-/// `endpoint::decode_url` (`%XX` decoded, `+` a space, invalid UTF-8 replaced) with one
-/// allocation, and a copy when there is nothing to decode: the same string for every input
-/// (`tests`).
-pub(crate) fn url_decoded(s: &str) -> String {
-    let b = s.as_bytes();
-    let special = |c: &u8| *c == b'%' || *c == b'+';
-    let Some(first) = b.iter().position(special) else {
-        return s.to_owned();
-    };
-    let mut out = Vec::with_capacity(b.len());
-    out.extend_from_slice(&b[..first]);
-    let mut i = first;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            // As `decode_url` reads it, a `%` kept when the two bytes after are not hex.
-            b'%' if i + 2 < b.len() => match hex_pair(b[i + 1], b[i + 2]) {
-                Some(v) => {
-                    out.push(v);
-                    i += 2;
-                }
-                None => out.push(b'%'),
-            },
-            _ => out.push(b'%'),
-        }
-        i += 1;
-        // The plain run up to the next `%` or `+`, copied at once.
-        let run = b[i..].iter().position(special).unwrap_or(b.len() - i);
-        out.extend_from_slice(&b[i..i + run]);
-        i += run;
-    }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// Two bytes as `u8::from_str_radix(.., 16)` reads them, as `decode_url` does: two hex digits,
-/// or `+` and one (`%+1` is 0x01).
-fn hex_pair(a: u8, b: u8) -> Option<u8> {
-    let digit = |c: u8| char::from(c).to_digit(16);
-    let low = digit(b)?;
-    let high = if a == b'+' { 0 } else { digit(a)? };
-    u8::try_from(high * 16 + low).ok()
 }
 
 /// `PutObject` whose every attempt reached S3 altered (`BadDigest`: S3's own Content-MD5 check,
@@ -365,46 +322,5 @@ mod tests {
         assert_eq!(o["CommonPrefixes"][0]["Prefix"], "p/");
         assert_eq!(o["NextMarker"], "x%");
         assert!(o.get("EncodingType").is_none());
-    }
-
-    #[test]
-    fn url_decoded_is_decode_url() {
-        let mut cases: Vec<String> = [
-            "",
-            "plain",
-            "a%2Bb+c%25",
-            "%C3%A9",
-            "100%",
-            "%4",
-            "a%4",
-            "%41",
-            "%+1",
-            "%-1",
-            "%++",
-            "%zz",
-            "%é",
-            "%%41",
-            "%C3",
-            "%FF%FE",
-            "x%C3%28y",
-            "+%2",
-            "%20%28copy%29.gz",
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        // Every string of up to 3 characters over an alphabet of the awkward ones.
-        let alphabet = ['%', '+', '-', '2', 'B', 'c', 'F', 'é', 'z'];
-        for a in alphabet {
-            for b in alphabet {
-                for c in alphabet {
-                    cases.push(format!("{a}{b}{c}"));
-                    cases.push(format!("%{a}{b}{c}"));
-                }
-            }
-        }
-        for s in &cases {
-            assert_eq!(url_decoded(s), crate::endpoint::decode_url(s), "{s:?}");
-        }
     }
 }
