@@ -27,10 +27,6 @@
     clippy::similar_names
 )]
 
-/// The binary's allocator (`src/main.rs`), so that the figures are the binary's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant, SystemTime};
 
