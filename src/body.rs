@@ -166,7 +166,7 @@ pub(crate) fn source<'i>(
         let Value::String(v) = v else {
             continue;
         };
-        let pointer = format!("/input/{}", p.name);
+        let pointer = || format!("/input/{}", p.name);
         match p.encoding {
             Some(Encoding::Text) => {
                 return Ok(Source::Ready(Payload::Bytes(Bytes::from(
@@ -176,10 +176,15 @@ pub(crate) fn source<'i>(
             Some(Encoding::Base64) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(v)
-                    .map_err(|e| Error::invalid_at(pointer, base64_problem(&e)))?;
+                    .map_err(|e| Error::invalid_at(pointer(), base64_problem(&e)))?;
                 return Ok(Source::Ready(Payload::Bytes(Bytes::from(bytes))));
             }
-            Some(Encoding::File) => return Ok(Source::File { path: v, pointer }),
+            Some(Encoding::File) => {
+                return Ok(Source::File {
+                    path: v,
+                    pointer: pointer(),
+                })
+            }
             _ => {}
         }
     }

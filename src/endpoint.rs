@@ -122,35 +122,38 @@ pub(crate) fn target(
     bucket: Option<&str>,
     key: Option<&str>,
 ) -> Target {
-    let key_path = key
-        .map(|k| format!("/{}", encode_key(k)))
-        .unwrap_or_default();
     let virtual_host = match (addressing, bucket) {
         (_, None) | (Addressing::Path, _) => false,
         (Addressing::Virtual, Some(_)) => true,
         (Addressing::Auto, Some(b)) => endpoint.is_aws() && dns_compatible(b),
     };
+    // `{base}`, then `/{bucket}` in path style, then `/{key}` or a closing `/`: one string.
     let base = &endpoint.base_path;
-    match bucket {
-        Some(b) if virtual_host => Target {
-            scheme: endpoint.scheme(),
-            authority: endpoint.authority(&format!("{b}.{}", endpoint.host)),
-            path: if key_path.is_empty() {
-                format!("{base}/")
-            } else {
-                format!("{base}{key_path}")
-            },
-        },
-        Some(b) => Target {
-            scheme: endpoint.scheme(),
-            authority: endpoint.authority(&endpoint.host),
-            path: format!("{base}/{}{key_path}", encode_key(b)),
-        },
-        None => Target {
-            scheme: endpoint.scheme(),
-            authority: endpoint.authority(&endpoint.host),
-            path: format!("{base}/"),
-        },
+    let mut path = String::with_capacity(base.len() + 2 + key.map_or(0, str::len) + 32);
+    path.push_str(base);
+    let authority = match bucket {
+        Some(b) if virtual_host => endpoint.authority(&format!("{b}.{}", endpoint.host)),
+        Some(b) => {
+            path.push('/');
+            encode_into(&mut path, b, true);
+            endpoint.authority(&endpoint.host)
+        }
+        None => endpoint.authority(&endpoint.host),
+    };
+    match (bucket, key) {
+        (Some(_), Some(k)) => {
+            path.push('/');
+            encode_into(&mut path, k, true);
+        }
+        // A bucket in the host, or no bucket (a key then has no place): the root path.
+        (Some(_), None) if virtual_host => path.push('/'),
+        (None, _) => path.push('/'),
+        (Some(_), None) => {}
+    }
+    Target {
+        scheme: endpoint.scheme(),
+        authority,
+        path,
     }
 }
 
@@ -159,15 +162,23 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 fn encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
+    let mut out = String::with_capacity(s.len() + 8);
+    encode_into(&mut out, s, keep_slash);
+    out
+}
+
+/// [`encode`] appended to `out`.
+fn encode_into(out: &mut String, s: &str, keep_slash: bool) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &b in s.as_bytes() {
         if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b as char);
+            out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
         }
     }
-    out
 }
 
 /// An object key as a URL path: every byte but unreserved characters and `/` percent-encoded

@@ -147,7 +147,9 @@ pub(crate) fn build(
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut headers: Vec<(String, String)> = vec![("host".into(), t.authority.clone())];
+    // Room for the headers signing adds (date, payload hash, authorization, a token).
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+    headers.push(("host".into(), t.authority.clone()));
     for (p, v) in op.given(input) {
         match p.location {
             Location::Query => query.push((
@@ -164,7 +166,10 @@ pub(crate) fn build(
             Location::HeaderMap => {
                 let prefix = p.wire.as_deref().unwrap_or_default().to_ascii_lowercase();
                 for (k, mv) in map_entries(v) {
-                    headers.push((format!("{prefix}{}", k.to_ascii_lowercase()), wire_text(mv)));
+                    let mut name = String::with_capacity(prefix.len() + k.len());
+                    name.push_str(&prefix);
+                    name.extend(k.chars().map(|c| c.to_ascii_lowercase()));
+                    headers.push((name, wire_text(mv)));
                 }
             }
             Location::Path | Location::Body | Location::Local => {}
@@ -192,10 +197,15 @@ pub(crate) fn build(
             }
         })
         .collect();
-    let mut uri = format!("{}://{}{}", t.scheme, t.authority, t.path);
-    if !qs.is_empty() {
-        uri.push('?');
-        uri.push_str(&qs.join("&"));
+    let query_len: usize = qs.iter().map(|q| q.len() + 1).sum();
+    let mut uri =
+        String::with_capacity(t.scheme.len() + 3 + t.authority.len() + t.path.len() + query_len);
+    for part in [t.scheme, "://", &t.authority, &t.path] {
+        uri.push_str(part);
+    }
+    for (i, q) in qs.iter().enumerate() {
+        uri.push(if i == 0 { '?' } else { '&' });
+        uri.push_str(q);
     }
     Ok(HttpRequest {
         method: op.http.method.clone(),
