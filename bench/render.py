@@ -79,6 +79,9 @@ def render(res):
       f"kernel {meta['kernel']}; {meta['rustc']}.")
     w(f"- Load average (1, 5, 15 min) at start {meta['load_start']}, at end {meta['load_end']} "
       "(other work on the machine adds noise; see the notes).")
+    if "inprocess_busy_before" in meta:
+        busy = int(meta["inprocess_busy_before"]) / 10
+        w(f"- CPUs busy in the second before the in-process section (server paused): {busy:.0f}%.")
     w(f"- Server: SeaweedFS {meta['seaweedfs']}, one `weed server` (master, volume, filer, S3) "
       "on 127.0.0.1 via `scripts/s3-server`, path-style, signatures checked.")
     w(f"- Peers: s5cmd {meta['s5cmd']}, rclone {meta['rclone']}, {meta['awscli']}, "
