@@ -217,7 +217,6 @@ def render(res):
     lst_names = [
         ("map_reply + decode_listing (what list_objects runs)", "**`xml_stream::map_reply` then `quirks::decode_listing` in place: what `list_objects` runs per page (the target figure)**"),
         ("xml_stream::map_reply (mapping alone)", "`xml_stream::map_reply`: XML events to JSON by the compiled plan"),
-        ("xml_stream::map_listing (one pass, same output)", "`xml_stream::map_listing`: the same output in one pass (keys decoded as mapped; not wired in yet)"),
         ("parse + map_root (tree, the reference)", "reference: `xml::parse` + `xml::map_root` (through an element tree, as before)"),
         ("xml::parse (element tree)", "  of which `xml::parse` (XML to element tree)"),
         ("xml::map_root (tree to JSON)", "  of which `xml::map_root` (tree to JSON by the output schema)"),

@@ -204,8 +204,8 @@ const URL_ENCODED_FIELDS: [&str; 7] = [
 ];
 
 /// The result lists whose items S3 URL-encodes a field of under `encoding-type=url`: (list,
-/// field). `xml_stream::map_listing` decodes these as it maps them.
-pub(crate) const URL_ENCODED_ITEMS: [(&str, &str); 4] = [
+/// field).
+const URL_ENCODED_ITEMS: [(&str, &str); 4] = [
     ("Contents", "Key"),
     ("CommonPrefixes", "Prefix"),
     ("Versions", "Key"),
@@ -214,9 +214,13 @@ pub(crate) const URL_ENCODED_ITEMS: [(&str, &str); 4] = [
 
 /// Decodes the fields S3 URL-encodes under `encoding-type=url` and drops `EncodingType`: those
 /// of `ListObjects`, `ListObjectsV2` and `ListObjectVersions`, as botocore's handlers decode them
-/// (`decode_list_object`, `decode_list_object_v2`, `decode_list_object_versions`).
-/// `xml_stream::map_listing` gives the same in one pass with the mapping.
+/// (`decode_list_object`, `decode_list_object_v2`, `decode_list_object_versions`). As there,
+/// only a reply that says `EncodingType` `url` is decoded: a server that ignored the parameter
+/// sent its keys as they are, and decoding those would turn a key `a+b` into `a b`.
 pub fn decode_listing(output: &mut Map<String, Value>) {
+    if output.get("EncodingType").and_then(Value::as_str) != Some("url") {
+        return;
+    }
     for (list, field) in URL_ENCODED_ITEMS {
         for item in output
             .get_mut(list)
@@ -229,17 +233,12 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
             }
         }
     }
-    decode_listing_top(output);
-}
-
-/// The top-level part of [`decode_listing`]: the markers and prefixes decoded, `EncodingType`
-/// dropped (`Map::remove`, so the last field takes its place, as it always has).
-pub(crate) fn decode_listing_top(output: &mut Map<String, Value>) {
     for f in URL_ENCODED_FIELDS {
         if let Some(Value::String(s)) = output.get_mut(f) {
             *s = crate::endpoint::decode_url(s);
         }
     }
+    // `Map::remove`, so the last field takes its place, as it always has.
     output.remove("EncodingType");
 }
 
@@ -322,5 +321,40 @@ mod tests {
         assert_eq!(o["CommonPrefixes"][0]["Prefix"], "p/");
         assert_eq!(o["NextMarker"], "x%");
         assert!(o.get("EncodingType").is_none());
+    }
+
+    #[test]
+    fn a_listing_whose_reply_does_not_say_url_is_left_as_it_is() {
+        let raw = r#"{"Contents":[{"Key":"a+b%41"}],"Prefix":"p+q","NextMarker":"x%25"}"#;
+        let other = raw.replace(r#""x%25"}"#, r#""x%25","EncodingType":"other"}"#);
+        for reply in [raw, other.as_str()] {
+            let mut o: Map<String, Value> = serde_json::from_str(reply).unwrap();
+            let before = o.clone();
+            decode_listing(&mut o);
+            assert_eq!(o, before, "{reply}");
+        }
+        // Every decoded field, from the reply S3 sends with `encoding-type=url`.
+        let mut o: Map<String, Value> = serde_json::from_value(json!({
+            "Prefix": "a%2Fb+c", "Delimiter": "%2F", "Marker": "m%25", "NextMarker": "n%C3%A9",
+            "StartAfter": "s%20", "KeyMarker": "k%2B", "NextKeyMarker": "x%FF",
+            "EncodingType": "url",
+            "Contents": [{"Key": "a%20b+c%2Bd%25", "Owner": {"ID": "id%20"}}],
+            "CommonPrefixes": [{"Prefix": "p%2F+q%2F"}],
+            "Versions": [{"Key": "v%20k", "VersionId": "1%20"}],
+            "DeleteMarkers": [{"Key": "d%2B"}],
+            "ContinuationToken": "t%20"
+        }))
+        .unwrap();
+        decode_listing(&mut o);
+        let want = json!({
+            "Prefix": "a/b c", "Delimiter": "/", "Marker": "m%", "NextMarker": "n\u{e9}",
+            "StartAfter": "s ", "KeyMarker": "k+", "NextKeyMarker": "x\u{fffd}",
+            "ContinuationToken": "t%20",
+            "Contents": [{"Key": "a b c+d%", "Owner": {"ID": "id%20"}}],
+            "CommonPrefixes": [{"Prefix": "p/ q/"}],
+            "Versions": [{"Key": "v k", "VersionId": "1%20"}],
+            "DeleteMarkers": [{"Key": "d+"}]
+        });
+        assert_eq!(Value::Object(o), want);
     }
 }

@@ -33,9 +33,6 @@ struct Field {
     element: String,
     list: bool,
     kind: Kind,
-    /// A field of the items of a listing's result list that S3 URL-encodes under
-    /// `encoding-type=url` (`quirks::URL_ENCODED_ITEMS`): [`map_listing`] decodes it.
-    url_encoded: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,18 +47,9 @@ impl Plan {
     /// The plan for an output schema, or None when a property's `x-s3.xml` path is not a single
     /// element name (those schemas are mapped through the tree).
     pub(crate) fn compile(schema: &Value) -> Option<Plan> {
-        let mut root = fields(schema, true)?;
-        // The fields `quirks::decode_listing` decodes in the items of the root's lists.
-        for (list, item) in crate::quirks::URL_ENCODED_ITEMS {
-            for f in &mut root.0 {
-                if let (true, true, Kind::Obj(items)) = (f.prop == list, f.list, &mut f.kind) {
-                    for i in items.0.iter_mut().filter(|i| i.prop == item) {
-                        i.url_encoded = true;
-                    }
-                }
-            }
-        }
-        Some(Plan { root })
+        Some(Plan {
+            root: fields(schema, true)?,
+        })
     }
 }
 
@@ -87,7 +75,6 @@ fn fields(schema: &Value, path_required: bool) -> Option<Fields> {
             element: path.to_string(),
             list,
             kind: kind(item)?,
-            url_encoded: false,
         });
     }
     Some(Fields(out))
@@ -138,35 +125,12 @@ struct Mapper<'p> {
     /// and set of fields present: cloning one copies its hash table instead of hashing each
     /// key again, so that a listing's thousand `Contents` hash their keys once.
     templates: Vec<(&'p Fields, u64, Map<String, Value>)>,
-    /// URL-decode the fields marked `url_encoded` ([`map_listing`]).
-    decode: bool,
 }
 
 /// Maps a reply: its root element's name, and the output fields the plan gives.
 pub fn map_reply<'d>(
     plan: &Plan,
     bytes: &'d [u8],
-) -> Result<(&'d str, Map<String, Value>), String> {
-    map(plan, bytes, false)
-}
-
-/// [`map_reply`] then [`crate::quirks::decode_listing`], in one pass: the keys are decoded as
-/// their text is taken, and the few top-level fields afterwards. The same output, byte for
-/// byte (`tests`). Not yet what `list_objects` runs: `paginate.rs` decodes after
-/// `execute::read_xml`, which would need to be told that the connector asked for the encoding.
-pub fn map_listing<'d>(
-    plan: &Plan,
-    bytes: &'d [u8],
-) -> Result<(&'d str, Map<String, Value>), String> {
-    let (root, mut out) = map(plan, bytes, true)?;
-    crate::quirks::decode_listing_top(&mut out);
-    Ok((root, out))
-}
-
-fn map<'d>(
-    plan: &Plan,
-    bytes: &'d [u8],
-    decode: bool,
 ) -> Result<(&'d str, Map<String, Value>), String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("XML is not UTF-8: {e}"))?;
     let mut reader = Reader::from_str(text);
@@ -176,7 +140,6 @@ fn map<'d>(
     let mut m = Mapper {
         slots: Vec::with_capacity(32),
         templates: Vec::new(),
-        decode,
     };
     loop {
         let event = reader
@@ -324,13 +287,7 @@ impl<'p> Mapper<'p> {
             } => (Value::Object(self.finish(plan, base)), field),
             Frame::Leaf {
                 kind, text, field, ..
-            } => {
-                let Frame::Obj { plan, .. } = parent else {
-                    unreachable!("fields are opened inside objects only")
-                };
-                let decode = self.decode && plan.0[field].url_encoded;
-                (scalar(kind, text, decode), field)
-            }
+            } => (scalar(kind, text), field),
             Frame::Skip => {
                 if let Frame::Leaf { had_child, .. } = parent {
                     *had_child = true;
@@ -402,27 +359,19 @@ fn finish_by_inserting(plan: &Fields, slots: impl Iterator<Item = Slot>) -> Map<
     out
 }
 
-/// A scalar's value by its kind; `decode`: a string URL-decoded as `quirks::decode_listing`
-/// decodes it.
-fn scalar(kind: &Kind, text: Cow<'_, str>, decode: bool) -> Value {
-    let string = |s: Cow<'_, str>| {
-        Value::String(if decode {
-            crate::endpoint::decode_url(&s)
-        } else {
-            s.into_owned()
-        })
-    };
+/// A scalar's value by its kind.
+fn scalar(kind: &Kind, text: Cow<'_, str>) -> Value {
     match kind {
         Kind::Int => match text.trim().parse::<i64>() {
             Ok(n) => Value::from(n),
-            Err(_) => string(text),
+            Err(_) => Value::String(text.into_owned()),
         },
         Kind::Bool => match text.trim() {
             "true" => Value::Bool(true),
             "false" => Value::Bool(false),
-            other => string(Cow::Borrowed(other)),
+            other => Value::String(other.to_owned()),
         },
-        Kind::Str | Kind::Obj(_) => string(text),
+        Kind::Str | Kind::Obj(_) => Value::String(text.into_owned()),
     }
 }
 
@@ -485,51 +434,6 @@ mod tests {
                 _ => panic!("{doc}: streamed {s:?}, tree {t:?}"),
             }
         }
-    }
-
-    #[test]
-    fn one_pass_decoding_is_mapping_then_decode_listing() {
-        let m = Manifest::embedded();
-        let encoded = r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>
-<Prefix>a%2Fb+c</Prefix><Delimiter>%2F</Delimiter><Marker>m%25</Marker><NextMarker>n%C3%A9</NextMarker>
-<StartAfter>s%20</StartAfter><KeyMarker>k%2B</KeyMarker><NextKeyMarker>x%FF</NextKeyMarker>
-<EncodingType>url</EncodingType><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>
-<Contents><Key>a%20b+c%2Bd%25%zz%+1&amp;%C3</Key><Size>3</Size><ETag>&quot;e&quot;</ETag></Contents>
-<Contents><Key><![CDATA[c%3Cd]]>%3E</Key><Owner><ID>id%20</ID></Owner></Contents><Contents><Key>plain</Key></Contents>
-<Contents><Key>1%2</Key><Key>second</Key></Contents><Contents><Size>7</Size></Contents>
-<CommonPrefixes><Prefix>p%2F+q%2F</Prefix></CommonPrefixes><CommonPrefixes/>
-<Version><Key>v%20k</Key><VersionId>1%20</VersionId></Version><DeleteMarker><Key>d%2B</Key></DeleteMarker>
-<KeyCount>5</KeyCount><ContinuationToken>t%20</ContinuationToken></ListBucketResult>"#;
-        // No `EncodingType` (the server ignored the parameter): decoded all the same.
-        let unencoded = "<ListBucketResult><Name>b</Name><Prefix>p+q/</Prefix>            <Contents><Key>k+1%21</Key></Contents><IsTruncated>false</IsTruncated></ListBucketResult>";
-        for name in ["list_objects", "list_objects_v2", "list_object_versions"] {
-            let plan = m.operation(name).unwrap().xml_plan().expect(name);
-            for doc in [
-                encoded,
-                unencoded,
-                "<r/>",
-                "<r><EncodingType>url</EncodingType></r>",
-            ] {
-                let (root, mut two) = map_reply(plan, doc.as_bytes()).unwrap();
-                crate::quirks::decode_listing(&mut two);
-                let (root1, one) = map_listing(plan, doc.as_bytes()).unwrap();
-                assert_eq!(root, root1);
-                assert_eq!(
-                    Value::Object(one).to_string(),
-                    Value::Object(two).to_string(),
-                    "{name}: {doc}"
-                );
-            }
-            assert!(map_listing(plan, b"<r><Key>unclosed</r>").is_err());
-        }
-        // The keys were decoded, not left alone by both.
-        let plan = m.operation("list_objects").unwrap().xml_plan().unwrap();
-        let (_, out) = map_listing(plan, encoded.as_bytes()).unwrap();
-        assert_eq!(out["Contents"][0]["Key"], "a b c+d%%zz% 1&\u{fffd}");
-        assert_eq!(out["Contents"][1]["Key"], "c<d>");
-        assert_eq!(out["Contents"][1]["Owner"]["ID"], "id%20");
-        assert_eq!(out["Prefix"], "a/b c");
-        assert!(out.get("EncodingType").is_none());
     }
 
     #[test]
