@@ -127,6 +127,16 @@ pub(crate) fn is_redirect(status: u16, code: &str) -> bool {
 /// uses it too when an upload's `ETag` is not the MD5 of the bytes sent.
 pub(crate) const BAD_DIGEST: &str = "BadDigest";
 
+/// S3 refusing a body that reached it altered: its `Content-MD5` or checksum did not match
+/// (`BadDigest`; `SeaweedFS` says `InvalidDigest`), or its signed SHA-256 did not
+/// (`XAmzContentSHA256Mismatch`). Nothing was stored.
+pub(crate) fn body_refused_as_altered(code: &str) -> bool {
+    matches!(
+        code,
+        BAD_DIGEST | "InvalidDigest" | "XAmzContentSHA256Mismatch"
+    )
+}
+
 /// The code used when the reply has no XML error body (HEAD replies, 304, proxies).
 pub(crate) fn code_for_status(status: u16) -> &'static str {
     match status {

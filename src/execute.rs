@@ -436,6 +436,7 @@ impl Ctx<'_> {
             self.read_reply(op, input, opts, sent, &progress)
                 .await
                 .map_err(|e| self.after_expired(e, &creds))
+                .map_err(|e| after_altered(e, op, input))
         }
         .await;
         if result.is_err() {
@@ -760,6 +761,26 @@ fn read_text(op: &Operation, bytes: Vec<u8>) -> Result<Map<String, Value>, Error
 /// An XML reply mapped to output fields: straight from the events when the schema allows
 /// (listings), else via the tree. An `<Error>` root where the operation may send one in a
 /// `200 OK` is S3's error.
+/// An object's bytes that S3 refused as altered on the way, when every digest they were checked
+/// against was the connector's own: the attempt is retried, sending the bytes again from their
+/// source (nothing was stored). A digest the input gave that does not match the bytes would be
+/// refused every time, so then the error stands.
+fn after_altered(mut err: Error, op: &Operation, input: &Map<String, Value>) -> Error {
+    let digest_given = input
+        .keys()
+        .any(|k| k == "Content-MD5" || k.starts_with("x-amz-checksum-"));
+    if op.request_body == Some(crate::manifest::RequestBody::Payload)
+        && !digest_given
+        && err
+            .code
+            .as_deref()
+            .is_some_and(crate::classify::body_refused_as_altered)
+    {
+        err.retryable = true;
+    }
+    err
+}
+
 fn read_xml(
     op: &Operation,
     parts: &http::response::Parts,

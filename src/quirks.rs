@@ -247,8 +247,12 @@ pub fn decode_listing(output: &mut Map<String, Value>) {
 /// mismatching Content-MD5 before storing, but a streamed file is checked only after S3 stored
 /// it, so the corrupt object is deleted rather than left under the caller's key (`API_PutObject`,
 /// "To ensure that data is not corrupted traversing the network, use the Content-MD5 header").
+/// Only the connector's own finding (`Failure::Corrupt`): when S3 itself answers `BadDigest` it
+/// stored nothing, and the object under the key, if any, is an earlier one to keep.
 pub(crate) fn delete_after(op: &Operation, err: &Error) -> bool {
-    err.code.as_deref() == Some(BAD_DIGEST) && op.has_quirk(Quirk::DeleteCorruptObject)
+    err.failure == crate::error::Failure::Corrupt
+        && err.code.as_deref() == Some(BAD_DIGEST)
+        && op.has_quirk(Quirk::DeleteCorruptObject)
 }
 
 /// `CopyObject`, `UploadPartCopy` and `CompleteMultipartUpload` can answer 200 with an `<Error>` body

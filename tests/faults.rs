@@ -1717,7 +1717,9 @@ fn corrupted_uploads_are_refused_or_detected() {
         "put_object",
         json!({"Bucket": b, "Key": "mem", "Body": text}),
     );
+    // Refused, and sent again: the bytes went wrong on the way, and nothing was stored.
     assert_eq!(r.error()["kind"], "service", "{}", r.envelope);
+    assert_eq!(r.error()["attempts"], 2, "{}", r.envelope);
     println!("in-memory body altered: {}", r.envelope);
     assert_eq!(read_direct(&b, "mem", dir.path()), None, "nothing stored");
     // From a small file, its CRC64NVME read first and sent in a header: the server checks it
@@ -1731,13 +1733,15 @@ fn corrupted_uploads_are_refused_or_detected() {
         "put_object",
         json!({"Bucket": b, "Key": "file", "BodyFile": f}),
     );
-    // S3 answers BadDigest; SeaweedFS 4.48 InvalidDigest. Either way nothing is stored.
+    // S3 answers BadDigest; SeaweedFS 4.48 InvalidDigest. Either way nothing is stored, and
+    // the upload is tried again.
     let code = r.error()["code"].as_str().unwrap_or_default().to_string();
     assert!(
         ["BadDigest", "InvalidDigest"].contains(&code.as_str()),
         "{}",
         r.envelope
     );
+    assert_eq!(r.error()["attempts"], 2, "{}", r.envelope);
     assert_eq!(read_direct(&b, "file", dir.path()), None, "nothing stored");
     // A file above 16 MiB goes aws-chunked, its CRC in a trailer after the bytes: refused too.
     let big = dir.path().join("big.bin");
@@ -1754,6 +1758,7 @@ fn corrupted_uploads_are_refused_or_detected() {
         "{}",
         r.envelope
     );
+    assert_eq!(r.error()["attempts"], 2, "{}", r.envelope);
     assert_eq!(read_direct(&b, "big", dir.path()), None, "nothing stored");
     // With MD5 integrity (UNSIGNED-PAYLOAD, no Content-MD5): the server stores what it got;
     // the connector compares the ETag with the MD5 it streamed, reports it and retries.
@@ -1773,7 +1778,8 @@ fn corrupted_uploads_are_refused_or_detected() {
         "{}",
         r.envelope
     );
-    assert_eq!(p.counts().corrupt_request, 5);
+    // Two attempts for each of the four uploads.
+    assert_eq!(p.counts().corrupt_request, 8);
     cleanup(&b);
 }
 

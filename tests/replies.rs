@@ -1,7 +1,8 @@
 //! Replies that S3 documents but the local servers never send, from a canned HTTP responder on
 //! 127.0.0.1: `CopyObject`, `UploadPartCopy` and `CompleteMultipartUpload` can answer
 //! `200 OK` with an `<Error>` document ("S3 200 OK error"), which must be an error, classified
-//! and retried by its code like any other.
+//! and retried by its code like any other; and S3's `BadDigest` refusal of an altered upload
+//! (SeaweedFS answers `InvalidDigest` instead).
 
 // Test scenarios and figures: pedantic lints allowed in this file only (see Cargo.toml).
 #![allow(clippy::format_collect, clippy::needless_pass_by_value)]
@@ -613,4 +614,61 @@ fn a_retried_download_reports_each_byte_once() {
         "the cut attempt's bytes were counted again: {events:?}"
     );
     assert_eq!(events.last(), Some(&(SIZE as u64, SIZE as u64)));
+}
+
+/// S3's refusal of a body that reached it altered: `400 BadDigest`, nothing stored.
+fn bad_digest() -> Reply {
+    Reply {
+        status: "400 Bad Request",
+        headers: Vec::new(),
+        body: "<Error><Code>BadDigest</Code><Message>The CRC64NVME you specified did not match \
+               the calculated checksum.</Message><RequestId>digest-1</RequestId></Error>"
+            .into(),
+    }
+}
+
+#[test]
+fn an_upload_refused_as_altered_is_sent_again_and_nothing_is_deleted() {
+    let (endpoint, log) = scripted(|req| (req.method == "PUT").then(bad_digest));
+    // The connector's own CRC: the bytes went wrong on the way, so they are sent again (a
+    // stored object under the key, if any, is an earlier one: no DELETE).
+    let r = run(
+        &endpoint,
+        "put_object",
+        json!({"Bucket": "bkt", "Key": "k", "Body": "hello"}),
+    );
+    let e = r.error();
+    assert_eq!(
+        (
+            e["kind"].as_str(),
+            e["code"].as_str(),
+            e["retryable"].as_bool(),
+            e["attempts"].as_u64()
+        ),
+        (Some("service"), Some("BadDigest"), Some(true), Some(3)),
+        "{e}"
+    );
+    assert_eq!(targets(&log, "PUT").len(), 3);
+    assert!(
+        targets(&log, "DELETE").is_empty(),
+        "nothing stored, nothing deleted"
+    );
+    // A checksum the caller gave: refused every time, so one attempt.
+    let r = run(
+        &endpoint,
+        "put_object",
+        json!({"Bucket": "bkt", "Key": "k", "Body": "hello", "x-amz-checksum-crc32": "AAAAAA=="}),
+    );
+    let e = r.error();
+    assert_eq!(
+        (
+            e["code"].as_str(),
+            e["retryable"].as_bool(),
+            e["attempts"].as_u64()
+        ),
+        (Some("BadDigest"), Some(false), Some(1)),
+        "{e}"
+    );
+    assert_eq!(targets(&log, "PUT").len(), 4);
+    assert!(targets(&log, "DELETE").is_empty());
 }
