@@ -2,7 +2,7 @@
 //! 127.0.0.1: `CopyObject`, `UploadPartCopy` and `CompleteMultipartUpload` can answer
 //! `200 OK` with an `<Error>` document ("S3 200 OK error"), which must be an error, classified
 //! and retried by its code like any other; and S3's `BadDigest` refusal of an altered upload
-//! (SeaweedFS answers `InvalidDigest` instead).
+//! (`SeaweedFS` answers `InvalidDigest` instead).
 
 // Test scenarios and figures: pedantic lints allowed in this file only (see Cargo.toml).
 #![allow(clippy::format_collect, clippy::needless_pass_by_value)]
