@@ -212,9 +212,9 @@ fn decode(s: &str, plus_is_space: bool) -> String {
     };
     let mut out = Vec::with_capacity(b.len());
     out.extend_from_slice(&b[..first]);
+    let hex = |at: usize| b.get(at).and_then(|c| char::from(*c).to_digit(16));
     let mut i = first;
     while i < b.len() {
-        let hex = |at: usize| b.get(at).and_then(|c| char::from(*c).to_digit(16));
         match (b[i], hex(i + 1), hex(i + 2)) {
             (b'%', Some(high), Some(low)) => {
                 out.push(u8::try_from(high * 16 + low).expect("two hex digits"));

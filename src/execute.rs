@@ -758,9 +758,6 @@ fn read_text(op: &Operation, bytes: Vec<u8>) -> Result<Map<String, Value>, Error
     Ok(out)
 }
 
-/// An XML reply mapped to output fields: straight from the events when the schema allows
-/// (listings), else via the tree. An `<Error>` root where the operation may send one in a
-/// `200 OK` is S3's error.
 /// An object's bytes that S3 refused as altered on the way, when every digest they were checked
 /// against was the connector's own: the attempt is retried, sending the bytes again from their
 /// source (nothing was stored). A digest the input gave that does not match the bytes would be
@@ -781,6 +778,9 @@ fn after_altered(mut err: Error, op: &Operation, input: &Map<String, Value>) -> 
     err
 }
 
+/// An XML reply mapped to output fields: straight from the events when the schema allows
+/// (listings), else via the tree. An `<Error>` root where the operation may send one in a
+/// `200 OK` is S3's error.
 fn read_xml(
     op: &Operation,
     parts: &http::response::Parts,

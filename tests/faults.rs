@@ -1700,6 +1700,18 @@ fn corrupting_proxy() -> Proxy {
     )
 }
 
+/// An upload the server refused as altered, on both of its two attempts: S3 answers `BadDigest`,
+/// `SeaweedFS` 4.48 `InvalidDigest`. Either way nothing is stored, and the upload is tried again.
+fn assert_refused_and_retried(r: &Run) {
+    let code = r.error()["code"].as_str().unwrap_or_default().to_string();
+    assert!(
+        ["BadDigest", "InvalidDigest"].contains(&code.as_str()),
+        "{}",
+        r.envelope
+    );
+    assert_eq!(r.error()["attempts"], 2, "{}", r.envelope);
+}
+
 #[test]
 fn corrupted_uploads_are_refused_or_detected() {
     let b = new_bucket("corrupt");
@@ -1733,15 +1745,7 @@ fn corrupted_uploads_are_refused_or_detected() {
         "put_object",
         json!({"Bucket": b, "Key": "file", "BodyFile": f}),
     );
-    // S3 answers BadDigest; SeaweedFS 4.48 InvalidDigest. Either way nothing is stored, and
-    // the upload is tried again.
-    let code = r.error()["code"].as_str().unwrap_or_default().to_string();
-    assert!(
-        ["BadDigest", "InvalidDigest"].contains(&code.as_str()),
-        "{}",
-        r.envelope
-    );
-    assert_eq!(r.error()["attempts"], 2, "{}", r.envelope);
+    assert_refused_and_retried(&r);
     assert_eq!(read_direct(&b, "file", dir.path()), None, "nothing stored");
     // A file above 16 MiB goes aws-chunked, its CRC in a trailer after the bytes: refused too.
     let big = dir.path().join("big.bin");
@@ -1752,13 +1756,7 @@ fn corrupted_uploads_are_refused_or_detected() {
         "put_object",
         json!({"Bucket": b, "Key": "big", "BodyFile": big}),
     );
-    let code = r.error()["code"].as_str().unwrap_or_default().to_string();
-    assert!(
-        ["BadDigest", "InvalidDigest"].contains(&code.as_str()),
-        "{}",
-        r.envelope
-    );
-    assert_eq!(r.error()["attempts"], 2, "{}", r.envelope);
+    assert_refused_and_retried(&r);
     assert_eq!(read_direct(&b, "big", dir.path()), None, "nothing stored");
     // With MD5 integrity (UNSIGNED-PAYLOAD, no Content-MD5): the server stores what it got;
     // the connector compares the ETag with the MD5 it streamed, reports it and retries.
