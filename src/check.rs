@@ -35,8 +35,11 @@ pub(crate) async fn check(text: &str) -> Response {
     let result = Executor::new()
         .execute_with_progress(&req, &crate::progress::Progress::none())
         .await;
-    let done = match result {
-        Ok(done) => done,
+    let (done, output) = match result {
+        Ok(done) => {
+            let output = done.output.clone().into_map();
+            (done, output)
+        }
         Err(e) => return Response::answer(id, &operation, Err(e)),
     };
     let mut out = Map::new();
@@ -47,16 +50,16 @@ pub(crate) async fn check(text: &str) -> Response {
     out.insert("Operation".into(), json!(operation));
     if let Some(bucket) = req.input.get("Bucket") {
         out.insert("Bucket".into(), bucket.clone());
-        if let Some(r) = done.output.get("BucketRegion") {
+        if let Some(r) = output.get("BucketRegion") {
             out.insert("BucketRegion".into(), r.clone());
         }
-    } else if let Some(buckets) = done.output.get("Buckets").and_then(Value::as_array) {
+    } else if let Some(buckets) = output.get("Buckets").and_then(Value::as_array) {
         // One asked for: says whether the account has any bucket at all.
         out.insert("BucketsVisible".into(), json!(!buckets.is_empty()));
     }
     Response {
         region: done.region,
-        ..Response::success(id, Value::Object(out))
+        ..Response::success(id, out.into())
     }
 }
 

@@ -174,10 +174,12 @@ pub fn main() -> u8 {
                 Err(e) => (None, Err(e)),
             };
             let response = match checked {
-                Ok(req) => Response::success(
-                    req.id,
-                    serde_json::json!({"valid": true, "operation": req.operation.name}),
-                ),
+                Ok(req) => {
+                    let mut out = serde_json::Map::new();
+                    out.insert("valid".into(), true.into());
+                    out.insert("operation".into(), req.operation.name.clone().into());
+                    Response::success(req.id, out.into())
+                }
                 Err(e) => Response::failure(id, e),
             };
             emit(&response)
@@ -286,7 +288,8 @@ fn print_json(v: &serde_json::Value) -> u8 {
 /// Writes one response envelope as a line on stdout and returns its exit code.
 pub(crate) fn emit(response: &Response) -> u8 {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", response.to_line());
+    let _ = response.write_line(&mut out);
+    let _ = out.write_all(b"\n");
     let _ = out.flush();
     response.exit_code()
 }

@@ -75,7 +75,7 @@ impl Ctx<'_> {
         let mut tally = Tally::default();
         let mut in_flight = FuturesUnordered::new();
         while let Some(page) = pages.next(self, BATCH).await? {
-            let (objects, page_markers) = to_delete(&page.output, all_versions);
+            let (objects, page_markers) = to_delete(&page.output.into_map(), all_versions);
             found += objects.len() as u64;
             markers += page_markers;
             self.progress.set_total(found);

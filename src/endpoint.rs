@@ -205,12 +205,27 @@ pub(crate) fn percent_decode(s: &str) -> String {
 /// The decoding of both: a `%` not followed by two hex digits is kept as it is. One
 /// allocation, and a plain copy when there is nothing to decode (a listing decodes every key).
 fn decode(s: &str, plus_is_space: bool) -> String {
+    let mut out = Vec::new();
+    if !decode_into(s, plus_is_space, &mut out) {
+        return s.to_owned();
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// [`decode_url`] into `out` (cleared first), its bytes not checked as UTF-8; false, with
+/// `out` untouched, when there is nothing to decode.
+pub(crate) fn decode_url_into(s: &str, out: &mut Vec<u8>) -> bool {
+    decode_into(s, true, out)
+}
+
+fn decode_into(s: &str, plus_is_space: bool, out: &mut Vec<u8>) -> bool {
     let b = s.as_bytes();
     let special = |c: &u8| *c == b'%' || (plus_is_space && *c == b'+');
     let Some(first) = b.iter().position(special) else {
-        return s.to_owned();
+        return false;
     };
-    let mut out = Vec::with_capacity(b.len());
+    out.clear();
+    out.reserve(b.len());
     out.extend_from_slice(&b[..first]);
     let hex = |at: usize| b.get(at).and_then(|c| char::from(*c).to_digit(16));
     let mut i = first;
@@ -229,7 +244,7 @@ fn decode(s: &str, plus_is_space: bool) -> String {
         out.extend_from_slice(&b[i..i + run]);
         i += run;
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    true
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ use crate::request::{Destination, HttpRequest, Payload};
 use crate::sink::{self, write_at, write_output_file, OutFile};
 use crate::transport::{self, Sent, Transport};
 use crate::validate::Request;
-use crate::{quirks, response, retry, signing, xml, xml_stream};
+use crate::output::Output;
+use crate::{quirks, response, retry, signing, xml, xml_stream, xml_text};
 
 /// Largest XML reply read (a 1,000-key listing is well under 1 MiB).
 const MAX_XML_REPLY: usize = 64 * 1024 * 1024;
@@ -41,6 +42,9 @@ pub(crate) struct CallOpts {
     /// Cleanup after a failure (aborting an upload, listing what a lost reply left): runs even
     /// past the overall deadline, within `CLEANUP_GRACE`.
     pub(crate) cleanup: bool,
+    /// A listing's result lists kept as JSON text (`xml_text`), their items URL-decoded when
+    /// `Some(true)` and the reply says it encoded them; values when `None`.
+    pub(crate) text_lists: Option<bool>,
 }
 
 /// Options for a cleanup call.
@@ -49,6 +53,7 @@ pub(crate) const CLEANUP: CallOpts = CallOpts {
     sink: Sink::Default,
     repeat_safe: false,
     cleanup: true,
+    text_lists: None,
 };
 
 /// Options for a `POST` made safe to repeat by the caller.
@@ -57,6 +62,7 @@ pub(crate) const REPEAT_SAFE: CallOpts = CallOpts {
     sink: Sink::Default,
     repeat_safe: true,
     cleanup: false,
+    text_lists: None,
 };
 
 /// How long cleanup may run past the overall timeout (`timeout_seconds`) before the operation
@@ -80,7 +86,7 @@ pub(crate) enum Sink {
 /// A successful operation's output, and the region that served it when S3 redirected there.
 #[derive(Debug, Clone)]
 pub(crate) struct Executed {
-    pub(crate) output: Value,
+    pub(crate) output: Output,
     pub(crate) region: Option<String>,
 }
 
@@ -165,7 +171,7 @@ impl Executor {
             .as_ref()
             .map(|(r, _)| r.clone());
         Ok(Executed {
-            output: Value::Object(out),
+            output: out,
             region,
         })
     }
@@ -246,11 +252,11 @@ impl Ctx<'_> {
         &self,
         op: &'static Operation,
         input: Map<String, Value>,
-    ) -> Result<Map<String, Value>, Error> {
+    ) -> Result<Output, Error> {
         if op.pagination.is_some() {
             return self.paginate(op, input).await;
         }
-        match op.runner {
+        let out = match op.runner {
             Some(Runner::UploadFile) => self.upload_file(op, input).await,
             Some(Runner::DownloadFile) => self.download_file(op, input).await,
             Some(Runner::CreateMultipartUpload) => self.create_upload(input).await,
@@ -262,8 +268,9 @@ impl Ctx<'_> {
             Some(Runner::DeletePrefix) => self.delete_prefix(input).await,
             Some(Runner::CopyFile) => self.copy_file(op, input).await,
             Some(Runner::ObjectExists) => self.object_exists(op, input).await,
-            None => self.call(op, &input).await,
-        }
+            None => return self.call_output(op, &input, &CallOpts::default()).await,
+        };
+        out.map(Output::from)
     }
 
     /// One logical request: attempts with retries, and one region redirect followed.
@@ -282,6 +289,18 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         opts: &CallOpts,
     ) -> Result<Map<String, Value>, Error> {
+        self.call_output(op, input, opts)
+            .await
+            .map(Output::into_map)
+    }
+
+    /// [`Self::call_with`], its output as read (a listing's lists as text, `opts.text_lists`).
+    pub(crate) async fn call_output(
+        &self,
+        op: &Operation,
+        input: &Map<String, Value>,
+        opts: &CallOpts,
+    ) -> Result<Output, Error> {
         let deadline = self.deadline.filter(|_| !opts.cleanup).map(|(d, _)| d);
         let (mut attempt, mut redirected) = (0, false);
         loop {
@@ -330,7 +349,7 @@ impl Ctx<'_> {
         op: &Operation,
         input: &Map<String, Value>,
         opts: &CallOpts,
-    ) -> Result<Result<Map<String, Value>, Error>, Error> {
+    ) -> Result<Result<Output, Error>, Error> {
         let cancellable = !opts.cleanup;
         if cancellable && self.cancel.is_cancelled() {
             return Err(self.cancel.error());
@@ -421,7 +440,7 @@ impl Ctx<'_> {
         op: &Operation,
         input: &Map<String, Value>,
         opts: &CallOpts,
-    ) -> Result<Map<String, Value>, Error> {
+    ) -> Result<Output, Error> {
         let progress = self.progress.attempt();
         let result = async {
             let (req, creds) = self.signed_request(op, input, opts).await?;
@@ -504,7 +523,7 @@ impl Ctx<'_> {
         opts: &CallOpts,
         sent: Sent,
         progress: &Progress,
-    ) -> Result<Map<String, Value>, Error> {
+    ) -> Result<Output, Error> {
         let idle = self.conn.read_timeout;
         let (mut parts, mut body) = sent.response.into_parts();
         tracing::debug!(status = parts.status.as_u16(), "reply");
@@ -533,7 +552,9 @@ impl Ctx<'_> {
         match op.response_body {
             ResponseBody::Xml => {
                 let bytes = transport::read_all(&mut body, idle, MAX_XML_REPLY).await?;
-                out.extend(read_xml(op, &parts, &bytes)?);
+                let mut out = Output::from(out);
+                out.extend(read_xml(op, &parts, &bytes, opts.text_lists)?);
+                return Ok(out);
             }
             ResponseBody::Payload => {
                 let sink = match (&opts.sink, input.get("OutputFile").and_then(Value::as_str)) {
@@ -554,7 +575,7 @@ impl Ctx<'_> {
             }
             ResponseBody::None => while transport::next_chunk(&mut body, idle).await?.is_some() {},
         }
-        Ok(out)
+        Ok(Output::from(out))
     }
 
     /// The checksum to compare a whole object's bytes with: the one S3 stored, sent with a
@@ -778,20 +799,31 @@ fn after_altered(mut err: Error, op: &Operation, input: &Map<String, Value>) -> 
     err
 }
 
-/// An XML reply mapped to output fields: straight from the events when the schema allows
-/// (listings), else via the tree. An `<Error>` root where the operation may send one in a
-/// `200 OK` is S3's error.
+/// An XML reply mapped to output fields: a listing's result lists written as JSON text when
+/// `text_lists` (`Some(decode)`) and the reply is plain enough (`xml_text`); else straight from
+/// the events when the schema allows (listings), else via the tree. An `<Error>` root where the
+/// operation may send one in a `200 OK` is S3's error.
 fn read_xml(
     op: &Operation,
     parts: &http::response::Parts,
     bytes: &[u8],
-) -> Result<Map<String, Value>, Error> {
+    text_lists: Option<bool>,
+) -> Result<Output, Error> {
     let unreadable = |e: String| Error::of(Failure::Unreadable, format!("unreadable reply: {e}"));
-    let (root, mapped) = if let Some(plan) = op.xml_plan() {
-        xml_stream::map_reply(plan, bytes).map_err(unreadable)?
+    let written = match (op.xml_plan(), &op.pagination, text_lists) {
+        (Some(plan), Some(spec), Some(decode)) => {
+            xml_text::write_reply(plan, bytes, &spec.results, decode)
+        }
+        _ => None,
+    };
+    let (root, mapped) = if let Some(w) = written {
+        (w.root, Output::with_lists(w.fields, w.lists))
+    } else if let Some(plan) = op.xml_plan() {
+        let (root, map) = xml_stream::map_reply(plan, bytes).map_err(unreadable)?;
+        (root, Output::from(map))
     } else {
         let root = xml::parse(bytes).map_err(unreadable)?;
-        (root.name, xml::map_root(&op.output, &root))
+        (root.name, Output::from(xml::map_root(&op.output, &root)))
     };
     if root == "Error" && quirks::error_in_success(op) {
         return Err(response::service_error(parts.status, &parts.headers, bytes));

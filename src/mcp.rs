@@ -205,8 +205,8 @@ impl Server {
         }
         let result = match (&response.output, &response.error) {
             (Some(output), _) => json!({
-                "content": [{"type": "text", "text": output.to_string()}],
-                "structuredContent": output,
+                "content": [{"type": "text", "text": output.to_value().to_string()}],
+                "structuredContent": output.to_value(),
                 "isError": false,
             }),
             _ => json!({

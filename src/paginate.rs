@@ -6,8 +6,9 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
-use crate::execute::Ctx;
+use crate::execute::{CallOpts, Ctx};
 use crate::manifest::{steps, Operation, Pagination};
+use crate::output::Output;
 use crate::quirks;
 
 /// One page after another of a listing, as its `pagination` spec says: the next page starts
@@ -18,6 +19,8 @@ pub(crate) struct Pages {
     input: Map<String, Value>,
     /// The connector asked for URL-encoded keys (`quirks::auto_encoding_type`), so decodes them.
     auto: bool,
+    /// Result lists kept as JSON text (`xml_text`): for output printed as it is.
+    text: bool,
     /// The tokens the last page gave, sent for this one.
     sent: Option<Vec<Value>>,
     ended: bool,
@@ -26,18 +29,25 @@ pub(crate) struct Pages {
 /// One page of a listing: its output (keys decoded), and where the next starts when the
 /// listing goes on.
 pub(crate) struct Page {
-    pub(crate) output: Map<String, Value>,
+    pub(crate) output: Output,
     pub(crate) next: Option<Vec<Value>>,
 }
 
 impl Pages {
-    pub(crate) fn new(op: &'static Operation, mut input: Map<String, Value>) -> Self {
+    /// The pages of a listing, their result lists as values.
+    pub(crate) fn new(op: &'static Operation, input: Map<String, Value>) -> Self {
+        Self::with_text(op, input, false)
+    }
+
+    /// The pages of a listing, their result lists as JSON text when `text`.
+    fn with_text(op: &'static Operation, mut input: Map<String, Value>, text: bool) -> Self {
         input.remove("MaxItems");
         let auto = quirks::auto_encoding_type(op, &mut input);
         Pages {
             op,
             input,
             auto,
+            text,
             sent: None,
             ended: false,
         }
@@ -54,9 +64,13 @@ impl Pages {
         }
         let spec = self.spec();
         self.input.insert(spec.page_size.clone(), json!(want));
-        let mut output = ctx.call(self.op, &self.input).await?;
+        let opts = CallOpts {
+            text_lists: self.text.then_some(self.auto),
+            ..CallOpts::default()
+        };
+        let mut output = ctx.call_output(self.op, &self.input, &opts).await?;
         if self.auto {
-            quirks::decode_listing(&mut output);
+            output.decode_listing();
         }
         let more = output.get(&spec.more).and_then(Value::as_bool) == Some(true);
         let next: Option<Vec<Value>> = spec.tokens.iter().map(|t| next_token(t, &output)).collect();
@@ -95,12 +109,22 @@ impl Ctx<'_> {
         &self,
         op: &'static Operation,
         input: Map<String, Value>,
-    ) -> Result<Map<String, Value>, Error> {
+    ) -> Result<Output, Error> {
+        self.paginate_as(op, input, true).await
+    }
+
+    /// [`Self::paginate`], the result lists as values unless `text`.
+    async fn paginate_as(
+        &self,
+        op: &'static Operation,
+        input: Map<String, Value>,
+        text: bool,
+    ) -> Result<Output, Error> {
         let spec = op.pagination.as_ref().expect("a paginated operation");
         let limit = item_limit(&input, &spec.page_size);
         let page_size = input.get(&spec.page_size).and_then(Value::as_u64);
-        let mut pages = Pages::new(op, input);
-        let mut merged: Option<Map<String, Value>> = None;
+        let mut pages = Pages::with_text(op, input, text);
+        let mut merged: Option<Output> = None;
         // Every page but the last adds at least one item, or the listing is not advancing.
         for page_number in 1.. {
             if page_number > limit + 1 {
@@ -116,13 +140,7 @@ impl Ctx<'_> {
                 None => merged.insert(output),
                 Some(m) => {
                     for list in &spec.results {
-                        let items = match output.get_mut(list) {
-                            Some(Value::Array(a)) => std::mem::take(a),
-                            _ => Vec::new(),
-                        };
-                        if let Some(Value::Array(a)) = m.get_mut(list) {
-                            a.extend(items);
-                        }
+                        m.append_list(list, output.take_list(list));
                     }
                     m.insert(spec.more.clone(), more);
                     m
@@ -154,7 +172,10 @@ impl Ctx<'_> {
             }
         }
         list_input.insert("MaxItems".into(), json!(10000));
-        let listed = self.paginate(steps().list_parts, list_input).await?;
+        let listed = self
+            .paginate_as(steps().list_parts, list_input, false)
+            .await?
+            .into_map();
         Ok(listed
             .get("Parts")
             .and_then(Value::as_array)
@@ -193,17 +214,13 @@ fn stuck(op: &Operation, why: &str) -> Error {
 }
 
 /// Result items collected so far: every `results` list together.
-fn count(spec: &Pagination, m: &Map<String, Value>) -> u64 {
-    spec.results
-        .iter()
-        .filter_map(|l| m.get(l).and_then(Value::as_array))
-        .map(|a| a.len() as u64)
-        .sum()
+fn count(spec: &Pagination, m: &Output) -> u64 {
+    spec.results.iter().map(|l| m.count(l)).sum()
 }
 
 /// A token's value for the next page: its output field, else the greatest of the
 /// `else_last_of` values (`List/Field`, the last item of each list) on the page.
-fn next_token(t: &crate::manifest::PageToken, page: &Map<String, Value>) -> Option<Value> {
+fn next_token(t: &crate::manifest::PageToken, page: &Output) -> Option<Value> {
     if let Some(v) = page.get(&t.output).filter(|v| !v.is_null() && *v != "") {
         return Some(v.clone());
     }
@@ -211,10 +228,13 @@ fn next_token(t: &crate::manifest::PageToken, page: &Map<String, Value>) -> Opti
         .iter()
         .filter_map(|path| {
             let (list, field) = path.split_once('/')?;
-            page.get(list)?.as_array()?.last()?.get(field)?.as_str()
+            match page.last_item(list)?.get(field)? {
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            }
         })
         .max()
-        .map(|s| Value::String(s.to_string()))
+        .map(Value::String)
 }
 
 /// A token taken from a reply the caller asked to be URL-encoded must be decoded to send again.

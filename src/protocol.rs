@@ -4,29 +4,27 @@
 //! (`connection` optional, `id` echoed back, used by `serve`).
 //! Response: `{"ok": true, "output": {...}}` or `{"ok": false, "error": {...}}`.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::execute::Executed;
+use crate::output::Output;
 
-#[derive(Debug, Clone, Serialize)]
+/// One response; printed by [`Response::to_line`], its fields in this order, absent ones left
+/// out.
+#[derive(Debug, Clone)]
 pub(crate) struct Response {
     /// The request's `id`, echoed (serve mode); absent in one-shot mode when none was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) id: Option<Value>,
     pub(crate) ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) output: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) output: Option<Output>,
     pub(crate) error: Option<Error>,
     /// The region that served the request, present only when S3 redirected to another one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) region: Option<String>,
 }
 
 impl Response {
-    pub(crate) fn success(id: Option<Value>, output: Value) -> Self {
+    pub(crate) fn success(id: Option<Value>, output: Output) -> Self {
         Response {
             id,
             ok: true,
@@ -64,8 +62,36 @@ impl Response {
         }
     }
 
+    /// The response as one line of JSON, without its newline.
     pub(crate) fn to_line(&self) -> String {
-        serde_json::to_string(self).expect("response serialises")
+        let mut line = Vec::new();
+        self.write_line(&mut line).expect("writing to memory");
+        String::from_utf8(line).expect("JSON is UTF-8")
+    }
+
+    /// The response as one line of JSON written to `out`, without its newline: a listing's
+    /// items as they were written (`output.rs`), not copied into one string first.
+    pub(crate) fn write_line(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"{")?;
+        if let Some(id) = &self.id {
+            out.write_all(b"\"id\":")?;
+            serde_json::to_writer(&mut *out, id)?;
+            out.write_all(b",")?;
+        }
+        out.write_all(if self.ok { b"\"ok\":true" } else { b"\"ok\":false" })?;
+        if let Some(output) = &self.output {
+            out.write_all(b",\"output\":")?;
+            output.write_json(out)?;
+        }
+        if let Some(error) = &self.error {
+            out.write_all(b",\"error\":")?;
+            serde_json::to_writer(&mut *out, error)?;
+        }
+        if let Some(region) = &self.region {
+            out.write_all(b",\"region\":")?;
+            serde_json::to_writer(&mut *out, region)?;
+        }
+        out.write_all(b"}")
     }
 
     pub(crate) fn exit_code(&self) -> u8 {
@@ -75,3 +101,4 @@ impl Response {
 
 /// The envelope's top-level fields.
 pub(crate) const ENVELOPE_FIELDS: &[&str] = &["operation", "input", "connection", "id"];
+

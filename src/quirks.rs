@@ -212,6 +212,14 @@ const URL_ENCODED_ITEMS: [(&str, &str); 4] = [
     ("DeleteMarkers", "Key"),
 ];
 
+/// The field of a result list's items that S3 URL-encodes under `encoding-type=url`.
+pub(crate) fn url_encoded_item(list: &str) -> Option<&'static str> {
+    URL_ENCODED_ITEMS
+        .iter()
+        .find(|(l, _)| *l == list)
+        .map(|(_, field)| *field)
+}
+
 /// Decodes the fields S3 URL-encodes under `encoding-type=url` and drops `EncodingType`: those
 /// of `ListObjects`, `ListObjectsV2` and `ListObjectVersions`, as botocore's handlers decode them
 /// (`decode_list_object`, `decode_list_object_v2`, `decode_list_object_versions`). As there,

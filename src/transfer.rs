@@ -233,6 +233,7 @@ impl Ctx<'_> {
                     }),
                     sink: Sink::Default,
                     repeat_safe: false,
+                    text_lists: None,
                     cleanup: false,
                 };
                 let len = plan.part_size.min(size - offset);
@@ -494,6 +495,7 @@ fn range_at(file: &Arc<OutFile>, offset: u64, ranges: Option<&Arc<Ranges>>) -> C
             crcs: ranges.cloned(),
         },
         repeat_safe: false,
+        text_lists: None,
         cleanup: false,
     }
 }

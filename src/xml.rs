@@ -36,7 +36,9 @@ impl<'a> Element<'a> {
     }
 
     fn push_text(&mut self, piece: Cow<'a, str>) {
-        if !self.children.is_empty() && piece.trim().is_empty() {
+        // Attribute children come first: an element child is the last one.
+        let has_elements = self.children.last().is_some_and(|c| !c.attribute);
+        if has_elements && piece.trim().is_empty() {
             return; // layout whitespace between child elements
         }
         if self.text.is_empty() {

@@ -19,24 +19,26 @@ use crate::xml::MAX_DEPTH;
 /// An output schema compiled for [`map_reply`].
 #[derive(Debug, Clone)]
 pub struct Plan {
-    root: Fields,
+    pub(crate) root: Fields,
 }
 
 #[derive(Debug, Clone)]
-struct Fields(Vec<Field>);
+pub(crate) struct Fields(pub(crate) Vec<Field>);
 
 #[derive(Debug, Clone)]
-struct Field {
+pub(crate) struct Field {
     /// The JSON property.
-    prop: String,
+    pub(crate) prop: String,
+    /// The property as it opens a JSON member: `"prop":` (for `xml_text`).
+    pub(crate) member: String,
     /// The element's local name.
-    element: String,
-    list: bool,
-    kind: Kind,
+    pub(crate) element: String,
+    pub(crate) list: bool,
+    pub(crate) kind: Kind,
 }
 
 #[derive(Debug, Clone)]
-enum Kind {
+pub(crate) enum Kind {
     Str,
     Int,
     Bool,
@@ -71,6 +73,7 @@ fn fields(schema: &Value, path_required: bool) -> Option<Fields> {
             return None;
         }
         out.push(Field {
+            member: format!("{}:", Value::from(name.as_str())),
             prop: name.clone(),
             element: path.to_string(),
             list,
