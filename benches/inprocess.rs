@@ -33,10 +33,10 @@ use std::time::{Duration, Instant, SystemTime};
 use s3_connector::body::input_payload_blocking;
 use s3_connector::credentials::{self, Resolved};
 use s3_connector::manifest::Manifest;
+use s3_connector::output::Output;
 use s3_connector::prepare::prepare;
 use s3_connector::request::{Destination, HttpRequest, Payload};
 use s3_connector::validate::{self, Request};
-use s3_connector::output::Output;
 use s3_connector::{quirks, signing, xml, xml_stream, xml_text};
 
 struct Config {
@@ -424,9 +424,7 @@ fn listing_output(plan: &xml_stream::Plan, doc: &str) -> Output {
 /// The page printed as `run` prints it, to stdout without a copy into one line first (here
 /// `out` is `io::sink()`: the write to the pipe is left out, as for the values).
 fn print_listing(plan: &xml_stream::Plan, doc: &str, out: &mut impl std::io::Write) {
-    listing_output(plan, doc)
-        .write_json(out)
-        .expect("writes");
+    listing_output(plan, doc).write_json(out).expect("writes");
 }
 
 fn profile_loop_listing(doc: &str, plan: &xml_stream::Plan, iters: u64) {

@@ -18,13 +18,13 @@ use crate::credentials::{self, Resolved};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Failure};
 use crate::manifest::{steps, Operation, ResponseBody, Runner};
+use crate::output::Output;
 use crate::prepare::{prepare, prepare_with, PREREAD_MAX};
 use crate::progress::Progress;
 use crate::request::{Destination, HttpRequest, Payload};
 use crate::sink::{self, write_at, write_output_file, OutFile};
 use crate::transport::{self, Sent, Transport};
 use crate::validate::Request;
-use crate::output::Output;
 use crate::{quirks, response, retry, signing, xml, xml_stream, xml_text};
 
 /// Largest XML reply read (a 1,000-key listing is well under 1 MiB).

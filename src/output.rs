@@ -116,7 +116,7 @@ impl Output {
     pub(crate) fn append_list(&mut self, list: &str, items: Items) {
         let pos = self.lists.iter().position(|(n, _)| n == list);
         match (pos, items) {
-            (Some(i), Items::Text(raw)) => self.lists[i].1.append(raw),
+            (Some(i), Items::Text(raw)) => self.lists[i].1.append(&raw),
             (Some(i), Items::Values(values)) => {
                 let (name, raw) = self.lists.remove(i);
                 let mut all = raw.to_values();

@@ -78,7 +78,11 @@ impl Response {
             serde_json::to_writer(&mut *out, id)?;
             out.write_all(b",")?;
         }
-        out.write_all(if self.ok { b"\"ok\":true" } else { b"\"ok\":false" })?;
+        out.write_all(if self.ok {
+            b"\"ok\":true"
+        } else {
+            b"\"ok\":false"
+        })?;
         if let Some(output) = &self.output {
             out.write_all(b",\"output\":")?;
             output.write_json(out)?;
@@ -101,4 +105,3 @@ impl Response {
 
 /// The envelope's top-level fields.
 pub(crate) const ENVELOPE_FIELDS: &[&str] = &["operation", "input", "connection", "id"];
-

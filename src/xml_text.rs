@@ -50,7 +50,7 @@ impl RawList {
     }
 
     /// `other`'s items after these.
-    pub(crate) fn append(&mut self, other: RawList) {
+    pub(crate) fn append(&mut self, other: &RawList) {
         if other.count == 0 {
             return;
         }
@@ -109,12 +109,16 @@ pub fn write_reply<'d>(
     })
 }
 
+/// The root's single fields as values, and its lists kept as text by name.
+type RootFields = (Map<String, Value>, Vec<(String, RawList)>);
+
 /// One value so far per field of an open object: ranges of JSON text in [`Scan::buf`].
 enum Slot {
     One(Option<Range<usize>>),
     List(Vec<Range<usize>>),
 }
 
+#[derive(Clone, Copy)]
 enum Open<'p, 'd> {
     /// An object being filled (as `xml_stream`'s), with its element's full name, and where
     /// its fields' text starts in [`Scan::buf`].
@@ -199,9 +203,7 @@ impl<'p, 'd> Scan<'p, 'd> {
                 .root
                 .0
                 .iter()
-                .map(|f| {
-                    (f.list && text_lists.contains(&f.prop)).then(RawList::default)
-                })
+                .map(|f| (f.list && text_lists.contains(&f.prop)).then(RawList::default))
                 .collect(),
             slots: Vec::with_capacity(32),
             stack: Vec::with_capacity(8),
@@ -241,7 +243,7 @@ impl<'p, 'd> Scan<'p, 'd> {
                         self.stack.push(frame);
                         return Some(local);
                     }
-                    self.close(frame)?;
+                    self.close(frame);
                 }
                 b'!' | b'?' => return None,
                 _ => {
@@ -251,7 +253,7 @@ impl<'p, 'd> Scan<'p, 'd> {
                     }
                     let frame = self.open(name)?;
                     if empty {
-                        self.close(frame)?;
+                        self.close(frame);
                     } else {
                         self.stack.push(frame);
                     }
@@ -416,11 +418,11 @@ impl<'p, 'd> Scan<'p, 'd> {
     }
 
     /// Writes a closed child `frame` and gives it to its parent, the innermost open object.
-    fn close(&mut self, frame: Open<'p, 'd>) -> Option<()> {
+    fn close(&mut self, frame: Open<'p, 'd>) {
         let start = self.buf.len();
         // Where the value's text may start once written: an object's fields' text is dropped.
         let (field, mark) = match frame {
-            Open::Skip { .. } => return Some(()),
+            Open::Skip { .. } => return,
             Open::Leaf {
                 kind, field, text, ..
             } => {
@@ -453,14 +455,15 @@ impl<'p, 'd> Scan<'p, 'd> {
                     raw.text.push(',');
                 } else {
                     // Room for the rest of the document (JSON is shorter than its XML).
-                    raw.text.reserve(self.doc.len() - self.pos + self.buf.len() - start);
+                    raw.text
+                        .reserve(self.doc.len() - self.pos + self.buf.len() - start);
                 }
                 let at = raw.text.len();
                 raw.text.push_str(&self.buf[start..]);
                 raw.last = at..raw.text.len();
                 raw.count += 1;
                 self.buf.truncate(mark);
-                return Some(());
+                return;
             }
         }
         self.buf.drain(mark..start);
@@ -473,7 +476,6 @@ impl<'p, 'd> Scan<'p, 'd> {
             Slot::List(items) => items.push(range),
             Slot::One(one) => *one = Some(range),
         }
-        Some(())
     }
 
     /// Whether a scalar of `field` in the innermost open object is URL-decoded; notes
@@ -494,12 +496,11 @@ impl<'p, 'd> Scan<'p, 'd> {
                 if self.assume_url {
                     return true;
                 }
-                match self.url {
-                    Some(url) => url,
-                    None => {
-                        self.undecided = true;
-                        false
-                    }
+                if let Some(url) = self.url {
+                    url
+                } else {
+                    self.undecided = true;
+                    false
                 }
             }
             _ => false,
@@ -507,10 +508,7 @@ impl<'p, 'd> Scan<'p, 'd> {
     }
 
     /// The root's fields once it closed: single ones as values, `text_lists` as text.
-    fn root_fields(
-        self,
-        plan: &Fields,
-    ) -> Option<(Map<String, Value>, Vec<(String, RawList)>)> {
+    fn root_fields(self, plan: &Fields) -> Option<RootFields> {
         let mut fields = Map::with_capacity(plan.0.len());
         let mut lists = Vec::new();
         let parse = |r: &Range<usize>| serde_json::from_str::<Value>(&self.buf[r.clone()]).ok();
@@ -755,8 +753,8 @@ mod tests {
         ];
         for doc in &docs {
             for decode in [false, true] {
-                let (got, want) = both("list_objects", doc, decode)
-                    .unwrap_or_else(|| panic!("not taken: {doc}"));
+                let (got, want) =
+                    both("list_objects", doc, decode).unwrap_or_else(|| panic!("not taken: {doc}"));
                 assert_eq!(got, want, "{doc}");
             }
         }
@@ -770,7 +768,7 @@ mod tests {
 
     #[test]
     fn other_listings_are_written_too() {
-        let versions = r#"<ListVersionsResult><Name>b</Name><IsTruncated>true</IsTruncated><NextKeyMarker>k%2B</NextKeyMarker><EncodingType>url</EncodingType><Version><Key>k%2B</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><Size>4</Size><Owner><ID>o</ID></Owner></Version><DeleteMarker><Key>d%20</Key><IsLatest>no</IsLatest></DeleteMarker></ListVersionsResult>"#;
+        let versions = r"<ListVersionsResult><Name>b</Name><IsTruncated>true</IsTruncated><NextKeyMarker>k%2B</NextKeyMarker><EncodingType>url</EncodingType><Version><Key>k%2B</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><Size>4</Size><Owner><ID>o</ID></Owner></Version><DeleteMarker><Key>d%20</Key><IsLatest>no</IsLatest></DeleteMarker></ListVersionsResult>";
         let parts = r#"<ListPartsResult><Bucket>b</Bucket><Key>k</Key><UploadId>u</UploadId><Initiator><ID>i</ID></Initiator><Owner><ID>o</ID></Owner><NextPartNumberMarker>2</NextPartNumberMarker><IsTruncated>true</IsTruncated><Part><PartNumber>1</PartNumber><ETag>"a"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><Size>x</Size></Part></ListPartsResult>"#;
         for (op, doc) in [
             ("list_object_versions", versions),
@@ -814,7 +812,11 @@ mod tests {
             .xml_plan()
             .unwrap();
         assert!(write_reply(plan, b"<r><Name>\xff</Name></r>", &[], false).is_none());
-        let deep = format!("<r>{}{}</r>", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+        let deep = format!(
+            "<r>{}{}</r>",
+            "<a>".repeat(MAX_DEPTH),
+            "</a>".repeat(MAX_DEPTH)
+        );
         assert!(write_reply(plan, deep.as_bytes(), &[], false).is_none());
     }
 
@@ -822,14 +824,14 @@ mod tests {
     fn raw_lists_append_and_give_their_last_item() {
         let mut a = RawList::default();
         assert_eq!(a.last_item(), None);
-        a.append(RawList {
+        a.append(&RawList {
             text: r#"{"Key":"a"},{"Key":"b"}"#.into(),
             count: 2,
             last: 12..23,
         });
-        a.append(RawList::default());
+        a.append(&RawList::default());
         assert_eq!(a.last_item(), Some(serde_json::json!({"Key": "b"})));
-        a.append(RawList {
+        a.append(&RawList {
             text: r#"{"Key":"c"}"#.into(),
             count: 1,
             last: 0..11,

@@ -580,7 +580,7 @@ const XML_SEEDS: &[&str] = &[
     "<Empty/>",
     // SeaweedFS's order: `EncodingType` after the items it encoded.
     r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>a%2F</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>false</IsTruncated><Contents><Key>a%2F%22q%22%5C%0A</Key><ETag>"e"</ETag><Size>1</Size><ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumAlgorithm>CRC32</ChecksumAlgorithm></Contents><CommonPrefixes><Prefix>a%2Fb%2F</Prefix></CommonPrefixes><EncodingType>url</EncodingType></ListBucketResult>"#,
-    r#"<ListVersionsResult><Name>b</Name><KeyMarker></KeyMarker><IsTruncated>true</IsTruncated><NextKeyMarker>k%2B</NextKeyMarker><NextVersionIdMarker>v1</NextVersionIdMarker><EncodingType>url</EncodingType><Version><Key>k%2B</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><Size>4</Size></Version><DeleteMarker><Key>d%20</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest></DeleteMarker></ListVersionsResult>"#,
+    r"<ListVersionsResult><Name>b</Name><KeyMarker></KeyMarker><IsTruncated>true</IsTruncated><NextKeyMarker>k%2B</NextKeyMarker><NextVersionIdMarker>v1</NextVersionIdMarker><EncodingType>url</EncodingType><Version><Key>k%2B</Key><VersionId>v1</VersionId><IsLatest>true</IsLatest><Size>4</Size></Version><DeleteMarker><Key>d%20</Key><VersionId>v2</VersionId><IsLatest>false</IsLatest></DeleteMarker></ListVersionsResult>",
 ];
 
 const XML_TOKENS: &[&[u8]] = &[
@@ -818,7 +818,10 @@ fn text_listings(doc: &[u8]) -> Result<(), String> {
                 continue;
             };
             let Ok((root, mut map)) = xml_stream::map_reply(plan, doc) else {
-                return Err(format!("{}: written, but the streamed mapping fails", op.name));
+                return Err(format!(
+                    "{}: written, but the streamed mapping fails",
+                    op.name
+                ));
             };
             written = true;
             let mut text = Output::with_lists(w.fields, w.lists);
