@@ -24,7 +24,7 @@ TITLES = {
     "download_file": ("`download_file` of 64 MiB (16 MiB ranges, 4 in flight)", 64, "MiB"),
     "get_object": ("`get_object` OutputFile of 64 MiB (one stream)", 64, "MiB"),
     "request": ("in process: validate + build + sign, 200 put_object requests", 200, "request"),
-    "listing": ("in process: xml_stream::map_reply, 10 listings of 1,000 keys", 10, "listing"),
+    "listing": ("in process: xml_text::write_reply + print, 10 listings of 1,000 keys", 10, "listing"),
 }
 
 HASH = re.compile(r"::h[0-9a-f]{16}")

@@ -407,7 +407,6 @@ fn profile_loop_request(text: &str, iters: u64) {
     }
 }
 
-#[inline(never)]
 /// A `list_objects` page as `list_objects` reads it: written as JSON text, keys decoded.
 fn listing_output(plan: &xml_stream::Plan, doc: &str) -> Output {
     let results = &Manifest::embedded()
@@ -427,6 +426,7 @@ fn print_listing(plan: &xml_stream::Plan, doc: &str, out: &mut impl std::io::Wri
     listing_output(plan, doc).write_json(out).expect("writes");
 }
 
+#[inline(never)]
 fn profile_loop_listing(doc: &str, plan: &xml_stream::Plan, iters: u64) {
     for _ in 0..iters {
         print_listing(plan, black_box(doc), &mut std::io::sink());
