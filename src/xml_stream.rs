@@ -92,10 +92,32 @@ fn kind(schema: &Value) -> Option<Kind> {
     })
 }
 
-/// One value being filled per field of an open object.
-enum Slot {
-    List(Vec<Value>),
-    One(Option<Value>),
+/// One value being filled per field of an open object (here a `Value`; `xml_text` keeps where
+/// the value's text lies).
+pub(crate) enum Slot<T> {
+    List(Vec<T>),
+    One(Option<T>),
+}
+
+impl<T> Slot<T> {
+    /// Opens one empty slot per field of `plan` at the end of `slots`.
+    pub(crate) fn open_all(plan: &Fields, slots: &mut Vec<Slot<T>>) {
+        slots.extend(plan.0.iter().map(|f| {
+            if f.list {
+                Slot::List(Vec::new())
+            } else {
+                Slot::One(None)
+            }
+        }));
+    }
+
+    /// Gives the field a value: one more item of a list, or the single one.
+    pub(crate) fn put(&mut self, value: T) {
+        match self {
+            Slot::List(items) => items.push(value),
+            Slot::One(one) => *one = Some(value),
+        }
+    }
 }
 
 enum Frame<'p, 'a> {
@@ -123,7 +145,7 @@ enum Frame<'p, 'a> {
 /// The state of one mapping besides its stack of open elements.
 struct Mapper<'p> {
     /// The slots of every open object, the innermost last (one allocation for them all).
-    slots: Vec<Slot>,
+    slots: Vec<Slot<Value>>,
     /// Output objects with their keys in place and every value `null`, one per object plan
     /// and set of fields present: cloning one copies its hash table instead of hashing each
     /// key again, so that a listing's thousand `Contents` hash their keys once.
@@ -231,13 +253,7 @@ impl<'p> Mapper<'p> {
     /// The frame of an object of `plan`, its slots opened.
     fn object<'a>(&mut self, plan: &'p Fields, field: usize) -> Frame<'p, 'a> {
         let base = self.slots.len();
-        self.slots.extend(plan.0.iter().map(|f| {
-            if f.list {
-                Slot::List(Vec::new())
-            } else {
-                Slot::One(None)
-            }
-        }));
+        Slot::open_all(plan, &mut self.slots);
         Frame::Obj {
             plan,
             base,
@@ -299,10 +315,7 @@ impl<'p> Mapper<'p> {
             }
         };
         match parent {
-            Frame::Obj { base, .. } => match &mut self.slots[*base + field] {
-                Slot::List(items) => items.push(value),
-                Slot::One(one) => *one = Some(value),
-            },
+            Frame::Obj { base, .. } => self.slots[*base + field].put(value),
             _ => unreachable!("fields are opened inside objects only"),
         }
     }
@@ -346,7 +359,10 @@ impl<'p> Mapper<'p> {
 }
 
 /// [`Mapper::finish`] for an object of more fields than a template's mask has bits.
-fn finish_by_inserting(plan: &Fields, slots: impl Iterator<Item = Slot>) -> Map<String, Value> {
+fn finish_by_inserting(
+    plan: &Fields,
+    slots: impl Iterator<Item = Slot<Value>>,
+) -> Map<String, Value> {
     let mut out = Map::with_capacity(plan.0.len());
     for (f, slot) in plan.0.iter().zip(slots) {
         match slot {

@@ -21,7 +21,7 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 
 use crate::xml::MAX_DEPTH;
-use crate::xml_stream::{Fields, Kind, Plan};
+use crate::xml_stream::{Fields, Kind, Plan, Slot};
 
 /// A result list kept as JSON text: its items, comma-separated, without the brackets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,12 +112,6 @@ pub fn write_reply<'d>(
 /// The root's single fields as values, and its lists kept as text by name.
 type RootFields = (Map<String, Value>, Vec<(String, RawList)>);
 
-/// One value so far per field of an open object: ranges of JSON text in [`Scan::buf`].
-enum Slot {
-    One(Option<Range<usize>>),
-    List(Vec<Range<usize>>),
-}
-
 #[derive(Clone, Copy)]
 enum Open<'p, 'd> {
     /// An object being filled (as `xml_stream`'s), with its element's full name, and where
@@ -162,7 +156,8 @@ struct Scan<'p, 'd> {
     joined: String,
     /// A URL-decoded value before it is written.
     decoded: Vec<u8>,
-    slots: Vec<Slot>,
+    /// One value so far per field of each open object: ranges of JSON text in `buf`.
+    slots: Vec<Slot<Range<usize>>>,
     stack: Vec<Open<'p, 'd>>,
     /// Per root field, the field of its items that a URL-encoded listing encodes.
     encoded: Vec<Option<usize>>,
@@ -364,13 +359,7 @@ impl<'p, 'd> Scan<'p, 'd> {
     /// The frame of an object of `plan`, its slots opened.
     fn object(&mut self, plan: &'p Fields, field: usize, name: &'d str) -> Open<'p, 'd> {
         let base = self.slots.len();
-        self.slots.extend(plan.0.iter().map(|f| {
-            if f.list {
-                Slot::List(Vec::new())
-            } else {
-                Slot::One(None)
-            }
-        }));
+        Slot::open_all(plan, &mut self.slots);
         Open::Obj {
             plan,
             base,
@@ -472,10 +461,7 @@ impl<'p, 'd> Scan<'p, 'd> {
         let Some(Open::Obj { base, .. }) = self.stack.last() else {
             unreachable!("fields are opened inside objects only")
         };
-        match &mut self.slots[base + field] {
-            Slot::List(items) => items.push(range),
-            Slot::One(one) => *one = Some(range),
-        }
+        self.slots[base + field].put(range);
     }
 
     /// Whether a scalar of `field` in the innermost open object is URL-decoded; notes
@@ -535,7 +521,7 @@ impl<'p, 'd> Scan<'p, 'd> {
 }
 
 /// An object's present fields in schema order, lists always: `{"a":...,"b":[...]}`.
-fn write_object(buf: &mut String, plan: &Fields, slots: &[Slot]) {
+fn write_object(buf: &mut String, plan: &Fields, slots: &[Slot<Range<usize>>]) {
     buf.push('{');
     let mut first = true;
     for (f, slot) in plan.0.iter().zip(slots) {
