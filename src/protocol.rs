@@ -105,3 +105,42 @@ impl Response {
 
 /// The envelope's top-level fields.
 pub(crate) const ENVELOPE_FIELDS: &[&str] = &["operation", "input", "connection", "id"];
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Map};
+
+    use super::*;
+    use crate::error::Failure;
+    use crate::xml_text::RawList;
+
+    /// A line written in pieces is the compact JSON of the envelope, fields in contract order,
+    /// absent ones left out, a text list printed as its items.
+    #[test]
+    fn lines_are_the_envelope_as_compact_json() {
+        let mut map = Map::new();
+        map.insert("Name".into(), json!("b"));
+        map.insert("Contents".into(), Value::Null);
+        map.insert("IsTruncated".into(), json!(false));
+        let raw = RawList {
+            text: r#"{"Key":"a"},{"Key":"é\"b"}"#.into(),
+            count: 2,
+            last: 12..27,
+        };
+        let output = Output::with_lists(map, vec![("Contents".into(), raw)]);
+        let ok = Response {
+            region: Some("eu-west-1".into()),
+            ..Response::success(Some(json!(7)), output.clone())
+        };
+        let want = json!({"id": 7, "ok": true, "output": output.to_value(), "region": "eu-west-1"});
+        assert_eq!(ok.to_line(), want.to_string());
+        assert!(ok
+            .to_line()
+            .starts_with(r#"{"id":7,"ok":true,"output":{"Name":"b","Contents":[{"#));
+
+        let err = Error::of(Failure::Unreadable, "unreadable reply: x");
+        let failed = Response::failure(None, err.clone());
+        let want = json!({"ok": false, "error": serde_json::to_value(&err).unwrap()});
+        assert_eq!(failed.to_line(), want.to_string());
+    }
+}
