@@ -35,16 +35,13 @@ pub(crate) async fn check(text: &str) -> Response {
     let result = Executor::new()
         .execute_with_progress(&req, &crate::progress::Progress::none())
         .await;
-    let (done, output) = match result {
-        Ok(done) => {
-            let output = done.output.clone().into_map();
-            (done, output)
-        }
+    let (redirected, output) = match result {
+        Ok(done) => (done.region, done.output.into_map()),
         Err(e) => return Response::answer(id, &operation, Err(e)),
     };
     let mut out = Map::new();
     out.insert("CredentialSource".into(), json!(conn.credentials.label()));
-    let region = done.region.clone().unwrap_or(conn.region.clone());
+    let region = redirected.clone().unwrap_or(conn.region.clone());
     out.insert("Region".into(), json!(region));
     out.insert("Endpoint".into(), json!(conn.endpoint.url()));
     out.insert("Operation".into(), json!(operation));
@@ -58,7 +55,7 @@ pub(crate) async fn check(text: &str) -> Response {
         out.insert("BucketsVisible".into(), json!(!buckets.is_empty()));
     }
     Response {
-        region: done.region,
+        region: redirected,
         ..Response::success(id, out.into())
     }
 }

@@ -204,11 +204,14 @@ impl Server {
             return; // the client cancelled it: no response, as MCP asks
         }
         let result = match (&response.output, &response.error) {
-            (Some(output), _) => json!({
-                "content": [{"type": "text", "text": output.to_value().to_string()}],
-                "structuredContent": output.to_value(),
-                "isError": false,
-            }),
+            (Some(output), _) => {
+                let output = output.to_value();
+                json!({
+                    "content": [{"type": "text", "text": output.to_string()}],
+                    "structuredContent": output,
+                    "isError": false,
+                })
+            }
             _ => json!({
                 "content": [{"type": "text", "text": response.to_line()}],
                 "isError": true,

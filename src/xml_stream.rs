@@ -395,7 +395,7 @@ fn scalar(kind: &Kind, text: Cow<'_, str>) -> Value {
 }
 
 /// The local name of an element whose tag text `event` lies in `doc`, borrowed from `doc` (as
-/// `xml::local_name`, with a plain loop for the prefix, faster on names this short).
+/// `xml::local_name`).
 fn local_name<'a>(doc: &'a str, event: &str, name_len: usize) -> Result<&'a str, String> {
     let start = (event.as_ptr() as usize).wrapping_sub(doc.as_ptr() as usize);
     let name = doc
@@ -403,10 +403,16 @@ fn local_name<'a>(doc: &'a str, event: &str, name_len: usize) -> Result<&'a str,
         .and_then(|d| d.get(..name_len))
         .filter(|n| n.as_ptr() == event.as_ptr())
         .ok_or("XML name outside the document")?;
-    Ok(match name.bytes().rposition(|b| b == b':') {
+    Ok(local(name))
+}
+
+/// A qualified name's local part: after its namespace prefix (a plain loop, faster than
+/// `split` on names this short).
+pub(crate) fn local(name: &str) -> &str {
+    match name.bytes().rposition(|b| b == b':') {
         Some(colon) => &name[colon + 1..],
         None => name,
-    })
+    }
 }
 
 #[cfg(test)]

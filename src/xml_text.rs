@@ -21,7 +21,7 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 
 use crate::xml::MAX_DEPTH;
-use crate::xml_stream::{Fields, Kind, Plan, Slot};
+use crate::xml_stream::{local, Fields, Kind, Plan, Slot};
 
 /// A result list kept as JSON text: its items, comma-separated, without the brackets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -568,7 +568,7 @@ fn write_scalar(buf: &mut String, kind: &Kind, text: &str, decoded: Option<&mut 
     };
     match kind {
         Kind::Int => match text.trim().parse::<i64>() {
-            Ok(n) => push_int(buf, n),
+            Ok(n) => buf.push_str(itoa::Buffer::new().format(n)),
             Err(_) => string(buf, text),
         },
         Kind::Bool => match text.trim() {
@@ -577,25 +577,6 @@ fn write_scalar(buf: &mut String, kind: &Kind, text: &str, decoded: Option<&mut 
         },
         Kind::Str | Kind::Obj(_) => string(buf, text),
     }
-}
-
-/// `n` in decimal.
-fn push_int(buf: &mut String, n: i64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + u8::try_from(rest % 10).expect("a digit");
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        buf.push('-');
-    }
-    buf.push_str(std::str::from_utf8(&digits[at..]).expect("digits"));
 }
 
 /// Whether `s` has a byte JSON escapes (a control character, `"` or `\\`): eight bytes at a
@@ -682,15 +663,6 @@ fn namespace_attribute(doc: &str, at: usize) -> Option<usize> {
         return None;
     }
     Some(close + 1)
-}
-
-/// An element's local name: after its namespace prefix.
-fn local(name: &str) -> &str {
-    // A plain loop: names are short.
-    match name.bytes().rposition(|c| c == b':') {
-        Some(colon) => &name[colon + 1..],
-        None => name,
-    }
 }
 
 #[cfg(test)]
