@@ -45,6 +45,7 @@ mod copy_file;
 mod cred_cache;
 pub mod credentials;
 mod delete_prefix;
+mod direct;
 pub mod endpoint;
 pub mod error;
 mod execute;

@@ -1,12 +1,15 @@
 //! Writing an object's bytes to a file: whole, through a temporary name renamed only when
 //! complete, or one range of a parallel download at its offset.
 //!
-//! The reply's chunks are not copied: they are gathered into batches of about [`BATCH`] bytes
-//! and each batch is written at its offset (`pwrite`) on the blocking pool, while the next one
-//! is received. A CRC of the bytes, when asked for, is taken as they arrive.
+//! A large reply (a megabyte or more, from an aligned offset) is copied into aligned buffers
+//! and written past the page cache (`crate::direct`). Otherwise the reply's chunks are not
+//! copied: they are gathered into batches of about [`BATCH`] bytes and each batch is written at
+//! its offset (`pwritev`). Either way the writes are made on the blocking pool while the next
+//! batch is received. A CRC of the bytes, when asked for, is taken as they arrive.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::body::check_length;
 use crate::checksum::{Running, Stored};
+use crate::direct::{self, AlignedBuf};
 use crate::error::{Error, Failure};
 use crate::progress::Progress;
 use crate::transport;
@@ -69,21 +73,80 @@ pub(crate) struct OutFile {
     /// and makes a second writer spin on a CPU while it waits; waiting here sleeps instead
     /// (docs/benchmarks.md: the download CPU figure).
     writing: Mutex<()>,
+    /// The same file opened for writes past the page cache, where its file system allows.
+    direct: Option<File>,
+    /// Cleared when a direct write was refused: the ranges after it go through the page cache.
+    direct_ok: AtomicBool,
+    /// Aligned buffers between uses (two per range in flight).
+    buffers: Mutex<Vec<AlignedBuf>>,
 }
 
 impl OutFile {
-    /// Creates (or truncates) `path`.
-    pub(crate) async fn create(path: &Path) -> Result<Arc<OutFile>, Error> {
-        let file = tokio::fs::File::create(path)
-            .await
-            .map_err(io_error(path))?
-            .into_std()
-            .await;
+    /// Creates (or truncates) `path`; with `direct`, its large ranges are to be written past
+    /// the page cache where the file system allows.
+    pub(crate) async fn create(path: &Path, direct: bool) -> Result<Arc<OutFile>, Error> {
+        let at = path.to_path_buf();
+        let (file, direct) = tokio::task::spawn_blocking(move || {
+            File::create(&at).map(|file| (file, direct.then(|| direct::open(&at)).flatten()))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(io_error(path))?;
         Ok(Arc::new(OutFile {
             file,
             path: path.to_path_buf(),
             writing: Mutex::new(()),
+            direct_ok: AtomicBool::new(direct.is_some()),
+            direct,
+            buffers: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Whether a reply of `len` bytes written from `offset` goes past the page cache.
+    fn direct_for(&self, offset: u64, len: Option<u64>) -> bool {
+        self.direct_ok.load(Ordering::Relaxed)
+            && offset.is_multiple_of(direct::ALIGN as u64)
+            && len.is_some_and(|n| n >= direct::CAP as u64)
+    }
+
+    /// A buffer for a range's bytes: one a finished range gave back, or a new one.
+    fn buffer(&self) -> AlignedBuf {
+        let spare = self
+            .buffers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        spare.unwrap_or_else(AlignedBuf::new)
+    }
+
+    fn give_back(&self, buf: AlignedBuf) {
+        self.buffers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(buf);
+    }
+
+    /// Writes `buf`'s bytes at `offset` on the blocking pool, past the page cache where it can;
+    /// hands the buffer back, emptied, for the next batch.
+    fn write_direct(self: &Arc<Self>, offset: u64, mut buf: AlignedBuf) -> Pending {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _one_writer = this
+                .writing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match &this.direct {
+                Some(d) if this.direct_ok.load(Ordering::Relaxed) => {
+                    if !direct::write(d, &this.file, offset, buf.filled())? {
+                        this.direct_ok.store(false, Ordering::Relaxed);
+                    }
+                }
+                _ => std::os::unix::fs::FileExt::write_all_at(&this.file, buf.filled(), offset)?,
+            }
+            buf.clear();
+            Ok(buf)
+        })
     }
 
     /// Reserves `len` bytes on disk before they arrive (`fallocate`): a disk too full fails
@@ -191,16 +254,42 @@ fn fallocate(file: &File, len: u64) -> std::io::Result<()> {
     }
 }
 
+/// A batch's write on the blocking pool; a direct one gives its buffer back.
+type Pending<T = AlignedBuf> = JoinHandle<std::io::Result<T>>;
+
 /// The last batch's write, awaited before the next starts (one write in flight).
-async fn settle(pending: Option<JoinHandle<std::io::Result<()>>>) -> std::io::Result<()> {
+async fn settle(pending: Option<Pending<()>>) -> std::io::Result<()> {
     match pending {
-        Some(h) => h.await.map_err(std::io::Error::other)?,
+        Some(h) => joined(h).await,
         None => Ok(()),
     }
 }
 
 /// Copies a reply body into `file` from `offset`; returns the bytes written.
 async fn stream_into(
+    file: Arc<OutFile>,
+    offset: u64,
+    body: &mut hyper::body::Incoming,
+    to: &mut Into<'_>,
+) -> Result<u64, Error> {
+    if file.direct_for(offset, to.expected) {
+        stream_direct(file, offset, body, to).await
+    } else {
+        stream_chunks(file, offset, body, to).await
+    }
+}
+
+/// Takes one received chunk's CRC, progress and length.
+fn account(chunk: &[u8], to: &mut Into<'_>, written: &mut u64) {
+    if let Some(crc) = to.crc.as_deref_mut() {
+        crc.update(chunk);
+    }
+    to.progress.add(chunk.len() as u64);
+    *written += chunk.len() as u64;
+}
+
+/// [`stream_into`] through the page cache: the chunks themselves, a batch per `pwritev`.
+async fn stream_chunks(
     file: Arc<OutFile>,
     mut offset: u64,
     body: &mut hyper::body::Incoming,
@@ -209,16 +298,12 @@ async fn stream_into(
     let mut written = 0u64;
     let mut batch: Vec<Bytes> = Vec::new();
     let mut batched = 0usize;
-    let mut pending: Option<JoinHandle<std::io::Result<()>>> = None;
+    let mut pending: Option<Pending<()>> = None;
     loop {
         let chunk = transport::next_chunk(body, to.idle).await?;
         let last = chunk.is_none();
         if let Some(chunk) = chunk {
-            if let Some(crc) = to.crc.as_deref_mut() {
-                crc.update(&chunk);
-            }
-            to.progress.add(chunk.len() as u64);
-            written += chunk.len() as u64;
+            account(&chunk, to, &mut written);
             batched += chunk.len();
             batch.push(chunk);
         }
@@ -236,6 +321,48 @@ async fn stream_into(
     }
 }
 
+/// [`stream_into`] past the page cache: the chunks copied into aligned buffers, one being
+/// written while the next fills.
+async fn stream_direct(
+    file: Arc<OutFile>,
+    mut offset: u64,
+    body: &mut hyper::body::Incoming,
+    to: &mut Into<'_>,
+) -> Result<u64, Error> {
+    let mut written = 0u64;
+    let mut buf = file.buffer();
+    let mut pending: Option<Pending> = None;
+    while let Some(chunk) = transport::next_chunk(body, to.idle).await? {
+        account(&chunk, to, &mut written);
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            rest = &rest[buf.fill(rest)..];
+            if buf.is_full() {
+                let spare = match pending.take() {
+                    Some(p) => joined(p).await.map_err(io_error(&file.path))?,
+                    None => file.buffer(),
+                };
+                pending = Some(file.write_direct(offset, std::mem::replace(&mut buf, spare)));
+                offset += direct::CAP as u64;
+            }
+        }
+    }
+    if let Some(p) = pending {
+        file.give_back(joined(p).await.map_err(io_error(&file.path))?);
+    }
+    if !buf.filled().is_empty() {
+        buf = joined(file.write_direct(offset, buf))
+            .await
+            .map_err(io_error(&file.path))?;
+    }
+    file.give_back(buf);
+    Ok(written)
+}
+
+async fn joined<T>(pending: Pending<T>) -> std::io::Result<T> {
+    pending.await.map_err(std::io::Error::other)?
+}
+
 /// Streams a reply body to `path` through a temporary file in the same directory, renamed only
 /// when complete and of the announced length; on any failure the temporary file is removed.
 /// With a stored checksum to meet, the bytes' CRC is compared before the rename.
@@ -248,7 +375,7 @@ pub(crate) async fn write_output_file(
     if let Some(n) = to.expected {
         to.progress.set_total(n);
     }
-    let file = OutFile::create(tmp.path()).await?;
+    let file = OutFile::create(tmp.path(), false).await?;
     if let Some(n) = to.expected {
         file.reserve(n).await?;
     }
@@ -335,6 +462,36 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), want);
     }
 
+    /// Large ranges from an aligned offset go past the page cache, on a file system that
+    /// takes `O_DIRECT` (the temporary directory's, ext4 on the machines here); nothing does
+    /// when the caller asked for the page cache.
+    #[test]
+    fn large_aligned_ranges_are_written_past_the_page_cache() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mib = direct::CAP as u64;
+        rt.block_on(async {
+            let f = OutFile::create(&dir.path().join("d"), true).await.unwrap();
+            if f.direct.is_none() {
+                eprintln!("skipped: the temporary directory's file system refuses O_DIRECT");
+                return;
+            }
+            assert!(f.direct_for(0, Some(mib)));
+            assert!(f.direct_for(16 * mib, Some(16 * mib)));
+            assert!(!f.direct_for(0, Some(mib - 1)), "small");
+            assert!(!f.direct_for(0, None), "length unknown");
+            assert!(
+                !f.direct_for(5 * mib + 1000, Some(16 * mib)),
+                "unaligned start"
+            );
+            let cached = OutFile::create(&dir.path().join("c"), false).await.unwrap();
+            assert!(cached.direct.is_none() && !cached.direct_for(0, Some(16 * mib)));
+        });
+    }
+
     #[test]
     fn reserving_grows_the_file_and_writes_land_inside() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -344,7 +501,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
         rt.block_on(async {
-            let f = OutFile::create(&path).await.unwrap();
+            let f = OutFile::create(&path, false).await.unwrap();
             f.reserve(0).await.unwrap();
             f.reserve(1 << 20).await.unwrap();
             f.write_batch(1000, &[Bytes::from_static(b"xyz")]).unwrap();

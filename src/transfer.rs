@@ -336,7 +336,9 @@ impl Ctx<'_> {
         input: &Map<String, Value>,
         tmp: &Path,
     ) -> Result<(Map<String, Value>, u64, u64), Error> {
-        let file = OutFile::create(tmp).await?;
+        // Past the page cache unless asked otherwise (`crate::direct`).
+        let direct = input.get("PageCache").and_then(Value::as_bool) != Some(true);
+        let file = OutFile::create(tmp, direct).await?;
         let get = steps().get_object;
         let base = for_operation(get, input);
         let plan = Plan::of(op, input, 0);
