@@ -11,8 +11,9 @@
 //! `O_DIRECT` wants the file offset, the length and the memory aligned to the device's block;
 //! [`ALIGN`] (4 KiB) covers the common ones. What is not aligned (a range's last few bytes, a
 //! range that starts off the boundary) goes through the ordinary descriptor; a file system that
-//! refuses `O_DIRECT` (tmpfs, at open; some others, at the first write) is written the ordinary
-//! way. The two descriptors never write the same byte, so the kernel keeps them coherent.
+//! refuses `O_DIRECT` (at open, or with `EINVAL` at the first write) is written the ordinary
+//! way. The writes to one file are made one at a time (`sink::OutFile`'s lock), which also keeps
+//! a direct write and an ordinary one that share a page (kernels with 64 KiB pages) apart.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};

@@ -300,7 +300,14 @@ async fn stream_chunks(
     let mut batched = 0usize;
     let mut pending: Option<Pending<()>> = None;
     loop {
-        let chunk = transport::next_chunk(body, to.idle).await?;
+        let chunk = match transport::next_chunk(body, to.idle).await {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // As in `stream_direct`: no write of this attempt outlives it.
+                let _ = settle(pending.take()).await;
+                return Err(e);
+            }
+        };
         let last = chunk.is_none();
         if let Some(chunk) = chunk {
             account(&chunk, to, &mut written);
@@ -332,7 +339,19 @@ async fn stream_direct(
     let mut written = 0u64;
     let mut buf = file.buffer();
     let mut pending: Option<Pending> = None;
-    while let Some(chunk) = transport::next_chunk(body, to.idle).await? {
+    loop {
+        let chunk = match transport::next_chunk(body, to.idle).await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(e) => {
+                // The write in flight lands before the range may be tried again, so that it
+                // cannot overwrite the retry's bytes (the first range is not pinned to an ETag).
+                if let Some(p) = pending {
+                    let _ = p.await;
+                }
+                return Err(e);
+            }
+        };
         account(&chunk, to, &mut written);
         let mut rest = &chunk[..];
         while !rest.is_empty() {
