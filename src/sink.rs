@@ -300,14 +300,7 @@ async fn stream_chunks(
     let mut batched = 0usize;
     let mut pending: Option<Pending<()>> = None;
     loop {
-        let chunk = match transport::next_chunk(body, to.idle).await {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                // As in `stream_direct`: no write of this attempt outlives it.
-                let _ = settle(pending.take()).await;
-                return Err(e);
-            }
-        };
+        let chunk = next_chunk(body, to.idle, &mut pending).await?;
         let last = chunk.is_none();
         if let Some(chunk) = chunk {
             account(&chunk, to, &mut written);
@@ -339,19 +332,7 @@ async fn stream_direct(
     let mut written = 0u64;
     let mut buf = file.buffer();
     let mut pending: Option<Pending> = None;
-    loop {
-        let chunk = match transport::next_chunk(body, to.idle).await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break,
-            Err(e) => {
-                // The write in flight lands before the range may be tried again, so that it
-                // cannot overwrite the retry's bytes (the first range is not pinned to an ETag).
-                if let Some(p) = pending {
-                    let _ = p.await;
-                }
-                return Err(e);
-            }
-        };
+    while let Some(chunk) = next_chunk(body, to.idle, &mut pending).await? {
         account(&chunk, to, &mut written);
         let mut rest = &chunk[..];
         while !rest.is_empty() {
@@ -376,6 +357,23 @@ async fn stream_direct(
     }
     file.give_back(buf);
     Ok(written)
+}
+
+/// The reply's next chunk. When the reply fails, the write in flight lands first, so that it
+/// cannot overwrite the bytes of the range's next attempt (the first range of a download is
+/// not pinned to an `ETag`).
+async fn next_chunk<T>(
+    body: &mut hyper::body::Incoming,
+    idle: Duration,
+    pending: &mut Option<Pending<T>>,
+) -> Result<Option<Bytes>, Error> {
+    let next = transport::next_chunk(body, idle).await;
+    if next.is_err() {
+        if let Some(p) = pending.take() {
+            let _ = p.await;
+        }
+    }
+    next
 }
 
 async fn joined<T>(pending: Pending<T>) -> std::io::Result<T> {
