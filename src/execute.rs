@@ -448,9 +448,16 @@ impl Ctx<'_> {
                 progress.set_total(*len); // a whole-file put_object or upload part
             }
             tracing::debug!(method = %req.method, uri = %req.uri, bytes = req.payload.len(), "sending");
+            // A range bound for aligned buffers is read into them from the socket.
+            let raw = matches!(&opts.sink, Sink::At { file, offset, .. } if file.direct_at(*offset));
             let sent = self
                 .transport
-                .send(req, self.conn.read_timeout, &progress, self.conn.checksums)
+                .send(
+                    req,
+                    self.conn.read_timeout,
+                    &progress,
+                    (self.conn.checksums, raw),
+                )
                 .await?;
             self.read_reply(op, input, opts, sent, &progress)
                 .await
@@ -595,7 +602,7 @@ impl Ctx<'_> {
     async fn read_object(
         &self,
         sink: BytesTo<'_>,
-        body: &mut hyper::body::Incoming,
+        body: &mut transport::ReplyBody,
         reply: Reply<'_>,
         progress: &Progress,
     ) -> Result<Map<String, Value>, Error> {

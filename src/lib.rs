@@ -64,6 +64,7 @@ mod progress;
 mod protocol;
 mod providers;
 pub mod quirks;
+mod raw_http;
 pub mod request;
 pub mod response;
 mod retry;

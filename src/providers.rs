@@ -462,7 +462,7 @@ pub(crate) async fn call(req: HttpRequest, limit: Duration) -> Result<(u16, Byte
                 req,
                 limit,
                 &crate::progress::Progress::none(),
-                crate::checksum::Integrity::Off,
+                (crate::checksum::Integrity::Off, false),
             )
             .await?;
         let (parts, mut body) = sent.response.into_parts();

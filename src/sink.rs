@@ -1,11 +1,12 @@
 //! Writing an object's bytes to a file: whole, through a temporary name renamed only when
 //! complete, or one range of a parallel download at its offset.
 //!
-//! A large reply (a megabyte or more, from an aligned offset) is copied into aligned buffers
-//! and written past the page cache (`crate::direct`). Otherwise the reply's chunks are not
-//! copied: they are gathered into batches of about [`BATCH`] bytes and each batch is written at
-//! its offset (`pwritev`). Either way the writes are made on the blocking pool while the next
-//! batch is received. A CRC of the bytes, when asked for, is taken as they arrive.
+//! A large range of a download (2 MiB or more, from an aligned offset) is read into an aligned
+//! buffer, straight from the socket (`crate::raw_http`), and written past the page cache
+//! (`crate::direct`) each time the buffer is full. Otherwise the reply's chunks are not copied:
+//! they are gathered into batches of about [`BATCH`] bytes and each batch is written at its
+//! offset (`pwritev`) on the blocking pool while the next batch is received. A CRC of the
+//! bytes, when asked for, is taken as they arrive.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::checksum::{Running, Stored};
 use crate::direct::{self, AlignedBuf};
 use crate::error::{Error, Failure};
 use crate::progress::Progress;
-use crate::transport;
+use crate::transport::{self, ReplyBody};
 
 /// Bytes gathered before one write: big enough that the blocking pool is used once per
 /// megabyte or so, small enough to bound the memory held per download.
@@ -77,7 +78,7 @@ pub(crate) struct OutFile {
     direct: Option<File>,
     /// Cleared when a direct write was refused: the ranges after it go through the page cache.
     direct_ok: AtomicBool,
-    /// Aligned buffers between uses (two per range in flight).
+    /// Aligned buffers between uses (one per range in flight).
     buffers: Mutex<Vec<AlignedBuf>>,
 }
 
@@ -105,9 +106,13 @@ impl OutFile {
 
     /// Whether a reply of `len` bytes written from `offset` goes past the page cache.
     fn direct_for(&self, offset: u64, len: Option<u64>) -> bool {
-        self.direct_ok.load(Ordering::Relaxed)
-            && offset.is_multiple_of(direct::ALIGN as u64)
-            && len.is_some_and(|n| n >= direct::CAP as u64)
+        self.direct_at(offset) && len.is_some_and(|n| n >= direct::CAP as u64)
+    }
+
+    /// Whether a large reply written from `offset` would go past the page cache: its body is
+    /// then best read straight into the aligned buffers (`transport::ReplyBody::Raw`).
+    pub(crate) fn direct_at(&self, offset: u64) -> bool {
+        self.direct_ok.load(Ordering::Relaxed) && offset.is_multiple_of(direct::ALIGN as u64)
     }
 
     /// A buffer for a range's bytes: one a finished range gave back, or a new one.
@@ -269,7 +274,7 @@ async fn settle(pending: Option<Pending<()>>) -> std::io::Result<()> {
 async fn stream_into(
     file: Arc<OutFile>,
     offset: u64,
-    body: &mut hyper::body::Incoming,
+    body: &mut ReplyBody,
     to: &mut Into<'_>,
 ) -> Result<u64, Error> {
     if file.direct_for(offset, to.expected) {
@@ -292,7 +297,7 @@ fn account(chunk: &[u8], to: &mut Into<'_>, written: &mut u64) {
 async fn stream_chunks(
     file: Arc<OutFile>,
     mut offset: u64,
-    body: &mut hyper::body::Incoming,
+    body: &mut ReplyBody,
     to: &mut Into<'_>,
 ) -> Result<u64, Error> {
     let mut written = 0u64;
@@ -321,34 +326,46 @@ async fn stream_chunks(
     }
 }
 
-/// [`stream_into`] past the page cache: the chunks copied into aligned buffers, one being
-/// written while the next fills.
+/// [`stream_into`] past the page cache: the body read into an aligned buffer (straight from the
+/// socket when it comes through `raw_http`, else copied from hyper's chunks), written each time
+/// it is full. The range reads nothing while its buffer is written (about a millisecond): the
+/// socket's receive buffer takes what arrives meanwhile, so one buffer per range is enough.
 async fn stream_direct(
     file: Arc<OutFile>,
     mut offset: u64,
-    body: &mut hyper::body::Incoming,
+    body: &mut ReplyBody,
     to: &mut Into<'_>,
 ) -> Result<u64, Error> {
     let mut written = 0u64;
     let mut buf = file.buffer();
-    let mut pending: Option<Pending> = None;
-    while let Some(chunk) = next_chunk(body, to.idle, &mut pending).await? {
-        account(&chunk, to, &mut written);
-        let mut rest = &chunk[..];
-        while !rest.is_empty() {
-            rest = &rest[buf.fill(rest)..];
-            if buf.is_full() {
-                let spare = match pending.take() {
-                    Some(p) => joined(p).await.map_err(io_error(&file.path))?,
-                    None => file.buffer(),
+    loop {
+        match &mut *body {
+            ReplyBody::Raw(raw) if raw.reads_into() => {
+                let before = buf.filled().len();
+                let n = raw.read_into(buf.spare(), to.idle).await?;
+                if n == 0 {
+                    break;
+                }
+                buf.advance(n);
+                account(&buf.filled()[before..], to, &mut written);
+            }
+            _ => {
+                let Some(chunk) = transport::next_chunk(body, to.idle).await? else {
+                    break;
                 };
-                pending = Some(file.write_direct(offset, std::mem::replace(&mut buf, spare)));
-                offset += direct::CAP as u64;
+                account(&chunk, to, &mut written);
+                let mut rest = &chunk[..];
+                while !rest.is_empty() {
+                    rest = &rest[buf.fill(rest)..];
+                    if buf.is_full() && !rest.is_empty() {
+                        buf = write_full(&file, &mut offset, buf).await?;
+                    }
+                }
             }
         }
-    }
-    if let Some(p) = pending {
-        file.give_back(joined(p).await.map_err(io_error(&file.path))?);
+        if buf.is_full() {
+            buf = write_full(&file, &mut offset, buf).await?;
+        }
     }
     if !buf.filled().is_empty() {
         buf = joined(file.write_direct(offset, buf))
@@ -359,13 +376,26 @@ async fn stream_direct(
     Ok(written)
 }
 
+/// Writes a full buffer at `offset` and moves the offset past it; the buffer comes back empty.
+async fn write_full(
+    file: &Arc<OutFile>,
+    offset: &mut u64,
+    buf: AlignedBuf,
+) -> Result<AlignedBuf, Error> {
+    let buf = joined(file.write_direct(*offset, buf))
+        .await
+        .map_err(io_error(&file.path))?;
+    *offset += direct::CAP as u64;
+    Ok(buf)
+}
+
 /// The reply's next chunk. When the reply fails, the write in flight lands first, so that it
 /// cannot overwrite the bytes of the range's next attempt (the first range of a download is
 /// not pinned to an `ETag`).
-async fn next_chunk<T>(
-    body: &mut hyper::body::Incoming,
+async fn next_chunk(
+    body: &mut ReplyBody,
     idle: Duration,
-    pending: &mut Option<Pending<T>>,
+    pending: &mut Option<Pending<()>>,
 ) -> Result<Option<Bytes>, Error> {
     let next = transport::next_chunk(body, idle).await;
     if next.is_err() {
@@ -385,7 +415,7 @@ async fn joined<T>(pending: Pending<T>) -> std::io::Result<T> {
 /// With a stored checksum to meet, the bytes' CRC is compared before the rename.
 pub(crate) async fn write_output_file(
     path: &Path,
-    body: &mut hyper::body::Incoming,
+    body: &mut ReplyBody,
     mut to: Into<'_>,
 ) -> Result<u64, Error> {
     let mut tmp = TempFile::new(temp_path_for(path));
@@ -414,7 +444,7 @@ pub(crate) async fn write_output_file(
 pub(crate) async fn write_at(
     file: &Arc<OutFile>,
     offset: u64,
-    body: &mut hyper::body::Incoming,
+    body: &mut ReplyBody,
     mut to: Into<'_>,
 ) -> Result<u64, Error> {
     let written = stream_into(file.clone(), offset, body, &mut to).await?;

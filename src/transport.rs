@@ -22,6 +22,7 @@ use crate::checksum::{self, Algorithm, Integrity, Running};
 use crate::connect::Connector;
 use crate::error::{Error, Failure};
 use crate::progress::Progress;
+use crate::raw_http::{self, RawBody};
 use crate::request::{HttpRequest, Payload};
 
 pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
@@ -30,9 +31,16 @@ pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
 /// last has exactly this length, so the encoded length is known before sending).
 pub(crate) const FILE_CHUNK: usize = 512 * 1024;
 
+/// A reply's body: hyper's, or one read from a connection of [`raw_http`]'s pool.
+#[derive(Debug)]
+pub(crate) enum ReplyBody {
+    Hyper(Incoming),
+    Raw(RawBody),
+}
+
 /// A reply, and the MD5 or CRC of the file body that was streamed, when one was sent whole.
 pub(crate) struct Sent {
-    pub(crate) response: http::Response<Incoming>,
+    pub(crate) response: http::Response<ReplyBody>,
     pub(crate) file_md5: Option<[u8; 16]>,
     pub(crate) file_crc: Option<(Algorithm, u64)>,
 }
@@ -66,45 +74,30 @@ impl FileDigest {
 
 pub(crate) struct Transport {
     client: Client<HttpsConnector<Connector>, Body>,
+    /// Connections for GETs whose reply body is read into the caller's memory.
+    raw: Arc<raw_http::Pool>,
 }
 
 impl Transport {
     /// `tls`: load trust roots (only needed for https endpoints; loading them costs milliseconds).
     pub(crate) fn new(tls: bool, connect_timeout: Duration) -> Result<Transport, Error> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        let roots = if tls {
-            load_roots()?
-        } else {
-            rustls::RootCertStore::empty()
-        };
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::of(Failure::Internal, "TLS setup").caused_by(e))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(Connector::new(http));
+        let https = connector(tls, connect_timeout)?;
+        let raw = raw_http::Pool::new(https.clone());
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(20))
             .build(https);
-        Ok(Transport { client })
+        Ok(Transport { client, raw })
     }
 
     /// Sends a signed request and waits for the reply's head, at most `idle` without a byte.
+    /// With `raw`, a GET without a body goes through [`raw_http`], so that its reply body can
+    /// be read into the caller's memory ([`RawBody::read_into`]).
     pub(crate) async fn send(
         &self,
         req: HttpRequest,
         idle: Duration,
         progress: &Progress,
-        integrity: Integrity,
+        (integrity, raw): (Integrity, bool),
     ) -> Result<Sent, Error> {
         // A trailer was announced when the request was prepared (`prepare::with_crc`), or the
         // CRC of a file read beforehand is in its header.
@@ -123,6 +116,18 @@ impl Transport {
             "user-agent",
             concat!("s3-connector/", env!("CARGO_PKG_VERSION")),
         );
+        if raw && req.method == "GET" && matches!(req.payload, Payload::Empty) {
+            let (parts, ()) = builder
+                .body(())
+                .map_err(|e| Error::of(Failure::Internal, "request").caused_by(e))?
+                .into_parts();
+            let response = self.raw.send(&parts.uri, &head_bytes(&parts), idle).await?;
+            return Ok(Sent {
+                response: response.map(ReplyBody::Raw),
+                file_md5: None,
+                file_crc: None,
+            });
+        }
         let activity = Activity::new();
         let mut sent_file: Option<Arc<FileDigest>> = None;
         let body: Body = match req.payload {
@@ -152,11 +157,61 @@ impl Transport {
             .and_then(|d| Some((trailer?, d.crc_value()?)))
             .or(in_header.filter(|_| whole.is_some()));
         Ok(Sent {
-            response,
+            response: response.map(ReplyBody::Hyper),
             file_md5,
             file_crc,
         })
     }
+}
+
+/// The connector under both pools: TCP (no Nagle), TLS by rustls for https endpoints.
+pub(crate) fn connector(
+    tls: bool,
+    connect_timeout: Duration,
+) -> Result<HttpsConnector<Connector>, Error> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let roots = if tls {
+        load_roots()?
+    } else {
+        rustls::RootCertStore::empty()
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::of(Failure::Internal, "TLS setup").caused_by(e))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(Connector::new(http)))
+}
+
+/// A request without a body as it goes on the wire, as hyper writes it: the request line, the
+/// headers in their order, an empty line.
+fn head_bytes(parts: &http::request::Parts) -> Vec<u8> {
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut head = Vec::with_capacity(1024);
+    for piece in [
+        parts.method.as_str().as_bytes(),
+        b" ",
+        target.as_bytes(),
+        b" HTTP/1.1\r\n",
+    ] {
+        head.extend_from_slice(piece);
+    }
+    for (name, value) in &parts.headers {
+        for piece in [name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"] {
+            head.extend_from_slice(piece);
+        }
+    }
+    head.extend_from_slice(b"\r\n");
+    head
 }
 
 /// When the request body last moved: the idle timeout measures silence, so while a body is
@@ -356,9 +411,13 @@ fn load_roots() -> Result<rustls::RootCertStore, Error> {
 
 /// The next data chunk of a reply body, waiting at most `idle` for it.
 pub(crate) async fn next_chunk(
-    body: &mut Incoming,
+    body: &mut ReplyBody,
     idle: Duration,
 ) -> Result<Option<Bytes>, Error> {
+    let body = match body {
+        ReplyBody::Hyper(body) => body,
+        ReplyBody::Raw(raw) => return raw.next_chunk(idle).await,
+    };
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
             Err(_) => {
@@ -382,7 +441,7 @@ pub(crate) async fn next_chunk(
 
 /// Reads a whole (small) reply body, refusing more than `limit` bytes.
 pub(crate) async fn read_all(
-    body: &mut Incoming,
+    body: &mut ReplyBody,
     idle: Duration,
     limit: usize,
 ) -> Result<Vec<u8>, Error> {

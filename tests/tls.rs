@@ -175,6 +175,55 @@ fn https_with_verified_certificates() {
     );
     assert_eq!(got.output()["Body"], "written by boto3 over TLS");
 
+    // download_file reads its ranges over connections of its own (`raw_http`): over TLS too,
+    // with the connection kept between ranges, and the same bytes come back.
+    let big: Vec<u8> = (0..12 * 1024 * 1024 + 77u32)
+        .map(|i| (i * 13 % 253) as u8)
+        .collect();
+    let src = dir.path().join("big.bin");
+    std::fs::write(&src, &big).unwrap();
+    let up = run(
+        ep,
+        Some(&ca),
+        "upload_file",
+        json!({"Bucket": bucket, "Key": "over/big.bin", "BodyFile": src}),
+    );
+    assert_eq!(up.code, 0, "{}\n{}", up.envelope, up.stderr);
+    let out = dir.path().join("big.out");
+    let down = run(
+        ep,
+        Some(&ca),
+        "download_file",
+        json!({"Bucket": bucket, "Key": "over/big.bin", "OutputFile": out,
+               "PartSize": 5 * 1024 * 1024, "Concurrency": 2, "MultipartThreshold": 0}),
+    );
+    assert_eq!(down.code, 0, "{}\n{}", down.envelope, down.stderr);
+    assert!(
+        std::fs::read(&out).unwrap() == big,
+        "download_file over TLS: other bytes"
+    );
+    let untrusted = run(
+        ep,
+        Some(&dir.path().join("other-ca.pem")),
+        "download_file",
+        json!({"Bucket": bucket, "Key": "over/big.bin", "OutputFile": dir.path().join("no.out")}),
+    );
+    assert_eq!(
+        untrusted.error()["kind"],
+        "network",
+        "{}",
+        untrusted.envelope
+    );
+    let msg = untrusted.error()["message"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        msg.contains("certificate") || msg.contains("issuer"),
+        "{msg}"
+    );
+    assert!(!dir.path().join("no.out").exists());
+
     // Without the CA (system roots only), or with an unrelated CA: refused, nothing written.
     for (label, bundle) in [
         ("system roots", None),
@@ -215,7 +264,7 @@ fn https_with_verified_certificates() {
     assert_ne!(r.code, 0, "{}", r.envelope);
 
     // Clean up.
-    for key in ["over/tls.bin", "from/boto3"] {
+    for key in ["over/tls.bin", "from/boto3", "over/big.bin"] {
         run(
             ep,
             Some(&ca),
