@@ -45,11 +45,82 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<(String, Conn, Instant)>>,
 }
 
+/// Body bytes a plain connection must have received before a read wakes up (`SO_RCVLOWAT`):
+/// half the wake-ups and reads of a download, and a tenth of its CPU (docs/benchmarks.md).
+const WAKE_AT: usize = 512 * 1024;
+/// How long a read waits for [`WAKE_AT`] bytes; past it, the reply's reads wake at each byte
+/// again, so that a slow sender is not taken for a silent one.
+const BATCH_WAIT: Duration = Duration::from_millis(50);
+
 struct Conn {
     /// Boxed: a TLS connection's state is kilobytes, and the futures holding a `Conn` move.
     io: Box<Io>,
     /// Bytes read past what was taken: a head's end and the body's start, a chunk's framing.
     buf: BytesMut,
+    /// The `SO_RCVLOWAT` set (1, the kernel's default, until a body is read).
+    lowat: usize,
+    /// Whether this reply's body is read [`WAKE_AT`] bytes at a time (until they come slowly).
+    batching: bool,
+}
+
+impl Conn {
+    /// A socket read of body bytes, `left` of them to come, at most `idle` without a byte.
+    /// While they come quickly, the read wakes once [`WAKE_AT`] of them (or the rest) are
+    /// there; once they took longer than [`BATCH_WAIT`], at each byte.
+    async fn read_body(
+        &mut self,
+        dst: &mut [u8],
+        left: u64,
+        idle: Duration,
+    ) -> Result<usize, Error> {
+        let checked = |read: std::io::Result<usize>| match read {
+            Err(e) => Err(lost("reading the reply failed").caused_by(e)),
+            Ok(0) => Err(closed_early(left)),
+            Ok(n) => Ok(n),
+        };
+        if self.batching {
+            self.wake_at(usize::try_from(left).unwrap_or(usize::MAX).min(WAKE_AT));
+            if self.lowat > 1 {
+                if let Ok(read) = tokio::time::timeout(BATCH_WAIT, self.io.read(dst)).await {
+                    return checked(read);
+                }
+                self.batching = false;
+                self.wake_at(1);
+            }
+        }
+        match tokio::time::timeout(idle, self.io.read(dst)).await {
+            Err(_) => Err(stalled(idle)),
+            Ok(read) => checked(read),
+        }
+    }
+
+    /// Lets a read wake only once `n` bytes arrived: fewer wake-ups and larger reads. Plain
+    /// connections only: under TLS the bytes on the socket are not the body's.
+    fn wake_at(&mut self, n: usize) {
+        use std::os::fd::AsRawFd;
+        let n = n.max(1);
+        if n == self.lowat {
+            return;
+        }
+        let hyper_rustls::MaybeHttpsStream::Http(tcp) = self.io.inner() else {
+            return;
+        };
+        let value = libc::c_int::try_from(n).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the descriptor is open while `self.io` is; the option's value is a c_int
+        // read from the given pointer and length.
+        let rc = unsafe {
+            libc::setsockopt(
+                tcp.inner().as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVLOWAT,
+                std::ptr::from_ref(&value).cast(),
+                libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).expect("4 bytes"),
+            )
+        };
+        if rc == 0 {
+            self.lowat = n;
+        }
+    }
 }
 
 /// Why one exchange failed: with nothing of a reply back on a reused connection, it is sent
@@ -154,6 +225,8 @@ impl Pool {
         Ok(Conn {
             io: Box::new(TokioIo::new(io)),
             buf: BytesMut::new(),
+            lowat: 1,
+            batching: true,
         })
     }
 }
@@ -188,6 +261,8 @@ async fn exchange(
     head: &[u8],
     idle: Duration,
 ) -> Result<(http::response::Parts, Conn, Framing, bool), Failed> {
+    conn.wake_at(1); // a reply head may be short
+    conn.batching = true;
     let written = async {
         conn.io.write_all(head).await?;
         conn.io.flush().await
@@ -349,13 +424,7 @@ impl RawBody {
             return Ok(0);
         }
         let n = if conn.buf.is_empty() {
-            let read = conn.io.read(&mut dst[..max]);
-            match tokio::time::timeout(idle, read).await {
-                Err(_) => return Err(stalled(idle)),
-                Ok(Err(e)) => return Err(lost("reading the reply failed").caused_by(e)),
-                Ok(Ok(0)) => return Err(closed_early(left)),
-                Ok(Ok(n)) => n,
-            }
+            conn.read_body(&mut dst[..max], left, idle).await?
         } else {
             let n = max.min(conn.buf.len());
             dst[..n].copy_from_slice(&conn.buf[..n]);
@@ -706,6 +775,51 @@ mod tests {
             let e = pool().send(&uri, &head_for(&uri), idle).await.unwrap_err();
             assert_eq!(e.failure, Failure::Stalled, "{}", e.full_message());
             drop(listener);
+        });
+    }
+
+    /// A body that trickles in, each piece well within `idle` of the last but the whole
+    /// longer than `idle`: read as it comes once it proves slow, not taken for a stall.
+    #[test]
+    fn a_slow_body_is_not_a_stalled_one() {
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
+                .parse()
+                .unwrap();
+            tokio::spawn(async move {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let mut head = [0u8; 1024];
+                let _ = sock.read(&mut head).await.unwrap();
+                sock.write_all(b"HTTP/1.1 206 Partial Content\r\nContent-Length: 1500\r\n\r\n")
+                    .await
+                    .unwrap();
+                for i in 0..15u8 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    sock.write_all(&[b'a' + i; 100]).await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            });
+            let idle = Duration::from_millis(600);
+            let (_, mut body) = pool()
+                .send(&uri, &head_for(&uri), idle)
+                .await
+                .unwrap()
+                .into_parts();
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let n = body.read_into(&mut buf, idle).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(got.len(), 1500);
+            assert!(got
+                .chunks(100)
+                .zip(b'a'..)
+                .all(|(c, b)| c.iter().all(|x| *x == b)));
         });
     }
 
