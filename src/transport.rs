@@ -2,7 +2,8 @@
 //!
 //! Not reqwest: its URL type removes `.` and `..` path segments (even `%2E%2E`), which would send
 //! a key such as `a/../b` to another key. hyper takes an `http::Uri`, which keeps the path as
-//! built. Bodies stream: a file is read in fixed-size chunks, never whole.
+//! built. Bodies stream: a file is read in fixed-size chunks, never whole. The ranges of a
+//! download read into aligned buffers go through `raw_http` instead (same connector).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
