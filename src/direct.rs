@@ -32,8 +32,7 @@ pub(crate) const CAP: usize = 2 * 1024 * 1024;
 /// one page instead of 512 and hands the device one contiguous segment (a virtio disk here
 /// takes at most 254 segments a request, fewer than the 4 KiB pages of 1 MiB).
 pub(crate) struct AlignedBuf {
-    raw: Vec<u8>,
-    start: usize,
+    mem: Mapping,
     len: usize,
 }
 
@@ -45,37 +44,23 @@ impl std::fmt::Debug for AlignedBuf {
 
 impl AlignedBuf {
     pub(crate) fn new() -> Self {
-        // Zeroed memory this large is mapped afresh and not touched (`calloc`): only the
-        // aligned [`CAP`] bytes ever are, so the slack costs address space, not memory.
-        let raw = vec![0u8; 2 * CAP];
-        let start = raw.as_ptr().align_offset(CAP);
-        assert!(start < CAP, "a byte buffer can be aligned within CAP bytes");
-        // SAFETY: `[start, start + CAP)` lies inside `raw`; `madvise` only marks the range for
-        // huge pages (the data is unchanged: it is all zeros and untouched), and a kernel
-        // without them refuses, which is harmless.
-        unsafe {
-            libc::madvise(
-                raw.as_ptr().add(start).cast_mut().cast(),
-                CAP,
-                libc::MADV_HUGEPAGE,
-            );
+        AlignedBuf {
+            mem: Mapping::new(),
+            len: 0,
         }
-        AlignedBuf { raw, start, len: 0 }
     }
 
     /// Copies as much of `bytes` as fits; returns how much that was.
     pub(crate) fn fill(&mut self, bytes: &[u8]) -> usize {
         let n = bytes.len().min(CAP - self.len);
-        let at = self.start + self.len;
-        self.raw[at..at + n].copy_from_slice(&bytes[..n]);
+        self.spare()[..n].copy_from_slice(&bytes[..n]);
         self.len += n;
         n
     }
 
     /// The room left, for a read to fill; [`Self::advance`] then counts what it filled.
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        let at = self.start + self.len;
-        &mut self.raw[at..self.start + CAP]
+        &mut self.mem.bytes_mut()[self.len..]
     }
 
     pub(crate) fn advance(&mut self, n: usize) {
@@ -88,11 +73,78 @@ impl AlignedBuf {
     }
 
     pub(crate) fn filled(&self) -> &[u8] {
-        &self.raw[self.start..self.start + self.len]
+        &self.mem.bytes()[..self.len]
     }
 
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+    }
+}
+
+/// [`CAP`] bytes of anonymous memory on a [`CAP`] boundary, mapped for this buffer alone and
+/// unmapped when it is dropped. Not from the allocator: once a block this large is freed, glibc
+/// serves the next from its heap, zeroing (touching) it, and not on the boundary.
+struct Mapping(std::ptr::NonNull<u8>);
+
+// SAFETY: the mapping is owned by one `Mapping` alone, and reached only through `&self` (read)
+// or `&mut self` (write), as a `Vec<u8>` would be.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    fn new() -> Mapping {
+        let len = 2 * CAP;
+        // SAFETY: a new private anonymous mapping; no memory of ours is read or written.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            let layout = std::alloc::Layout::from_size_align(CAP, CAP).expect("a power of two");
+            std::alloc::handle_alloc_error(layout);
+        }
+        let addr = raw as usize;
+        let start = addr.next_multiple_of(CAP);
+        let (head, tail) = (start - addr, addr + len - (start + CAP));
+        // SAFETY: the two pieces unmapped are the parts of the new mapping outside
+        // `[start, start + CAP)`, which no one else knows of. `madvise` only marks the kept part
+        // for huge pages; a kernel without them refuses, which is harmless.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if tail > 0 {
+                libc::munmap((start + CAP) as *mut libc::c_void, tail);
+            }
+            libc::madvise(start as *mut libc::c_void, CAP, libc::MADV_HUGEPAGE);
+        }
+        Mapping(std::ptr::NonNull::new(start as *mut u8).expect("mmap gives no null address"))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `CAP` bytes mapped readable and writable (zeros until written) for as long
+        // as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr(), CAP) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_ptr(), CAP) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, no longer referenced (`self` is being dropped).
+        unsafe {
+            libc::munmap(self.0.as_ptr().cast(), CAP);
+        }
     }
 }
 
@@ -138,7 +190,7 @@ mod tests {
     #[test]
     fn buffers_are_aligned_and_fill_up_to_their_capacity() {
         let mut b = AlignedBuf::new();
-        assert_eq!(b.filled().as_ptr() as usize % ALIGN, 0);
+        assert_eq!(b.filled().as_ptr() as usize % CAP, 0, "on a CAP boundary");
         assert_eq!(b.fill(&[7u8; 1000]), 1000);
         assert_eq!(b.fill(&vec![8u8; CAP]), CAP - 1000);
         assert!(b.is_full());

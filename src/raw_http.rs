@@ -10,9 +10,9 @@
 //! or ending when the connection closes, as an error reply may come) are read as chunks.
 //!
 //! A connection goes back to the pool only once its reply was read to the end, nothing more
-//! came, and neither side asked to close it. A reused connection that the server had closed
-//! meanwhile (nothing of a reply comes back) is replaced by a new one, once: a GET is safe to
-//! send again.
+//! came, and neither side asked to close it; one that was closed or received anything while
+//! idle is dropped before reuse. A reused connection that the server closed as the request
+//! went (nothing of a reply comes back) is replaced by another: a GET is safe to send again.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -94,6 +94,33 @@ impl Conn {
         }
     }
 
+    /// The TCP socket under any TLS.
+    fn tcp(&self) -> &tokio::net::TcpStream {
+        match self.io.inner() {
+            hyper_rustls::MaybeHttpsStream::Http(tcp) => tcp.inner(),
+            hyper_rustls::MaybeHttpsStream::Https(tls) => tls.inner().get_ref().0.inner().inner(),
+        }
+    }
+
+    /// Whether an idle connection is as it was left: not closed by the server, and nothing
+    /// came on it (a `408` sent to an idle connection would otherwise be read as the next
+    /// reply).
+    fn quiet(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut byte = 0u8;
+        // SAFETY: a peek of at most one byte into `byte`, on a descriptor open while `self.io`
+        // is; nothing is taken from the socket.
+        let n = unsafe {
+            libc::recv(
+                self.tcp().as_raw_fd(),
+                std::ptr::from_mut(&mut byte).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock
+    }
+
     /// Lets a read wake only once `n` bytes arrived: fewer wake-ups and larger reads. Plain
     /// connections only: under TLS the bytes on the socket are not the body's.
     fn wake_at(&mut self, n: usize) {
@@ -102,15 +129,15 @@ impl Conn {
         if n == self.lowat {
             return;
         }
-        let hyper_rustls::MaybeHttpsStream::Http(tcp) = self.io.inner() else {
+        if !matches!(self.io.inner(), hyper_rustls::MaybeHttpsStream::Http(_)) {
             return;
-        };
+        }
         let value = libc::c_int::try_from(n).unwrap_or(libc::c_int::MAX);
         // SAFETY: the descriptor is open while `self.io` is; the option's value is a c_int
         // read from the given pointer and length.
         let rc = unsafe {
             libc::setsockopt(
-                tcp.inner().as_raw_fd(),
+                self.tcp().as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_RCVLOWAT,
                 std::ptr::from_ref(&value).cast(),
@@ -145,7 +172,8 @@ impl Pool {
     }
 
     /// Sends `head` (a whole request without a body) to `uri`'s server and reads the reply's
-    /// head, waiting at most `idle` for each step.
+    /// head, within `idle` for the connection, the request and the head together (as
+    /// `transport::Activity::until_head` for hyper's).
     pub(crate) async fn send(
         self: &Arc<Self>,
         uri: &http::Uri,
@@ -157,12 +185,13 @@ impl Pool {
             uri.scheme_str().unwrap_or("http"),
             uri.authority().map_or("", |a| a.as_str())
         );
+        let until = tokio::time::Instant::now() + idle;
         loop {
             let (conn, reused) = match self.take(&key) {
                 Some(conn) => (conn, true),
-                None => (self.connect(uri, idle).await?, false),
+                None => (self.connect(uri, (until, idle)).await?, false),
             };
-            match exchange(conn, head, idle).await {
+            match exchange(conn, head, (until, idle)).await {
                 Ok((parts, conn, framing, keep)) => {
                     let mut body = RawBody {
                         conn: Some(conn),
@@ -191,7 +220,7 @@ impl Pool {
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        idle.retain(|(_, _, since)| since.elapsed() < KEEP_IDLE);
+        idle.retain(|(_, conn, since)| since.elapsed() < KEEP_IDLE && conn.quiet());
         let at = idle.iter().rposition(|(k, _, _)| k == key)?;
         Some(idle.swap_remove(at).1)
     }
@@ -206,10 +235,14 @@ impl Pool {
         }
     }
 
-    async fn connect(&self, uri: &http::Uri, idle: Duration) -> Result<Conn, Error> {
+    async fn connect(
+        &self,
+        uri: &http::Uri,
+        (until, idle): (tokio::time::Instant, Duration),
+    ) -> Result<Conn, Error> {
         let mut connector = self.connector.clone();
         let connecting = connector.call(uri.clone());
-        let io = match tokio::time::timeout(idle, connecting).await {
+        let io = match tokio::time::timeout_at(until, connecting).await {
             Err(_) => {
                 return Err(Error::of(
                     Failure::Stalled,
@@ -259,7 +292,7 @@ enum Chunk {
 async fn exchange(
     mut conn: Conn,
     head: &[u8],
-    idle: Duration,
+    (until, idle): (tokio::time::Instant, Duration),
 ) -> Result<(http::response::Parts, Conn, Framing, bool), Failed> {
     conn.wake_at(1); // a reply head may be short
     conn.batching = true;
@@ -267,7 +300,7 @@ async fn exchange(
         conn.io.write_all(head).await?;
         conn.io.flush().await
     };
-    match tokio::time::timeout(idle, written).await {
+    match tokio::time::timeout_at(until, written).await {
         Err(_) => return Err(stalled(idle).into()),
         Ok(Err(_)) => return Err(Failed::Stale), // nothing of a reply came
         Ok(Ok(())) => {}
@@ -277,10 +310,10 @@ async fn exchange(
             return Ok((parts, conn, framing, keep));
         }
         if conn.buf.len() >= MAX_HEAD {
-            return Err(unexpected(format!("reply head longer than {MAX_HEAD} bytes")).into());
+            return Err(garbled(format!("reply head longer than {MAX_HEAD} bytes")).into());
         }
         // Closed or reset before a byte of the reply: the server had closed the connection.
-        match fill(&mut conn, idle).await {
+        match fill(&mut conn, (until, idle)).await {
             Ok(0) if conn.buf.is_empty() => return Err(Failed::Stale),
             Err(e) if e.failure == Failure::Lost && conn.buf.is_empty() => {
                 return Err(Failed::Stale)
@@ -301,7 +334,7 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Frami
         let len = match reply.parse(buf) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => return Ok(None),
-            Err(e) => return Err(unexpected(format!("unreadable reply head: {e}"))),
+            Err(e) => return Err(garbled(format!("unreadable reply head: {e}"))),
         };
         let code = reply.code.unwrap_or(0);
         if (100..200).contains(&code) && code != 101 {
@@ -321,12 +354,16 @@ fn parse_head(buf: &mut BytesMut) -> Result<Option<(http::response::Parts, Frami
         }
         let (parts, ()) = builder
             .body(())
-            .map_err(|e| unexpected(format!("unreadable reply head: {e}")))?
+            .map_err(|e| garbled(format!("unreadable reply head: {e}")))?
             .into_parts();
         buf.advance(len);
         let framing = framing_of(&parts)?;
+        // A reply that gives both a transfer coding and a length is not trusted to leave the
+        // connection clean (RFC 9112, section 6.3), nor one with a coding in HTTP/1.0.
         let keep = parts.version == http::Version::HTTP_11
             && framing != Framing::Close
+            && !(parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+                && parts.headers.contains_key(http::header::CONTENT_LENGTH))
             && !has_token(&parts.headers, http::header::CONNECTION, "close");
         return Ok(Some((parts, framing, keep)));
     }
@@ -351,21 +388,32 @@ fn framing_of(parts: &http::response::Parts) -> Result<Framing, Error> {
             Framing::Close
         });
     }
-    let mut lengths = parts.headers.get_all(CONTENT_LENGTH).iter();
-    let Some(first) = lengths.next() else {
-        return Ok(Framing::Close);
-    };
-    if lengths.any(|v| v != first) {
-        return Err(unexpected(
-            "the reply gives two different Content-Length values",
-        ));
+    // One value, or a list of the same value repeated (RFC 9110, section 8.6).
+    let mut length = None;
+    for value in parts.headers.get_all(CONTENT_LENGTH) {
+        let text = value
+            .to_str()
+            .map_err(|_| garbled("unreadable Content-Length"))?;
+        for item in text.split(',') {
+            let n = digits(item.trim())
+                .ok_or_else(|| garbled(format!("unreadable Content-Length `{text}`")))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(garbled(
+                    "the reply gives two different Content-Length values",
+                ));
+            }
+            length = Some(n);
+        }
     }
-    first
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Framing::Length)
-        .ok_or_else(|| unexpected("unreadable Content-Length in the reply"))
+    Ok(length.map_or(Framing::Close, Framing::Length))
+}
+
+/// A number of decimal digits only (no sign, no space), as HTTP lengths are written.
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 fn has_token(headers: &http::HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
@@ -446,7 +494,7 @@ impl RawBody {
             match self.framing {
                 Framing::Done => return Ok(None),
                 Framing::Length(left) => {
-                    if conn.buf.is_empty() && fill(conn, idle).await? == 0 {
+                    if conn.buf.is_empty() && fill(conn, within(idle)).await? == 0 {
                         return Err(closed_early(left));
                     }
                     let n = take_len(&mut conn.buf, left);
@@ -454,7 +502,7 @@ impl RawBody {
                     return Ok(Some(n));
                 }
                 Framing::Close => {
-                    if conn.buf.is_empty() && fill(conn, idle).await? == 0 {
+                    if conn.buf.is_empty() && fill(conn, within(idle)).await? == 0 {
                         self.framing = Framing::Done;
                         self.conn = None;
                         return Ok(None);
@@ -462,7 +510,7 @@ impl RawBody {
                     return Ok(Some(conn.buf.split().freeze()));
                 }
                 Framing::Chunked(Chunk::Data(left)) => {
-                    if conn.buf.is_empty() && fill(conn, idle).await? == 0 {
+                    if conn.buf.is_empty() && fill(conn, within(idle)).await? == 0 {
                         return Err(closed_early(left));
                     }
                     let n = take_len(&mut conn.buf, left);
@@ -476,7 +524,7 @@ impl RawBody {
                 }
                 Framing::Chunked(state) => {
                     let Some(line) = take_line(&mut conn.buf)? else {
-                        if fill(conn, idle).await? == 0 {
+                        if fill(conn, within(idle)).await? == 0 {
                             return Err(lost("the connection closed in a chunked reply"));
                         }
                         continue;
@@ -508,8 +556,10 @@ fn next_chunk_state(state: Chunk, line: &[u8]) -> Result<Framing, Error> {
             let size = line.split(|b| *b == b';').next().unwrap_or_default();
             let size = std::str::from_utf8(size)
                 .ok()
-                .and_then(|s| u64::from_str_radix(s.trim(), 16).ok())
-                .ok_or_else(|| unexpected("unreadable chunk size in the reply"))?;
+                .map(str::trim)
+                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|s| u64::from_str_radix(s, 16).ok())
+                .ok_or_else(|| garbled("unreadable chunk size in the reply"))?;
             Framing::Chunked(if size == 0 {
                 Chunk::Trailers
             } else {
@@ -517,7 +567,7 @@ fn next_chunk_state(state: Chunk, line: &[u8]) -> Result<Framing, Error> {
             })
         }
         Chunk::DataEnd if line.is_empty() => Framing::Chunked(Chunk::Size),
-        Chunk::DataEnd => return Err(unexpected("a chunk of the reply is longer than its size")),
+        Chunk::DataEnd => return Err(garbled("a chunk of the reply is longer than its size")),
         Chunk::Trailers if line.is_empty() => Framing::Done,
         Chunk::Trailers | Chunk::Data(_) => Framing::Chunked(state),
     })
@@ -537,16 +587,20 @@ fn take_line(buf: &mut BytesMut) -> Result<Option<Vec<u8>>, Error> {
             let line = line.strip_suffix(b"\n").unwrap_or(&line);
             Ok(Some(line.strip_suffix(b"\r").unwrap_or(line).to_vec()))
         }
-        None if buf.len() > READ_SIZE => Err(unexpected("a chunk line of the reply is too long")),
+        None if buf.len() > READ_SIZE => Err(garbled("a chunk line of the reply is too long")),
         None => Ok(None),
     }
 }
 
-/// Reads what the connection has into its buffer, at most `idle` waiting; 0 when it closed.
-async fn fill(conn: &mut Conn, idle: Duration) -> Result<usize, Error> {
+/// Reads what the connection has into its buffer, waiting until `until` at most (`idle` after
+/// the last read, or what is left of it for a head); 0 when it closed.
+async fn fill(
+    conn: &mut Conn,
+    (until, idle): (tokio::time::Instant, Duration),
+) -> Result<usize, Error> {
     conn.buf.reserve(READ_SIZE);
     let read = read_buf(&mut conn.io, &mut conn.buf);
-    match tokio::time::timeout(idle, read).await {
+    match tokio::time::timeout_at(until, read).await {
         Err(_) => Err(stalled(idle)),
         Ok(Err(e)) => Err(lost("reading the reply failed").caused_by(e)),
         Ok(Ok(n)) => Ok(n),
@@ -555,6 +609,11 @@ async fn fill(conn: &mut Conn, idle: Duration) -> Result<usize, Error> {
 
 async fn read_buf(io: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> std::io::Result<usize> {
     io.read_buf(buf).await
+}
+
+/// A wait of `idle` from now.
+fn within(idle: Duration) -> (tokio::time::Instant, Duration) {
+    (tokio::time::Instant::now() + idle, idle)
 }
 
 fn stalled(idle: Duration) -> Error {
@@ -571,8 +630,10 @@ fn closed_early(left: u64) -> Error {
     ))
 }
 
-fn unexpected(what: impl Into<String>) -> Error {
-    Error::of(Failure::Unexpected, what.into())
+/// A reply that breaks HTTP/1.1: lost, and retried, as hyper's parse errors are
+/// (`transport::network_error`).
+fn garbled(what: impl Into<String>) -> Error {
+    Error::of(Failure::Lost, what.into())
 }
 
 #[cfg(test)]
@@ -823,6 +884,75 @@ mod tests {
         });
     }
 
+    /// Bytes that come on an idle kept connection (a server's `408`) are not taken for the
+    /// next request's reply: the connection is dropped and the request goes on a new one.
+    #[test]
+    fn a_kept_connection_that_received_anything_is_dropped() {
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
+                .parse()
+                .unwrap();
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let a = accepted.clone();
+            tokio::spawn(async move {
+                let mut kept = Vec::new();
+                for body in [&b"one"[..], b"two"] {
+                    let (mut sock, _) = listener.accept().await.unwrap();
+                    a.fetch_add(1, Ordering::SeqCst);
+                    let _ = sock.read(&mut [0u8; 1024]).await.unwrap();
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    sock.write_all(head.as_bytes()).await.unwrap();
+                    sock.write_all(body).await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    let timeout = b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n";
+                    sock.write_all(timeout).await.unwrap();
+                    kept.push(sock);
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            });
+            let pool = pool();
+            for want in [&b"one"[..], b"two"] {
+                let (parts, mut body) = pool
+                    .send(&uri, &head_for(&uri), IDLE)
+                    .await
+                    .unwrap()
+                    .into_parts();
+                assert_eq!(parts.status, 200);
+                assert_eq!(read_all_into(&mut body).await.unwrap(), want);
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 2);
+        });
+    }
+
+    /// A reply head that trickles in is stalled once `idle` passed since the request, however
+    /// often a byte comes (as hyper's wait for a head).
+    #[test]
+    fn a_head_must_come_within_idle() {
+        block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
+                .parse()
+                .unwrap();
+            tokio::spawn(async move {
+                let (mut sock, _) = listener.accept().await.unwrap();
+                let _ = sock.read(&mut [0u8; 1024]).await.unwrap();
+                for piece in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".chunks(2) {
+                    if sock.write_all(piece).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+            let e = pool()
+                .send(&uri, &head_for(&uri), Duration::from_millis(300))
+                .await
+                .unwrap_err();
+            assert_eq!(e.failure, Failure::Stalled, "{}", e.full_message());
+        });
+    }
+
     #[test]
     fn framing_follows_the_reply_head() {
         let parse = |head: &[u8]| {
@@ -842,10 +972,24 @@ mod tests {
         assert_eq!(interim.unwrap(), Some((204, Framing::Length(0), true)));
         assert_eq!(parse(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap(), None);
         let two = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nContent-Length: 8\r\n\r\n");
-        assert_eq!(two.unwrap_err().failure, Failure::Unexpected);
+        assert_eq!(two.unwrap_err().failure, Failure::Lost, "garbled: retried");
+        let same = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n");
+        assert_eq!(same.unwrap(), Some((200, Framing::Length(7), true)));
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: +7\r\n\r\n").is_err());
+        let both =
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert_eq!(
+            both.unwrap(),
+            Some((200, Framing::Chunked(Chunk::Size), false))
+        );
+        assert!(next_chunk_state(Chunk::Size, b"+a").is_err());
+        assert_eq!(
+            next_chunk_state(Chunk::Size, b"1F;x=y").unwrap(),
+            Framing::Chunked(Chunk::Data(31))
+        );
         assert_eq!(
             parse(b"HTTX/1.1 200\r\n\r\n").unwrap_err().failure,
-            Failure::Unexpected
+            Failure::Lost
         );
     }
 }
