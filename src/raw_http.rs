@@ -692,6 +692,13 @@ mod tests {
         (format!("http://{addr}"), heads, accepted)
     }
 
+    /// A listener on a free loopback port, and a URI on it.
+    async fn listener() -> (TcpListener, http::Uri) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/b/k", listener.local_addr().unwrap());
+        (listener, uri.parse().unwrap())
+    }
+
     fn pool() -> Arc<Pool> {
         Pool::new(crate::transport::connector(false, IDLE).unwrap())
     }
@@ -828,10 +835,7 @@ mod tests {
             assert!(e.message.contains("90 bytes"), "{}", e.message);
 
             // A server that accepts and never answers.
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
-                .parse()
-                .unwrap();
+            let (listener, uri) = listener().await;
             let idle = Duration::from_millis(200);
             let e = pool().send(&uri, &head_for(&uri), idle).await.unwrap_err();
             assert_eq!(e.failure, Failure::Stalled, "{}", e.full_message());
@@ -844,10 +848,7 @@ mod tests {
     #[test]
     fn a_slow_body_is_not_a_stalled_one() {
         block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
-                .parse()
-                .unwrap();
+            let (listener, uri) = listener().await;
             tokio::spawn(async move {
                 let (mut sock, _) = listener.accept().await.unwrap();
                 let mut head = [0u8; 1024];
@@ -889,10 +890,7 @@ mod tests {
     #[test]
     fn a_kept_connection_that_received_anything_is_dropped() {
         block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
-                .parse()
-                .unwrap();
+            let (listener, uri) = listener().await;
             let accepted = Arc::new(AtomicUsize::new(0));
             let a = accepted.clone();
             tokio::spawn(async move {
@@ -931,10 +929,7 @@ mod tests {
     #[test]
     fn a_head_must_come_within_idle() {
         block_on(async {
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let uri: http::Uri = format!("http://{}/b/k", listener.local_addr().unwrap())
-                .parse()
-                .unwrap();
+            let (listener, uri) = listener().await;
             tokio::spawn(async move {
                 let (mut sock, _) = listener.accept().await.unwrap();
                 let _ = sock.read(&mut [0u8; 1024]).await.unwrap();
