@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes, BytesMut};
 use hyper_rustls::HttpsConnector;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower_service::Service;
 
 use crate::connect::Connector;
@@ -599,16 +599,12 @@ async fn fill(
     (until, idle): (tokio::time::Instant, Duration),
 ) -> Result<usize, Error> {
     conn.buf.reserve(READ_SIZE);
-    let read = read_buf(&mut conn.io, &mut conn.buf);
+    let read = conn.io.read_buf(&mut conn.buf);
     match tokio::time::timeout_at(until, read).await {
         Err(_) => Err(stalled(idle)),
         Ok(Err(e)) => Err(lost("reading the reply failed").caused_by(e)),
         Ok(Ok(n)) => Ok(n),
     }
-}
-
-async fn read_buf(io: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> std::io::Result<usize> {
-    io.read_buf(buf).await
 }
 
 /// A wait of `idle` from now.

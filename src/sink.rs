@@ -358,34 +358,34 @@ async fn stream_direct(
                 while !rest.is_empty() {
                     rest = &rest[buf.fill(rest)..];
                     if buf.is_full() && !rest.is_empty() {
-                        buf = write_full(&file, &mut offset, buf).await?;
+                        buf = write_out(&file, &mut offset, buf).await?;
                     }
                 }
             }
         }
         if buf.is_full() {
-            buf = write_full(&file, &mut offset, buf).await?;
+            buf = write_out(&file, &mut offset, buf).await?;
         }
     }
     if !buf.filled().is_empty() {
-        buf = joined(file.write_direct(offset, buf))
-            .await
-            .map_err(io_error(&file.path))?;
+        buf = write_out(&file, &mut offset, buf).await?;
     }
     file.give_back(buf);
     Ok(written)
 }
 
-/// Writes a full buffer at `offset` and moves the offset past it; the buffer comes back empty.
-async fn write_full(
+/// Writes the buffer's bytes at `offset` and moves the offset past them; the buffer comes back
+/// empty.
+async fn write_out(
     file: &Arc<OutFile>,
     offset: &mut u64,
     buf: AlignedBuf,
 ) -> Result<AlignedBuf, Error> {
+    let len = buf.filled().len() as u64;
     let buf = joined(file.write_direct(*offset, buf))
         .await
         .map_err(io_error(&file.path))?;
-    *offset += direct::CAP as u64;
+    *offset += len;
     Ok(buf)
 }
 
